@@ -1,0 +1,69 @@
+"""Small shared math: projection, rigid/similarity transforms. Stages import this, never each other."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .types import Camera
+
+
+def project(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project world points (N, 3) to pixels (N, 2); also return camera-frame depth z (N,)."""
+    cam = points @ camera.R.T + camera.t
+    z = cam[:, 2]
+    if camera.orthographic:
+        uv = cam[:, :2] @ camera.K[:2, :2].T + camera.K[:2, 2]
+    else:
+        safe = np.where(np.abs(z) < 1e-12, 1e-12, z)
+        uv = (cam[:, :2] / safe[:, None]) @ camera.K[:2, :2].T + camera.K[:2, 2]
+    return uv, z
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation taking unit vector a onto unit vector b (shortest arc)."""
+    a = np.asarray(a, float) / np.linalg.norm(a)
+    b = np.asarray(b, float) / np.linalg.norm(b)
+    v = np.cross(a, b)
+    c = float(np.dot(a, b))
+    if c < -1 + 1e-9:  # opposite: rotate pi about any axis perpendicular to a
+        axis = np.cross(a, [1.0, 0.0, 0.0])
+        if np.linalg.norm(axis) < 1e-6:
+            axis = np.cross(a, [0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        return 2 * np.outer(axis, axis) - np.eye(3)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1 + c)
+
+
+def frame_from_up_front(up: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation mapping `up` to +Y and `front` (made perpendicular to up) to +Z."""
+    y = np.asarray(up, float) / np.linalg.norm(up)
+    z = np.asarray(front, float) - np.dot(front, y) * y
+    if np.linalg.norm(z) < 1e-9:
+        raise ValueError("geom: front is parallel to up")
+    z /= np.linalg.norm(z)
+    x = np.cross(y, z)
+    return np.stack([x, y, z])  # rows: new axes expressed in the old frame
+
+
+def similarity(scale: float, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """(4, 4) matrix of x -> scale * rotation @ x + translation."""
+    m = np.eye(4)
+    m[:3, :3] = scale * np.asarray(rotation, float)
+    m[:3, 3] = translation
+    return m
+
+
+def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a (4, 4) affine matrix to points (N, 3)."""
+    return points @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def bbox(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(min (3,), max (3,)) of points (N, 3)."""
+    return points.min(axis=0), points.max(axis=0)
+
+
+def next_pow2(n: int) -> int:
+    """Smallest power of two >= n."""
+    return 1 << max(0, int(np.ceil(np.log2(max(1, n)))))
