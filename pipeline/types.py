@@ -140,6 +140,7 @@ class TexturedMesh:
     placement: np.ndarray  # (4, 4) as in Mesh
     dimensions_m: tuple[float, float, float]
     coverage: float = 1.0  # share of the surface area textured from a photo (rest filled)
+    heldout_error: float | None = None  # mean abs RGB error (0..255) re-rendering photos left out of the bake
     notes: tuple[str, ...] = ()
 
 

@@ -1,0 +1,149 @@
+"""`plinth` command line: `plinth make PHOTO... --out MODEL.glb` and `plinth serve`.
+
+Every user mistake ends in one plain line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import Cancelled, PlinthError
+from .orchestrator import QUALITIES, Options, reconstruct
+from .types import KnownSize, SINGLE_VIEW_KINDS
+from .units import format_size, parse_size
+
+EXIT_BAD_INPUT = 2
+EXIT_CAPTURE = 3
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message; keep it to the point
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"plinth: {message}\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="plinth", description="Turn product photos into AR-ready 3D models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    make = sub.add_parser("make", help="make a 3D model from one photo or 20-80 photos around the item")
+    make.add_argument("photos", nargs="+", metavar="PHOTO", help="JPEG, PNG, WebP or HEIC photos")
+    make.add_argument("--out", "-o", required=True, metavar="MODEL.glb", help="where to write the GLB")
+    size = make.add_mutually_exclusive_group()
+    size.add_argument("--height", metavar="SIZE", help="real height, e.g. 80cm, 0.8m or 31.5in")
+    size.add_argument("--width", metavar="SIZE", help="real width (left to right)")
+    size.add_argument("--depth", metavar="SIZE", help="real depth (front to back)")
+    make.add_argument("--kind", default="auto", choices=("auto", *SINGLE_VIEW_KINDS),
+                      help="shape for a single photo: flat (art, mirror, rug), box, revolve (vase, lamp), "
+                           "round (cushion, bag); default: chosen from the outline")
+    make.add_argument("--placement", default="floor", choices=("floor", "wall"),
+                      help="where the item goes in AR (wall: art and mirrors)")
+    make.add_argument("--quality", default="balanced", choices=QUALITIES)
+    make.add_argument("--texture-size", type=int, default=2048, choices=(512, 1024, 2048, 4096))
+    make.add_argument("--max-triangles", type=int, default=100_000)
+    make.add_argument("--max-mb", type=float, default=5.0, help="GLB size cap in MB (default 5)")
+    make.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
+    make.add_argument("--quiet", "-q", action="store_true", help="print only the result")
+    make.add_argument("--publish", action="store_true",
+                      help="add the model to the library (PLINTH_DATA_DIR) and print its share link")
+    make.add_argument("--name", default="", help="product name shown on the share page")
+
+    serve = sub.add_parser("serve", help="start the web app and the AR share pages")
+    serve.add_argument("--host", default="localhost")
+    serve.add_argument("--port", type=int, default=8501)
+    return parser
+
+
+def _known_size(args: argparse.Namespace) -> KnownSize | None:
+    for axis in ("height", "width", "depth"):
+        value = getattr(args, axis)
+        if value is not None:
+            return KnownSize(axis, parse_size(value))
+    return None
+
+
+def _progress_printer(quiet: bool):
+    last = {"stage": None}
+
+    def progress(stage: str, fraction: float, message: str) -> None:
+        if quiet:
+            return
+        if stage != last["stage"]:
+            last["stage"] = stage
+            print(f"  {stage:<9} {message}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def cmd_make(args: argparse.Namespace) -> int:
+    options = Options(
+        kind=args.kind,
+        placement=args.placement,
+        size=_known_size(args),
+        name=args.name,
+        quality=args.quality,
+        texture_size=args.texture_size,
+        max_triangles=args.max_triangles,
+        max_megabytes=args.max_mb,
+    )
+    out = Path(args.out)
+    if out.suffix.lower() != ".glb":
+        raise PlinthError("options", f"--out must name a .glb file, not '{out.name}'.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    result = reconstruct(args.photos, out, options, progress=_progress_printer(args.quiet), device=args.device)
+    report = result.report
+    w, h, d = report.dimensions_m
+    print(f"Made {result.exports.glb} in {time.perf_counter() - t0:.1f} s")
+    print(f"  size     {format_size(w)} W x {format_size(h)} H x {format_size(d)} D")
+    print(f"  model    {report.triangles:,} triangles, {report.glb_bytes / 1e6:.2f} MB, "
+          f"{report.texture_size} px texture, kind {report.kind}")
+    print(f"  USDZ     {result.exports.usdz}")
+    print(f"  OBJ zip  {result.exports.obj_zip}")
+    print(f"  poster   {result.exports.poster}")
+    print(f"  report   {result.report_path}")
+    for line in (*report.advice, *report.warnings):
+        print(f"  note     {line}")
+    if args.publish:
+        from webapp.library import publish  # no Streamlit import: the library is plain SQLite + files
+
+        url = publish(result, name=args.name or out.stem, photos=[Path(p) for p in args.photos],
+                      placement=args.placement)
+        print(f"Share link: {url}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from webapp.server import serve
+
+    serve(host=args.host, port=args.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "make":
+            return cmd_make(args)
+        return cmd_serve(args)
+    except PlinthError as error:
+        print(f"plinth: {error}", file=sys.stderr)
+        return EXIT_CAPTURE if error.__class__.__name__ == "CaptureError" else EXIT_BAD_INPUT
+    except (Cancelled, KeyboardInterrupt):
+        print("plinth: stopped.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        print("plinth: ran out of memory: try --quality fast or fewer photos.", file=sys.stderr)
+        return EXIT_CAPTURE
+    except OSError as error:  # disk full, unwritable --out folder, ...
+        print(f"plinth: could not write the files: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

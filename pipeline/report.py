@@ -1,0 +1,128 @@
+"""The quality report: numbers for the benchmark, plain words for the merchant."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .types import Exports, Mask, Mesh, Photo, Poses, QualityReport, Shape, TexturedMesh
+from .units import format_size
+
+ALL_SIDES = ("front", "back", "left", "right", "top", "bottom")
+
+#: Below this mask confidence the merchant is told the cut-out may be wrong.
+LOW_MASK_CONFIDENCE = 0.5
+#: Above this reprojection error (pixels) the poses are considered shaky.
+HIGH_REPROJECTION_PX = 2.0
+
+
+def make_report(
+    *,
+    photos: Sequence[Photo],
+    masks: Sequence[Mask],
+    poses: Poses | None,
+    shape: Shape,
+    mesh: Mesh,
+    textured: TexturedMesh,
+    exports: Exports,
+    warnings: Sequence[str],
+    seconds: float,
+    seconds_per_stage: dict[str, float],
+) -> QualityReport:
+    """Collect what the stages found into one report, with advice a merchant can act on."""
+    warn = list(warnings)
+    advice: list[str] = []
+    for photo in photos:
+        warn += [f"{photo.name}: {w}" for w in photo.warnings]
+    single = poses is None
+    if single:
+        for photo, mask in zip(photos, masks):
+            warn += [f"{photo.name}: {w}" for w in mask.warnings]
+    mask_conf = float(np.mean([m.confidence for m in masks])) if masks else 0.0
+    if mask_conf < LOW_MASK_CONFIDENCE:
+        advice.append("Photograph the item against a plain wall or sheet so it stands out from the background.")
+
+    warn += list(shape.notes) + list(mesh.notes) + list(textured.notes)
+    if "no size given" in mesh.scale_source or "assumed" in mesh.scale_source:
+        advice.append("Enter one real measurement (height, width or depth) so the model shows at true size in AR.")
+
+    placed = poses.placed if poses is not None else len(photos)
+    reproj = float(poses.reprojection_error_px) if poses is not None else None
+    if poses is not None:
+        warn += list(poses.failures)
+        if reproj is not None and reproj > HIGH_REPROJECTION_PX:
+            advice.append("Some photos did not line up well: hold the phone steady and avoid zooming between photos.")
+
+    seen = tuple(s for s in ALL_SIDES if s in shape.seen_sides)
+    unseen = tuple(s for s in ALL_SIDES if s not in seen)
+    if single:
+        advice.append(
+            "This model was made from one photo, so its sides and back are estimated. "
+            "For a full 3D model, take 20-80 photos walking all around the item."
+        )
+    elif set(unseen) - {"bottom"}:
+        sides = ", ".join(s for s in unseen if s != "bottom")
+        advice.append(f"No photo showed the {sides} of the item: add photos from there for a complete model.")
+    if textured.coverage < 0.8 and not single:
+        advice.append(f"Only {textured.coverage:.0%} of the surface was seen in a photo; the rest was filled in.")
+
+    w, h, d = mesh.dimensions_m
+    summary = (
+        f"A {shape.kind if shape.kind != 'scan' else 'scanned'} model, "
+        f"{format_size(h)} tall, {format_size(w)} wide and {format_size(d)} deep "
+        f"({mesh.scale_source}). Made from {placed} of {len(photos)} photo{'s' if len(photos) != 1 else ''} "
+        f"in {seconds:.1f} s: {exports.triangles:,} triangles, {exports.glb_bytes / 1e6:.1f} MB GLB, "
+        f"{exports.texture_size} px texture."
+    )
+    return QualityReport(
+        triangles=exports.triangles,
+        glb_bytes=exports.glb_bytes,
+        texture_size=exports.texture_size,
+        dimensions_m=tuple(float(x) for x in mesh.dimensions_m),
+        scale_source=mesh.scale_source,
+        kind=shape.kind,
+        kind_reason=shape.kind_reason,
+        mask_confidence=round(mask_conf, 3),
+        photos_total=len(photos),
+        photos_placed=placed,
+        seconds=round(seconds, 3),
+        seconds_per_stage={k: round(v, 3) for k, v in seconds_per_stage.items()},
+        reprojection_error_px=None if reproj is None else round(reproj, 3),
+        seen_sides=seen,
+        unseen_sides=unseen,
+        heldout_photometric_error=textured.heldout_error,
+        warnings=tuple(dict.fromkeys(warn)),
+        advice=tuple(dict.fromkeys(advice)),
+        summary=summary,
+    )
+
+
+def to_json(report: QualityReport) -> dict:
+    data = asdict(report)
+    data["plain_words"] = plain_words(report)
+    return data
+
+
+def plain_words(report: QualityReport) -> list[str]:
+    """The report as short sentences for the merchant, most important first."""
+    lines = [report.summary]
+    if report.kind_reason:
+        lines.append(report.kind_reason)
+    lines += list(report.advice)
+    lines += list(report.warnings)
+    return lines
+
+
+def write_report(report: QualityReport, path: str | Path) -> None:
+    """Write the JSON report atomically (a reader never sees half a file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(to_json(report), fh, indent=2)
+    os.replace(tmp, path)

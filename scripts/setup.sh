@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up Plinth on a fresh machine: Python venv, pinned CPU torch, the package, npm assets.
+# Usage: scripts/setup.sh [--test]   (--test also installs Chromium for the browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# Torch first and pinned: an unpinned torch pulls gigabytes of CUDA packages.
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[web,dev]"
+
+# <model-viewer> (served by the app itself) and the Khronos glTF validator come from npm.
+if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
+
+if [ "${1:-}" = "--test" ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+  fi
+fi
+echo "Plinth is set up."
