@@ -1,0 +1,138 @@
+"""Mesh stage: clean, close, simplify and size a `Shape`; the result is a `Mesh`.
+
+Entry point: `finish_mesh(shape, size, placement, cfg) -> Mesh`.
+
+The vertices stay in the reconstruction frame (the texture stage projects them with `views`);
+`Mesh.placement` is the (4, 4) similarity to the product frame that export applies once:
+* rotation: `shape.up` -> +Y, `shape.front` -> +Z;
+* scale: the merchant's size on its axis, else `shape.metres_per_unit`, else the largest side set
+  to `shape.default_size_m` (flagged in `scale_source`);
+* translation: bbox bottom centre at the origin (x, z centred, min y = 0). For placement "wall" the
+  back of the bbox sits at z = 0 instead (the model hangs in front of the wall plane, +Z out of it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import geom
+from ._mesh_repair import clean, decimate, is_closed
+from .errors import CaptureError, InputError
+from .types import KnownSize, Mesh, Shape
+from .units import MAX_SIZE_M, format_size
+
+STAGE = "mesh"
+_AXES = {"width": 0, "height": 1, "depth": 2}
+_SIDE_WORD = {0: "wide", 1: "tall", 2: "deep"}
+_KIND_EXAMPLE = {
+    "flat": "a typical flat item",
+    "box": "a typical box-shaped item",
+    "revolve": "a typical vase or bottle",
+    "round": "a typical cushion, bag or fruit",
+    "scan": "a typical product",
+}
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    max_triangles: int = 100_000  # hard cap (the orchestrator sets the merchant's budget here)
+    target_triangles: int = 40_000  # the aim; the result has min(target, max) triangles at most
+    # Aim for single-photo shapes (every kind but "scan"): one photo holds no finer detail, and UV
+    # unwrapping (xatlas) grows faster than linearly: ~1 s at 8k curved triangles, ~11 s at 40k.
+    photo_target_triangles: int = 10_000
+    keep_piece_share: float = 0.02  # pieces with less surface than this share of the biggest are floaters
+    max_hole_share: float = 0.25  # close holes whose rim is shorter than this share of the bbox diagonal
+    max_hole_edges: int = 400  # ... and has at most this many edges
+
+
+PRESETS: dict[str, MeshConfig] = {
+    "fast": MeshConfig(target_triangles=20_000, photo_target_triangles=6_000),
+    "balanced": MeshConfig(target_triangles=40_000, photo_target_triangles=10_000),
+    "high": MeshConfig(target_triangles=80_000, photo_target_triangles=20_000),
+}
+
+
+def finish_mesh(shape: Shape, size: KnownSize | None, placement: str, cfg: MeshConfig) -> Mesh:
+    """Clean and simplify `shape`, and compute its placement in the product frame.
+
+    Raises CaptureError when no usable surface is left, InputError when the merchant's size
+    cannot apply (an axis the model has no extent along, or an absurd result).
+    """
+    if placement not in ("floor", "wall"):
+        raise InputError("options", f"Unknown placement '{placement}'. Use floor or wall.")
+    v = np.asarray(shape.vertices, np.float64)
+    f = np.asarray(shape.faces, np.int64)
+    if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
+        raise CaptureError(STAGE, "No 3D surface could be built from the photos.")
+    if not np.isfinite(v).all() or f.min() < 0 or f.max() >= len(v):
+        raise ValueError("mesh: the shape has invalid vertices or faces")  # a bug upstream, not the user
+
+    notes: list[str] = []
+    v, f, clean_notes = clean(v, f, cfg.keep_piece_share, cfg.max_hole_share, cfg.max_hole_edges)
+    notes += clean_notes
+    if len(f) == 0:
+        raise CaptureError(STAGE, "No 3D surface was left after cleaning up the model.")
+    aim = cfg.target_triangles if shape.kind == "scan" else cfg.photo_target_triangles
+    budget = max(4, min(aim, cfg.max_triangles))
+    if len(f) > budget:
+        before = len(f)
+        v, f = decimate(v, f, budget, cfg.keep_piece_share)
+        notes.append(f"Simplified from {before:,} to {len(f):,} triangles.")
+    if not is_closed(f):
+        notes.append("The model is not fully closed; small gaps may show from some angles.")
+
+    matrix, dims, source = placement_matrix(v, shape, size, placement)
+    return Mesh(
+        vertices=v,
+        faces=f,
+        views=shape.views,
+        placement=matrix,
+        dimensions_m=dims,
+        scale_source=source,
+        kind=shape.kind,
+        notes=tuple(notes),
+    )
+
+
+def placement_matrix(
+    vertices: np.ndarray, shape: Shape, size: KnownSize | None, placement: str
+) -> tuple[np.ndarray, tuple[float, float, float], str]:
+    """(4, 4) similarity reconstruction -> product frame, product bbox size (m), scale source."""
+    rot = geom.frame_from_up_front(shape.up, shape.front)
+    p = vertices @ rot.T
+    lo, hi = geom.bbox(p)
+    ext = hi - lo
+    largest = float(ext.max())
+    if largest <= 0:
+        raise CaptureError(STAGE, "The model has no size (all its points coincide).")
+    if size is not None:
+        axis = _AXES[size.axis]
+        if ext[axis] < 1e-6 * largest:
+            raise InputError("options", f"The model has no {size.axis} to match; enter its height or width instead.")
+        scale = size.metres / float(ext[axis])
+        if scale * largest > MAX_SIZE_M:
+            raise InputError(
+                "options",
+                f"With a {size.axis} of {format_size(size.metres)} the item would be "
+                f"{scale * largest:.0f} m across; check the size, or give another side (height, width or depth).",
+            )
+        source = f"the {size.axis} you entered: {format_size(size.metres)}"
+    elif shape.metres_per_unit:
+        scale = float(shape.metres_per_unit)
+        source = "measured from the photos"
+    else:
+        scale = shape.default_size_m / largest
+        axis = int(np.argmax(ext))
+        example = _KIND_EXAMPLE.get(shape.kind, "a typical product")
+        source = (
+            f"no size given: assumed {shape.default_size_m * 100:.0f} cm {_SIDE_WORD[axis]}, {example}; "
+            "enter the real height for true size"
+        )
+    lo_s, hi_s = scale * lo, scale * hi
+    centre = (lo_s + hi_s) / 2.0
+    shift = np.array([-centre[0], -lo_s[1], -lo_s[2] if placement == "wall" else -centre[2]])
+    matrix = geom.similarity(scale, rot, shift)
+    dims = tuple(float(d) for d in scale * ext)
+    return matrix, dims, source
