@@ -134,7 +134,9 @@ def _mirror_iou(filled: np.ndarray, bbox, axis_x: float) -> float:
     return _iou(crop.astype(bool), mirrored.astype(bool))
 
 
-def revolve_profile(sil: Silhouette, rows: int) -> tuple[float, np.ndarray, np.ndarray, list[str]]:
+def revolve_profile(
+    sil: Silhouette, rows: int, rim_sin: float | None = None
+) -> tuple[float, np.ndarray, np.ndarray, list[str]]:
     """Radius per row of a revolved shape: (axis x, ys (R,) top to bottom, radii (R,), flattened ends).
 
     The radius of a row is its half-width about the axis, but a one-sided bump (a handle, a strap)
@@ -145,6 +147,7 @@ def revolve_profile(sil: Silhouette, rows: int) -> tuple[float, np.ndarray, np.n
     """
     from scipy.ndimage import median_filter
 
+    rim_sin = RIM_SIN if rim_sin is None else rim_sin
     x0, y0, x1, y1 = sil.bbox
     left, right, has = _row_extents(sil.filled, sil.bbox)
     ys = np.arange(y0, y1, dtype=float)
@@ -165,14 +168,14 @@ def revolve_profile(sil: Silhouette, rows: int) -> tuple[float, np.ndarray, np.n
     while i - k >= 0 and (radius[i - k] - radius[i]) / k > END_SLOPE:
         i -= 1
     if 0 < (n - 1 - i) <= RIM_RATIO * radius[i] and i > n // 2:
-        hi = n - 1 - int(round(min(n - 1 - i, RIM_SIN * radius[i])))
+        hi = n - 1 - int(round(min(n - 1 - i, rim_sin * radius[i])))
         bottom_px = ys[hi]
         flattened.append("bottom")
     i = 0
     while i + k < n and (radius[i + k] - radius[i]) / k > END_SLOPE:
         i += 1
     if 0 < i <= RIM_RATIO * radius[i] and i < n // 2:
-        lo = int(round(min(i, RIM_SIN * radius[i])))
+        lo = int(round(min(i, rim_sin * radius[i])))
         top_px = ys[lo]
         flattened.append("top")
     ys, radius = ys[lo : hi + 1], radius[lo : hi + 1]

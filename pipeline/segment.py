@@ -38,6 +38,9 @@ class SegmentConfig:
     grabcut_iters: int = 4
     centre_falloff: float = 0.3  # Gaussian width (share of the frame) of the centre prior for regions
     min_object_share: float = 0.002  # below this share of the frame there is no object
+    retest_percentile: float = 90.0  # object pixels as common as this % of border colours may be background
+    retest_min_share: float = 0.0015  # ... when they form a region at least this share of the frame
+    retest_similarity: float = 0.5  # ... whose colour histogram overlaps the border's this well (Bhattacharyya)
 
 
 PRESETS: dict[str, SegmentConfig] = {
@@ -132,6 +135,7 @@ def _grabcut(photo: Photo, cfg: SegmentConfig) -> Mask:
         cv2.grabCut(bgr, labels, None, bgd, fgd, 1, cv2.GC_EVAL)
         fg = _pick_regions(_is_fg(labels), cfg.centre_falloff)
     touches = _touches_edge(fg, 1) or bool(sides)
+    fg = _retest_background_regions(small, lab, score, band, fg, bgr, cfg)
 
     fg = _fill_small_holes(fg, 0.002 * h * w)
     share = float(fg.mean())
@@ -166,24 +170,84 @@ def _is_fg(labels: np.ndarray) -> np.ndarray:
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
+def _retest_background_regions(small, lab, score, band, fg, bgr, cfg: SegmentConfig) -> np.ndarray:
+    """Give regions inside the mask that look like the background back to GrabCut as background.
+
+    GrabCut's smoothing fills see-through gaps (between chair legs, under a seat) and takes in the
+    contact shadow, because the first seed (pixels unlike the border) holds the shadow too. Here the
+    object pixels whose colour is common on the border, or whose chromaticity is and that are darker
+    (shadow), are grouped into regions; a region whose colour histogram looks like the border's (a
+    patch of floor, not a uniformly dark cap that merely shares a colour with some confetti) starts
+    the second GrabCut as probable background, and GrabCut decides with fresh colour models.
+    """
+    import cv2
+
+    h, w = fg.shape
+    like = score <= np.percentile(score[band], cfg.retest_percentile)
+    f = small.astype(np.float32) + 4.0
+    chroma = f[..., :2] / f.sum(2, keepdims=True)  # (r, g) chromaticity: unchanged by shading
+    cq = np.minimum((chroma * 64).astype(np.int32), 31)
+    cscore = _code_unlikeness(cq[..., 0] * 32 + cq[..., 1], 32 * 32, (32, 32), band, cfg.strips)
+    light = lab[..., 0].astype(np.float32)
+    strips = np.linspace(0, h, cfg.strips + 1).astype(int)
+    row_light = np.empty(h, np.float32)
+    for i in range(cfg.strips):
+        lo, hi = strips[max(i - 1, 0)], strips[min(i + 2, cfg.strips)]
+        row_light[strips[i]:strips[i + 1]] = np.median(light[lo:hi][band[lo:hi]])
+    shadow = (cscore <= np.percentile(cscore[band], 70.0)) & (light < 0.92 * row_light[:, None])
+    cand = cv2.morphologyEx((fg & (like | shadow)).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=4)
+    if n <= 1:
+        return fg
+    q = (lab.astype(np.int32) * 8) // 256
+    code = (q[..., 0] * 8 + q[..., 1]) * 8 + q[..., 2]
+    border_hist = np.bincount(code[band], minlength=512) / max(int(band.sum()), 1)
+    ccode = cq[..., 0] // 4 * 8 + cq[..., 1] // 4
+    border_chroma = np.bincount(ccode[band], minlength=64) / max(int(band.sum()), 1)
+    retest = np.zeros(n, bool)
+    for j in np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= cfg.retest_min_share * h * w)[0] + 1:
+        sel = comp == j
+        hist = np.bincount(code[sel], minlength=512) / stats[j, cv2.CC_STAT_AREA]
+        chist = np.bincount(ccode[sel], minlength=64) / stats[j, cv2.CC_STAT_AREA]
+        # A shadowed patch of floor keeps the floor's chromaticities and its mix of colours; a dark
+        # object part (a black cap) is neutral too but nearly one colour.
+        shaded_floor = np.sqrt(chist * border_chroma).sum() >= 0.8 and 1.0 / (hist**2).sum() >= 6.0
+        retest[j] = np.sqrt(hist * border_hist).sum() >= cfg.retest_similarity or shaded_floor
+    if not retest.any():
+        return fg
+    labels = np.where(fg, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    labels[retest[comp]] = cv2.GC_PR_BGD
+    labels[band & ~fg] = cv2.GC_BGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(bgr, labels, None, bgd, fgd, 2, cv2.GC_INIT_WITH_MASK)
+    out = _pick_regions(_is_fg(labels), cfg.centre_falloff)
+    # Never let the retest wipe out the object (a background-coloured item): keep the first mask.
+    return out if out.sum() > 0.5 * fg.sum() else fg
+
+
 def _unlikeness(lab: np.ndarray, band: np.ndarray, strips: int) -> np.ndarray:
     """(h, w) float32: -log density of each pixel's Lab colour among the border pixels near its row.
 
     Each strip uses the border pixels of itself and its neighbours, so a colour seen only on the
     wall at the top does not make the same colour on the object (lower down) look like background.
     """
+    q = (lab.astype(np.int32) * _BINS) // 256
+    code = (q[..., 0] * _BINS + q[..., 1]) * _BINS + q[..., 2]
+    return _code_unlikeness(code, _BINS**3, (_BINS,) * 3, band, strips)
+
+
+def _code_unlikeness(code: np.ndarray, n_codes: int, shape: tuple, band: np.ndarray, strips: int) -> np.ndarray:
+    """(h, w) float32: -log density of each pixel's colour code among the border pixels per strip."""
     from scipy import ndimage as ndi
 
     h, w = band.shape
-    q = (lab.astype(np.int32) * _BINS) // 256
-    code = (q[..., 0] * _BINS + q[..., 1]) * _BINS + q[..., 2]
     out = np.empty((h, w), np.float32)
     edges = np.linspace(0, h, strips + 1).astype(int)
     rows = np.arange(h)[:, None]
     for i in range(strips):
         lo, hi = edges[max(i - 1, 0)], edges[min(i + 2, strips)]
         sel = band & (rows >= lo) & (rows < hi)
-        hist = np.bincount(code[sel], minlength=_BINS**3).astype(np.float32).reshape((_BINS,) * 3)
+        hist = np.bincount(code[sel], minlength=n_codes).astype(np.float32).reshape(shape)
         # Smoothing over neighbouring bins stands in for the lighting and noise the border missed.
         hist = ndi.uniform_filter(hist, 3, mode="constant") / max(int(sel.sum()), 1)
         rs = slice(edges[i], edges[i + 1])

@@ -38,6 +38,10 @@ class SingleViewConfig:
     flat_thickness: float = 0.025  # slab thickness as a share of its largest side
     flat_min_thickness_m: float = 0.004
     outline_blur: float = 0.6  # grid cells; smooths the pixel staircase of the mask outline
+    # Product photos of items on a floor or table are taken looking slightly down (the bench hero
+    # views: 12 deg). The shape is built upright in the world, so the top face seen in the photo is
+    # not mistaken for height and the model does not lean back. 0 = a straight-on photo.
+    camera_elevation_deg: float = 12.0
 
 
 PRESETS: dict[str, SingleViewConfig] = {
@@ -94,10 +98,15 @@ def shape_from_photo(photo: Photo, mask: Mask, kind: str, placement: str, cfg: S
         reason = f"you chose '{kind}'"
 
     notes: list[str] = []
+    # Flat items are photographed straight on, wall items hang at eye level. A round item's
+    # inflated outline is the same seen from a little higher, and a box with see-through openings
+    # (a chair) cannot show its top face apart from the gaps: those are built level.
+    tilted = placement == "floor" and (kind == "revolve" or (kind == "box" and sil.openings < OPENINGS))
+    tilt = np.radians(cfg.camera_elevation_deg) if tilted else 0.0
     if kind == "revolve":
-        verts, faces = _revolve(sil, cfg, notes)
+        verts, faces = _revolve(sil, cfg, notes, tilt)
     else:
-        verts, faces = _from_outline(sil, kind, placement, cfg, notes)
+        verts, faces = _from_outline(sil, kind, placement, cfg, notes, tilt)
 
     size_key = "flat-floor" if (kind == "flat" and placement == "floor") else kind
     default_m, example = DEFAULT_SIZES[size_key]
@@ -107,7 +116,9 @@ def shape_from_photo(photo: Photo, mask: Mask, kind: str, placement: str, cfg: S
     if kind == "flat" and placement == "floor":
         up, front = np.array([0.0, 0.0, -1.0]), np.array([0.0, 1.0, 0.0])  # the photo shows the top
     else:
-        up, front = np.array([0.0, -1.0, 0.0]), np.array([0.0, 0.0, -1.0])
+        # world up and the horizontal direction towards the camera, in the (tilted) camera frame
+        up = np.array([0.0, -np.cos(tilt), -np.sin(tilt)])
+        front = np.array([0.0, np.sin(tilt), -np.cos(tilt)])
     depth = float(np.ptp(verts[:, 2]))
     camera = Camera(
         K=np.eye(3),
@@ -157,12 +168,15 @@ def choose_kind(sil: Silhouette) -> tuple[str, str]:
     )
 
 
-def _from_outline(sil: Silhouette, kind: str, placement: str, cfg: SingleViewConfig, notes: list[str]):
+def _from_outline(sil: Silhouette, kind: str, placement: str, cfg: SingleViewConfig, notes: list[str],
+                  tilt: float = 0.0):
     """flat / box / round: triangulate the outline, then slab it or inflate it."""
     import cv2
 
     m = sil.mask
     bw, bh = sil.width, sil.height
+    if kind == "box" and tilt > 0:
+        return _tilted_box(sil, cfg, notes, tilt)
     if kind == "flat" and sil.rectangularity >= NEAR_RECT:
         m = np.zeros_like(sil.mask, np.uint8)
         cv2.fillPoly(m, [np.round(sil.rect_corners * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
@@ -177,13 +191,51 @@ def _from_outline(sil: Silhouette, kind: str, placement: str, cfg: SingleViewCon
         half = cfg.round_depth * half * float(np.mean(to_px[0]))
         return svm.pillow(pts_px, tri, on_outline, 0.0, half)
     if kind == "box":
-        depth = min(cfg.box_depth_ratio * bw, max(float(bh), cfg.box_depth_cap * bw))
+        depth = _box_depth(sil, cfg)
         notes.append(f"The depth was guessed as {depth / bw:.0%} of the width (one photo cannot show it).")
     else:
         size_m = DEFAULT_SIZES["flat-floor" if placement == "floor" else "flat"][0]
         depth = max(cfg.flat_thickness * largest, cfg.flat_min_thickness_m / size_m * largest)
     z = np.full(len(pts_px), depth / 2.0)
     return svm.slab(pts_px, tri, -z, z)
+
+
+def _box_depth(sil: Silhouette, cfg: SingleViewConfig) -> float:
+    bw, bh = sil.width, sil.height
+    return float(min(cfg.box_depth_ratio * bw, max(float(bh), cfg.box_depth_cap * bw)))
+
+
+def _tilted_box(sil: Silhouette, cfg: SingleViewConfig, notes: list[str], tilt: float):
+    """A box seen from above: extrude the front face along the horizontal, away from the camera.
+
+    The silhouette of an upright box seen `tilt` rad from above is its front face swept up by
+    depth x sin(tilt) (the visible top). So the front face is the part of the silhouette that is
+    still silhouette that many rows higher; its extrusion projects back onto the silhouette.
+    """
+    # The visible top is at most a quarter of the outline's height (a box deeper than that would
+    # show more top): this also keeps outlines that are no box sweep at all (a banana) whole.
+    depth = min(_box_depth(sil, cfg), 0.25 * sil.height / np.sin(tilt))
+    k = int(round(depth * np.sin(tilt)))
+    m = sil.mask
+    if k > 0:
+        # a pixel is front face when the pixel k rows above it is object too
+        front = m.copy()
+        front[k:] &= m[:-k]
+        front[:k] = False
+        m = front
+    if m.sum() < 0.3 * sil.area:  # too thin for the guessed depth: keep the whole outline
+        m = sil.mask
+    points, tri, on_outline, field, to_px = _outline_mesh(m.astype(bool), sil, cfg)
+    pts = points * to_px[0] + to_px[1]
+    # The front face is vertical in the world, so its higher rows are nearer the camera.
+    y_bottom = float(pts[:, 1].max())
+    z_front = (pts[:, 1] - y_bottom) * np.tan(tilt)
+    verts, faces = svm.slab(pts, tri, z_front, z_front)
+    n = len(pts)
+    verts[n:, 1] -= depth * np.sin(tilt)
+    verts[n:, 2] += depth * np.cos(tilt)
+    notes.append(f"The depth was guessed as {depth / sil.width:.0%} of the width (one photo cannot show it).")
+    return verts, faces
 
 
 def _outline_mask_field(m: np.ndarray, sil: Silhouette, cfg: SingleViewConfig):
@@ -239,11 +291,20 @@ def _poisson_height(inside: np.ndarray, load: float = 2.5) -> np.ndarray:
     return phi
 
 
-def _revolve(sil: Silhouette, cfg: SingleViewConfig, notes: list[str]):
-    x_axis, ys, radii, flattened = revolve_profile(sil, cfg.profile_rows)
+def _revolve(sil: Silhouette, cfg: SingleViewConfig, notes: list[str], tilt: float = 0.0):
+    x_axis, ys, radii, flattened = revolve_profile(sil, cfg.profile_rows, np.sin(tilt) if tilt > 0 else None)
     if flattened:
         notes.append(
             "The curved " + " and ".join(flattened) + " outline (the photo looks slightly down) was read as a flat "
             + ("end" if len(flattened) == 1 else "ends") + "."
         )
-    return svm.lathe(x_axis, ys, radii, 0.0, cfg.segments)
+    if tilt <= 0:
+        return svm.lathe(x_axis, ys, radii, 0.0, cfg.segments)
+    # Build the solid upright (rows along the axis stretched by 1 / cos), then tip it towards the
+    # camera about its bottom centre: its outline then matches the photo taken from above.
+    pivot = ys[-1]
+    verts, faces = svm.lathe(x_axis, pivot + (ys - pivot) / np.cos(tilt), radii, 0.0, cfg.segments)
+    y, z = verts[:, 1] - pivot, verts[:, 2].copy()
+    verts[:, 1] = pivot + y * np.cos(tilt) - z * np.sin(tilt)
+    verts[:, 2] = y * np.sin(tilt) + z * np.cos(tilt)
+    return verts, faces

@@ -14,9 +14,10 @@ from tests.badinputs import make_corpus, synthetic_object
 CFG = segment.PRESETS["balanced"]
 
 #: Measured with bench/masks.py (balanced): hero IoU avocado 0.985, banana 0.911, boombox 0.930,
-#: chair 0.787 (its slatted back and the gaps between the legs get filled), waterbottle 0.986.
+#: chair 0.850 (0.787 before the background retest re-opened the gap under the back rail and part of
+#: the floor between the legs), waterbottle 0.986.
 #: The floors leave a few points of margin for platform differences in OpenCV's GrabCut.
-HERO_MIN_IOU = {"avocado": 0.95, "banana": 0.87, "boombox": 0.88, "chair": 0.72, "waterbottle": 0.95}
+HERO_MIN_IOU = {"avocado": 0.95, "banana": 0.87, "boombox": 0.88, "chair": 0.80, "waterbottle": 0.95}
 HERO_MEAN_MIN = 0.90
 
 
@@ -111,3 +112,4 @@ def test_bench_hero_mean(bench):
         gt = np.asarray(Image.open(d / "mask.png").convert("L")) > 127
         ious.append(_iou(segment.segment_photo(photo, CFG).mask, gt))
     assert np.mean(ious) > HERO_MEAN_MIN, ious
+

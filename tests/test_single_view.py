@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ from pipeline.errors import CaptureError, InputError
 from pipeline.types import KnownSize, Mask, Photo, Shape
 
 CFG = single_view.PRESETS["balanced"]
+LEVEL = replace(CFG, camera_elevation_deg=0.0)  # the synthetic outlines below are level views
 BENCH_SINGLES = ("banana", "waterbottle", "avocado", "boombox", "chair")
 
 
@@ -73,7 +75,7 @@ def test_disc_auto_is_round_and_closed():
 
 def test_vase_auto_is_revolve_and_recovers_the_profile():
     photo, mask = _photo(_vase())
-    shape = single_view.shape_from_photo(photo, mask, "auto", "floor", CFG)
+    shape = single_view.shape_from_photo(photo, mask, "auto", "floor", LEVEL)
     assert shape.kind == "revolve"
     assert "symmetric" in shape.kind_reason
     _check_closed(shape)
@@ -92,7 +94,7 @@ def test_vase_auto_is_revolve_and_recovers_the_profile():
 
 def test_rectangle_is_box_small_and_flat_when_filling_the_frame():
     photo, mask = _photo(_rect())
-    shape = single_view.shape_from_photo(photo, mask, "auto", "floor", CFG)
+    shape = single_view.shape_from_photo(photo, mask, "auto", "floor", LEVEL)
     assert shape.kind == "box"
     tm = _check_closed(shape)
     ext = np.ptp(shape.vertices, 0)
@@ -216,3 +218,49 @@ def test_bench_bottle_flat_bottom_and_true_proportions(singles, bench):
     w, h, d = finished.dimensions_m
     assert h == pytest.approx(0.26)
     assert w == pytest.approx(0.1098, rel=0.08)  # GT bbox width (its depth includes a strap)
+
+
+def _world_extent(shape: Shape) -> np.ndarray:
+    """(3,) extent of the shape in a frame with `shape.up` as +Y and `shape.front` as +Z."""
+    return np.ptp(shape.vertices @ geom.frame_from_up_front(shape.up, shape.front).T, 0)
+
+
+def _seen_from_above(h=520, w=640, elev_deg=12.0):
+    """Level-camera silhouettes of an upright box (200 x 150 x 120 px) and cylinder (r 60, 220 tall)
+    seen from `elev_deg` above, orthographic: the top face shows and the cylinder's ends are ellipses."""
+    s, c = np.sin(np.radians(elev_deg)), np.cos(np.radians(elev_deg))
+    box = np.zeros((h, w), bool)
+    bottom = 420
+    box[int(round(bottom - 150 * c - 120 * s)):bottom, 200:400] = True
+    yy, xx = np.mgrid[0:h, 0:w]
+    dx = (xx + 0.5 - 320.0) / 60.0
+    top_c, bot_c = bottom - 60 * s - 220 * c, bottom - 60 * s
+    inside = np.abs(dx) <= 1
+    half = 60 * s * np.sqrt(np.clip(1 - dx**2, 0, 1))
+    cyl = inside & (yy + 0.5 >= top_c - half) & (yy + 0.5 <= bot_c + half)
+    return box, cyl
+
+
+def test_photo_from_above_gives_upright_box_and_cylinder():
+    box, cyl = _seen_from_above()
+    photo, mask = _photo(box)
+    tilted = single_view.shape_from_photo(photo, mask, "box", "floor", CFG)
+    level = single_view.shape_from_photo(photo, mask, "box", "floor", LEVEL)
+    _check_closed(tilted)
+    inside, covered = _coverage(tilted, box)
+    assert inside >= 0.999 and covered >= 0.99
+    w, h, d = _world_extent(tilted)
+    assert w == pytest.approx(200, abs=2)
+    # the visible top is not read as height: closer to the true 150 than the level build
+    assert abs(h / 150 - 1) < 0.07 and abs(h / 150 - 1) < 0.5 * abs(_world_extent(level)[1] / 150 - 1)
+    # upright: the model's up is the world up seen 12 deg from above
+    assert tilted.up == pytest.approx([0, -np.cos(np.radians(12)), -np.sin(np.radians(12))])
+
+    photo, mask = _photo(cyl)
+    shape = single_view.shape_from_photo(photo, mask, "revolve", "floor", CFG)
+    _check_closed(shape)
+    w, h, d = _world_extent(shape)
+    assert w == pytest.approx(120, rel=0.03) and d == pytest.approx(120, rel=0.03)
+    assert h == pytest.approx(220, rel=0.03)
+    inside, covered = _coverage(shape, cyl)
+    assert inside >= 0.99 and covered >= 0.97
