@@ -14,6 +14,13 @@ import numpy as np
 from .types import Exports, Mask, Mesh, Photo, Poses, QualityReport, Shape, TexturedMesh
 from .units import format_size
 
+KIND_WORDS = {
+    "flat": "A flat model (like a picture, mirror or rug)",
+    "box": "A box-shaped model",
+    "revolve": "A round-bodied model (like a vase or lamp)",
+    "round": "A soft, rounded model (like a cushion or bag)",
+    "scan": "A full 3D scan",
+}
 ALL_SIDES = ("front", "back", "left", "right", "top", "bottom")
 
 #: Below this mask confidence the merchant is told the cut-out may be wrong.
@@ -48,7 +55,7 @@ def make_report(
     if mask_conf < LOW_MASK_CONFIDENCE:
         advice.append("Photograph the item against a plain wall or sheet so it stands out from the background.")
 
-    warn += list(shape.notes) + list(mesh.notes) + list(textured.notes)
+    details = list(shape.notes) + list(mesh.notes) + list(textured.notes)
     if "no size given" in mesh.scale_source or "assumed" in mesh.scale_source:
         advice.append("Enter one real measurement (height, width or depth) so the model shows at true size in AR.")
 
@@ -74,7 +81,7 @@ def make_report(
 
     w, h, d = mesh.dimensions_m
     summary = (
-        f"A {shape.kind if shape.kind != 'scan' else 'scanned'} model, "
+        f"{KIND_WORDS.get(shape.kind, 'A 3D model')}, "
         f"{format_size(h)} tall, {format_size(w)} wide and {format_size(d)} deep "
         f"({mesh.scale_source}). Made from {placed} of {len(photos)} photo{'s' if len(photos) != 1 else ''} "
         f"in {seconds:.1f} s: {exports.triangles:,} triangles, {exports.glb_bytes / 1e6:.1f} MB GLB, "
@@ -99,6 +106,7 @@ def make_report(
         heldout_photometric_error=textured.heldout_error,
         warnings=tuple(dict.fromkeys(warn)),
         advice=tuple(dict.fromkeys(advice)),
+        details=tuple(dict.fromkeys(details)),
         summary=summary,
     )
 
@@ -113,7 +121,8 @@ def plain_words(report: QualityReport) -> list[str]:
     """The report as short sentences for the merchant, most important first."""
     lines = [report.summary]
     if report.kind_reason:
-        lines.append(report.kind_reason)
+        reason = report.kind_reason[:1].upper() + report.kind_reason[1:]
+        lines.append(reason if reason.endswith((".", "!", "?")) else reason + ".")
     lines += list(report.advice)
     lines += list(report.warnings)
     return lines

@@ -109,8 +109,7 @@ def shape_from_photo(photo: Photo, mask: Mask, kind: str, placement: str, cfg: S
         verts, faces = _from_outline(sil, kind, placement, cfg, notes, tilt)
 
     size_key = "flat-floor" if (kind == "flat" and placement == "floor") else kind
-    default_m, example = DEFAULT_SIZES[size_key]
-    notes.append(f"Without a real size, the largest side is assumed to be {default_m * 100:.0f} cm ({example}).")
+    default_m, _example = DEFAULT_SIZES[size_key]  # the mesh stage words the assumption
     if mask.touches_border:
         notes.append("The item runs off the edge of the photo, so part of it is missing from the model.")
     if kind == "flat" and placement == "floor":

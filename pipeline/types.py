@@ -177,8 +177,9 @@ class QualityReport:
     seen_sides: tuple[str, ...] = ()
     unseen_sides: tuple[str, ...] = ()
     heldout_photometric_error: float | None = None  # mean abs RGB error 0..255 on held-out photos
-    warnings: tuple[str, ...] = ()
-    advice: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # things the merchant should know or fix
+    advice: tuple[str, ...] = ()  # how to get a better model
+    details: tuple[str, ...] = ()  # technical notes from the stages (simplification, fill-in, ...)
     summary: str = ""
 
 

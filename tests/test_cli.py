@@ -1,0 +1,145 @@
+"""End to end: `plinth make` on the bench's single photos, and the bad-input corpus through API and CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from pipeline import InputError, KnownSize, Options, PlinthError, reconstruct
+from pipeline.cli import main
+from tests.gltf_validate import validate_glb
+
+SINGLE_CASES = ("banana", "waterbottle", "avocado", "boombox", "chair")
+
+
+def _load_meta(case_dir: Path) -> dict:
+    return json.loads((case_dir / "meta.json").read_text())
+
+
+def _check_contract(glb: Path, height: float | None) -> trimesh.Trimesh:
+    """The output contract of DEVELOPERS.md, read back from the file."""
+    report = validate_glb(glb)
+    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"][:5]
+    scene = trimesh.load(glb, force="scene")
+    mesh = scene.to_geometry() if hasattr(scene, "to_geometry") else scene.dump(concatenate=True)
+    lo, hi = mesh.bounds
+    if height is not None:
+        assert abs((hi[1] - lo[1]) - height) <= 0.01 * height, (hi[1] - lo[1], height)
+    assert abs(lo[1]) <= 1e-3
+    assert abs((lo[0] + hi[0]) / 2) <= 1e-3 and abs((lo[2] + hi[2]) / 2) <= 1e-3
+    assert len(mesh.faces) < 100_000
+    assert glb.stat().st_size < 5_000_000
+    material = mesh.visual.material
+    image = getattr(material, "baseColorTexture", None)
+    assert image is not None, "model is not textured"
+    w, h = image.size
+    assert w & (w - 1) == 0 and h & (h - 1) == 0, image.size
+    return mesh
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SINGLE_CASES)
+def test_make_single_photo_meets_contract(case, bench, tmp_path):
+    case_dir = bench / "single" / case
+    height = _load_meta(case_dir)["bbox_size_m"][1]
+    out = tmp_path / f"{case}.glb"
+    code = main(["make", str(case_dir / "image.jpg"), "--out", str(out), "--height", f"{height}m", "-q"])
+    assert code == 0
+    _check_contract(out, height)
+
+    from pipeline._export_usdz import validate_usdz
+
+    usdz = out.with_suffix(".usdz")
+    assert validate_usdz(usdz) == []
+    for suffix in (".obj.zip", ".poster.png", ".report.json"):
+        assert out.with_suffix(suffix).is_file(), suffix
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["triangles"] > 100 and report["kind"] in ("flat", "box", "revolve", "round")
+    assert abs(report["dimensions_m"][1] - height) <= 0.01 * height
+
+
+def test_console_script_reports_bad_size_in_one_line(bench, tmp_path):
+    photo = bench / "single" / "avocado" / "image.jpg"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "make", str(photo), "--out", str(tmp_path / "a.glb"), "--height", "tall"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "tall" in proc.stderr
+
+
+def test_console_script_writes_all_files(bench, tmp_path):
+    photo = bench / "single" / "avocado" / "image.jpg"
+    out = tmp_path / "nested" / "avocado.glb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "make", str(photo), "--out", str(out), "--height", "10cm"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for suffix in (".glb", ".usdz", ".obj.zip", ".poster.png", ".report.json"):
+        assert str(out.with_suffix(suffix)) in proc.stdout
+        assert out.with_suffix(suffix).is_file()
+
+
+def test_wall_placement_puts_back_on_wall_plane(bench, tmp_path):
+    photo = bench / "single" / "boombox" / "image.jpg"
+    out = tmp_path / "art.glb"
+    options = Options(kind="flat", placement="wall", size=KnownSize("width", 0.6))
+    reconstruct([photo], out, options)
+    mesh = trimesh.load(out, force="mesh")
+    lo, hi = mesh.bounds
+    assert abs(lo[2]) <= 1e-3 and hi[2] > 0.002  # back on z = 0, real thickness in front of it
+    assert abs((hi[0] - lo[0]) - 0.6) <= 0.006
+    assert abs(lo[1]) <= 1e-3
+
+
+def test_unknown_output_suffix_is_a_plain_error(bench, tmp_path):
+    with pytest.raises(InputError):
+        reconstruct([bench / "single" / "avocado" / "image.jpg"], tmp_path / "x.obj")
+
+
+def test_bad_input_corpus_gives_model_or_one_line(tmp_path, capsys):
+    from tests.badinputs import EXPECTED, make_corpus
+
+    corpus = make_corpus(tmp_path / "corpus")
+    assert len(corpus) >= 12
+    for label, path in corpus.items():
+        expect_model = EXPECTED[label].valid
+        out = tmp_path / "out" / f"{label}.glb"
+        out.parent.mkdir(exist_ok=True)
+        # Python API: a model or a PlinthError, nothing else.
+        try:
+            reconstruct([path], out, Options(quality="fast"))
+            api_ok = True
+        except PlinthError as error:
+            api_ok = False
+            assert "\n" not in str(error) and str(error), label
+        assert api_ok == expect_model, (label, api_ok)
+        if api_ok:
+            _check_contract(out, None)
+        # CLI: same outcome, one line on stderr, no traceback.
+        capsys.readouterr()
+        code = main(["make", str(path), "--out", str(out), "--quality", "fast", "-q"])
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        if expect_model:
+            assert code == 0, (label, err)
+        else:
+            assert code in (2, 3), (label, code)
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert len(lines) == 1 and lines[0].startswith("plinth: "), (label, err)
+            assert path.name in lines[0], (label, lines[0])
+            assert EXPECTED[label].words in lines[0].lower(), (label, lines[0])
+
+
+def test_missing_photo_is_a_plain_error(tmp_path, capsys):
+    code = main(["make", str(tmp_path / "nope.jpg"), "--out", str(tmp_path / "x.glb")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nope.jpg" in err and "Traceback" not in err
