@@ -1,0 +1,200 @@
+"""Real headless Chromium against the real server and the real pipeline.
+
+Desktop and phone: upload a photo through the file input, wait for the Result page, check that
+<model-viewer> fired `load` and shows the model, decode the QR code, open the AR share page (no
+console errors). Screenshots of every page land in tests/output/ (the `artifacts` fixture).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_webapp_http import free_port, start_server  # noqa: E402
+
+CHROMIUM = os.environ.get("PLINTH_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+VIEWPORTS = {"desktop": dict(viewport={"width": 1280, "height": 900}),
+             "phone": dict(viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("browser-data")
+    port = free_port()
+    proc = start_server(data, port)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def poll(fn, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def viewer_state(frame) -> dict:
+    # page.evaluate goes through the DevTools protocol, so the page's strict CSP does not block it
+    return frame.evaluate("""() => {
+        const v = document.querySelector('model-viewer');
+        return v ? {loaded: v.loaded, visible: v.modelIsVisible, fired: document.body.dataset.modelLoaded === '1',
+                    error: document.body.dataset.modelError || null} : null;
+    }""")
+
+
+def model_pixels(png: bytes) -> float:
+    """Share of pixels that are not the light grey stage (coloured, or clearly darker)."""
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).astype(np.int16)
+    chroma = img.max(axis=2) - img.min(axis=2)
+    return float(np.mean((chroma > 25) | (img.mean(axis=2) < 170)))
+
+
+def decode_qr(png: bytes) -> str:
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(img)
+    return text
+
+
+def shot(page, path: Path) -> None:
+    """Whole-page screenshot: Streamlit scrolls inside its own container, so grow the viewport."""
+    size = page.viewport_size
+    height = page.evaluate("""() => Math.max(document.body.scrollHeight,
+        ...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stAppScrollToBottomContainer]')]
+            .map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 4000)})
+    page.wait_for_timeout(400)
+    page.screenshot(path=path)
+    page.set_viewport_size(size)
+
+
+def read_qr(locator) -> str:
+    """Decode the QR image; retry a few times while the image settles (scroll, late paint)."""
+    text = ""
+    for _ in range(10):
+        locator.scroll_into_view_if_needed()
+        text = decode_qr(locator.screenshot())
+        if text:
+            break
+        time.sleep(0.5)
+    return text
+
+
+def wait_viewer_loaded(frame, label: str) -> dict:
+    state = poll(lambda: (s := viewer_state(frame)) and (s["fired"] or s["error"]) and s, 180, f"{label} load")
+    assert state["error"] is None, f"{label}: model-viewer error {state['error']}"
+    assert state["fired"] and state["loaded"], state
+    poll(lambda: viewer_state(frame)["visible"], 60, f"{label} model visible")
+    return state
+
+
+@pytest.mark.parametrize("size", list(VIEWPORTS))
+def test_upload_to_result_and_share_page(size, server, browser, bench, artifacts):
+    photo = bench / "single" / "chair" / "image.jpg"
+    ctx = browser.new_context(**VIEWPORTS[size])
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+
+    # Create
+    page.goto(server + "/")
+    page.get_by_role("heading", name="Create a 3D model").wait_for()
+    page.locator("input[type=file]").set_input_files(str(photo))
+    page.get_by_text(photo.name).first.wait_for()
+    page.locator("[data-testid=stImage] img").first.wait_for()
+    name = "Oak chair" if size == "desktop" else "Oak chair (phone)"
+    page.get_by_label("Product name").fill(name)
+    page.get_by_label("Product name").press("Enter")
+    page.get_by_label("Measurement").fill("85")
+    page.get_by_label("Measurement").press("Enter")
+    page.get_by_text("More options").click()
+    page.get_by_text("Quick", exact=True).click()
+    page.wait_for_timeout(800)
+    shot(page, artifacts / f"webapp_create_{size}.png")
+    page.get_by_role("button", name=re.compile("Create 3D model")).click()
+
+    # Progress, then Result
+    page.wait_for_url(re.compile(r"job="), timeout=30_000)
+    try:  # a quick job may already be finished: then there is no progress to photograph
+        page.get_by_text(re.compile("Making your 3D model|next in line|Waiting for")).first.wait_for(timeout=20_000)
+        page.get_by_role("button", name=re.compile("Create 3D model")).wait_for(state="detached", timeout=20_000)
+        page.screenshot(path=artifacts / f"webapp_progress_{size}.png")
+    except Exception:
+        assert "/model?id=" in page.url, "neither progress nor a result was shown"
+    page.wait_for_url(re.compile(r"/model\?id="), timeout=300_000)
+    share_id = re.search(r"id=([A-Za-z0-9_-]+)", page.url).group(1)
+    page.get_by_role("heading", name=name).wait_for()
+    iframe = page.locator("iframe[src*='/ar/']").first
+    iframe.scroll_into_view_if_needed()
+    frame = poll(lambda: iframe.element_handle().content_frame(), 30, "iframe document")
+    wait_viewer_loaded(frame, f"result page ({size})")
+    page.wait_for_timeout(500)
+    frame_png = iframe.screenshot()
+    assert model_pixels(frame_png) > 0.03, "the embedded viewer looks empty"
+    shot(page, artifacts / f"webapp_result_{size}.png")
+
+    share_url = f"{server}/ar/{share_id}"
+    page.get_by_text(share_url).first.wait_for()
+    qr = page.locator("[data-testid=stImage] img").first
+    qr.scroll_into_view_if_needed()
+    assert read_qr(qr) == share_url
+
+    # Library
+    page.goto(server + "/library")
+    page.get_by_text(name, exact=True).first.wait_for()
+    page.locator("[data-testid=stImage] img").first.wait_for()
+    page.wait_for_timeout(500)
+    shot(page, artifacts / f"webapp_library_{size}.png")
+
+    # The share page, top-level, as a customer opens it from the QR code
+    ar = ctx.new_page()
+    errors = []
+    ar.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    ar.on("pageerror", lambda e: errors.append(str(e)))
+    ar.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+    ar.goto(share_url)
+    wait_viewer_loaded(ar.main_frame, f"share page ({size})")
+    ar.wait_for_timeout(500)
+    viewer = ar.locator("model-viewer")
+    assert model_pixels(viewer.screenshot()) > 0.03, "the share page viewer looks empty"
+    ar.screenshot(path=artifacts / f"webapp_ar_{size}.png", full_page=True)
+    assert errors == [], errors
+    assert "cm" in ar.locator(".facts").inner_text() and "in)" in ar.locator(".facts").inner_text()
+    assert outside == [], f"requests left the server: {outside}"
+    ctx.close()

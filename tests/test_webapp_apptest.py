@@ -1,0 +1,82 @@
+"""Streamlit AppTest: Create -> Result with the real pipeline (through the real job queue)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from webapp import jobs, library
+
+APP = str(Path(__file__).resolve().parent.parent / "webapp" / "app.py")
+
+
+@pytest.fixture
+def app_data(tmp_path, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("PLINTH_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    jobs.stop_workers()
+    st.cache_resource.clear()
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for e in (*at.title, *at.markdown, *at.caption, *at.info, *at.warning, *at.error)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_create_page_asks_for_photos_first(app_data):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    assert at.title[0].value == "Create a 3D model"
+    create = next(b for b in at.button if b.label == "Create 3D model")
+    create.click().run()
+    assert any("Add at least one photo" in e.value for e in at.error)
+    assert not jobs.get_job("x" * 16, app_data)
+
+
+@pytest.mark.slow
+def test_create_to_result_with_the_real_pipeline(app_data, bench):
+    photo = bench / "single" / "chair" / "image.jpg"
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.file_uploader[0].set_value([("chair.jpg", photo.read_bytes(), "image/jpeg")]).run()
+    assert not at.exception
+    assert at.image, "thumbnail of the uploaded photo"
+    at.text_input[0].input("Oak <b>chair</b>")
+    at.number_input[0].set_value(85.0)
+    next(r for r in at.radio if r.label == "Detail").set_value("fast")
+    next(b for b in at.button if b.label == "Create 3D model").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job_id = at.query_params["job"]
+    job_id = job_id[0] if isinstance(job_id, list) else job_id
+    assert jobs.get_job(job_id, app_data) is not None
+
+    seen_progress = False
+    end = time.monotonic() + 300
+    while time.monotonic() < end:
+        job = jobs.get_job(job_id, app_data)
+        if job.status in ("done", "failed", "cancelled"):
+            break
+        at.run()
+        assert not at.exception
+        stages_shown = any("Building the 3D shape" in m.value for m in at.markdown)
+        seen_progress |= (bool(at.get("progress")) and stages_shown) or any("next in line" in i.value for i in at.info)
+        time.sleep(1.0)
+    assert job.status == "done", job.error
+    assert seen_progress
+    at.run()  # the Create page hands over to the Result page
+    assert not at.exception
+    model = library.get_model(job.share_id, app_data)
+    assert model is not None and model.name == "Oak <b>chair</b>"
+    assert model.dimensions_m[1] == pytest.approx(0.85, rel=0.02)
+    text = _texts(at)
+    assert "Oak" in text and "cm" in text
+    labels = [b.label for b in at.get("download_button")]
+    assert len(labels) == 4 and any("GLB" in lab for lab in labels) and any("USDZ" in lab for lab in labels)
+    assert any(f"/ar/{job.share_id}" in c.value for c in at.code)

@@ -1,0 +1,158 @@
+"""HTTP tests of the one-process server: `plinth make --publish` against a running `plinth serve`,
+the AR share page, the model files, 404s, path traversal and an XSS product name."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+XSS = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PLINTH_DATA_DIR": str(data)}
+    env.pop("PLINTH_PUBLIC_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read().decode(errors='replace')}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not start in 60 s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    port = free_port()
+    proc = start_server(data, port)
+    yield f"http://127.0.0.1:{port}", data
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def share_url(server, bench, tmp_path_factory):
+    """`plinth make PHOTO --height 0.5m --publish` while the server runs: prints the share URL."""
+    base, data = server
+    out = tmp_path_factory.mktemp("cli") / "item.glb"
+    photo = bench / "single" / "chair" / "image.jpg"
+    env = {**os.environ, "PLINTH_DATA_DIR": str(data)}
+    env.pop("PLINTH_PUBLIC_URL", None)
+    cmd = [sys.executable, "-m", "pipeline", "make", str(photo), "--height", "0.5m", "--publish", "--name", XSS,
+           "--out", str(out), "--quality", "fast", "--texture-size", "512", "--quiet"]
+    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    urls = re.findall(r"https?://\S+/ar/\S+", run.stdout)
+    assert urls, run.stdout
+    return urls[-1]
+
+
+def raw_get(base: str, path: str) -> int:
+    """Send `path` byte for byte (no client-side normalisation of `..`)."""
+    parts = urlsplit(base)
+    con = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    con.request("GET", path)
+    status = con.getresponse().status
+    con.close()
+    return status
+
+
+def test_share_page_is_standalone_html_with_absolute_model_urls(server, share_url):
+    base, _ = server
+    assert share_url.startswith(base + "/ar/")  # the CLI found the running server's address
+    page = httpx.get(share_url, timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "<model-viewer" in html and "_stcore" not in html  # no Streamlit, no websocket
+    tag = re.search(r"<model-viewer[^>]*>", html, re.S).group(0)
+    sid = share_url.rsplit("/", 1)[1]
+    assert f'src="{base}/models/{sid}/model.glb"' in tag
+    assert f'ios-src="{base}/models/{sid}/model.usdz"' in tag
+    assert f'poster="{base}/models/{sid}/poster.png"' in tag
+    for attr in ('ar-modes="webxr scene-viewer quick-look"', 'ar-placement="floor"', 'ar-scale="fixed"',
+                 "camera-controls", "shadow-intensity", " ar "):
+        assert attr in tag, attr
+    assert f'<meta property="og:image" content="{base}/models/{sid}/poster.png">' in html
+    assert re.search(r"\d+\.\d cm \(\d+\.\d in\)", html)
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', html)
+    mv = [s for s in scripts if "model-viewer" in s]
+    assert mv and all(not s.startswith("http") or s.startswith(base) for s in scripts)
+    js = httpx.get(base + mv[0], timeout=10)
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 500_000
+    assert b"customElements" in js.content
+
+
+def test_model_files_types_cors_and_cache(server, share_url):
+    base, _ = server
+    sid = share_url.rsplit("/", 1)[1]
+    expect = {"model.glb": ("model/gltf-binary", b"glTF"), "model.usdz": ("model/vnd.usdz+zip", b"PK"),
+              "model.obj.zip": ("application/zip", b"PK"), "poster.png": ("image/png", b"\x89PNG")}
+    for name, (ctype, magic) in expect.items():
+        r = httpx.get(f"{base}/models/{sid}/{name}", timeout=10)
+        assert r.status_code == 200, name
+        assert r.headers["content-type"] == ctype
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert "max-age" in r.headers["cache-control"]
+        assert r.content.startswith(magic)
+    head = httpx.head(f"{base}/models/{sid}/model.glb", timeout=10)
+    assert head.status_code == 200 and int(head.headers["content-length"]) > 1000
+    pre = httpx.options(f"{base}/models/{sid}/model.glb", headers={"Origin": "https://shop.example",
+                        "Access-Control-Request-Method": "GET"}, timeout=10)
+    assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == "*"
+    dl = httpx.get(f"{base}/models/{sid}/model.glb?download=1", timeout=10)
+    assert dl.headers["content-disposition"].startswith("attachment;")
+
+
+def test_unknown_ids_private_files_and_traversal_are_404(server, share_url):
+    base, data = server
+    sid = share_url.rsplit("/", 1)[1]
+    paths = [
+        "/ar/" + "A" * 32, "/ar/", f"/ar/{sid}/extra", "/models/" + "A" * 32 + "/model.glb",
+        f"/models/{sid}/report.json", f"/models/{sid}/photos/000.jpg", f"/models/{sid}/000.jpg",
+        f"/models/{sid}/../../plinth.sqlite3", f"/models/{sid}/..%2F..%2Fplinth.sqlite3",
+        f"/models/{sid}/%2e%2e/%2e%2e/plinth.sqlite3", f"/models/{sid}/..\\..\\plinth.sqlite3",
+        "/models/../plinth.sqlite3", f"/ar/{sid}/../../server.json", "/assets/../webapp/library.py",
+        "/assets/..%2Fwebapp%2Flibrary.py", "/assets/nothing.js",
+    ]
+    for path in paths:
+        assert raw_get(base, path) == 404, path
+    assert (data / "plinth.sqlite3").is_file()  # the targets exist: the 404s are not by luck
+
+
+def test_xss_product_name_is_rendered_inert(server, share_url):
+    page = httpx.get(share_url, timeout=10)
+    html = page.text
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in html
+    csp = page.headers["content-security-policy"]
+    script_src = re.search(r"script-src ([^;]+)", csp).group(1).split()
+    assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)  # no inline scripts at all

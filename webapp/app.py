@@ -1,0 +1,26 @@
+"""Streamlit entry point: page set-up and routing only (the pages live in webapp/views/)."""
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # `streamlit run webapp/app.py` from anywhere
+    sys.path.insert(0, str(_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from webapp import ui  # noqa: E402
+
+st.set_page_config(page_title="Plinth · 3D models for your shop", page_icon=ui.favicon(), layout="wide")
+ui.style()
+ui.workers_started(str(ui.data_dir()))
+
+page = st.navigation(
+    [
+        st.Page(ui.CREATE, title="Create", url_path="create", default=True),
+        st.Page(ui.MODEL, title="Model", url_path="model"),
+        st.Page(ui.LIBRARY, title="Library", url_path="library"),
+    ],
+    position="hidden",
+)
+page.run()

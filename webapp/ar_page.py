@@ -1,0 +1,89 @@
+"""The standalone share page `/ar/<share_id>`: plain HTML with <model-viewer>, no websocket.
+
+Every value that comes from the merchant (the product name) is HTML-escaped here; the page has no
+inline script, and the server sends a Content-Security-Policy that forbids inline scripts anyway.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from pipeline.units import format_size
+
+from .library import Model
+
+# script-src has no 'unsafe-inline' or 'unsafe-eval': an injected <script> in a product name could never
+# run. 'wasm-unsafe-eval' lets model-viewer compile its WebAssembly helpers (it allows no JS eval).
+CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob: https: http:; connect-src 'self' data: blob: https: http:; "
+    "worker-src 'self' blob:; frame-ancestors *; base-uri 'none'; form-action 'none'"
+)
+
+
+def dimensions_line(dims_m: tuple[float, float, float]) -> str:
+    w, h, d = dims_m
+    return f"{w * 100:.0f} × {h * 100:.0f} × {d * 100:.0f} cm  ·  {w / 0.0254:.1f} × {h / 0.0254:.1f} × {d / 0.0254:.1f} in"
+
+
+def render(model: Model, base: str, embed: bool = False) -> str:
+    """HTML for the share page. `base` is the absolute origin (plus path prefix) for file URLs."""
+    e = lambda s: escape(str(s), quote=True)  # noqa: E731 - local shorthand keeps the template readable
+    files = f"{base}/models/{model.share_id}"
+    page_url = f"{base}/ar/{model.share_id}"
+    w, h, d = model.dimensions_m
+    name = e(model.name)
+    desc = e(f"See {model.name} in 3D and place it in your room at its real size "
+             f"({w * 100:.0f} × {h * 100:.0f} × {d * 100:.0f} cm).")
+    facts = "".join(
+        f'<div class="fact"><span class="label">{label}</span><span class="value">{e(format_size(v))}</span></div>'
+        for label, v in (("Width", w), ("Height", h), ("Depth", d))
+    )
+    placement = "wall" if model.placement == "wall" else "floor"
+    where = "on your wall" if placement == "wall" else "in your room"
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<title>{name} · View in 3D and AR</title>
+<meta name="description" content="{desc}">
+<meta property="og:type" content="website">
+<meta property="og:title" content="{name}">
+<meta property="og:description" content="{desc}">
+<meta property="og:image" content="{e(files)}/poster.png">
+<meta property="og:image:alt" content="{name}">
+<meta property="og:url" content="{e(page_url)}">
+<meta name="twitter:card" content="summary_large_image">
+<meta name="twitter:title" content="{name}">
+<meta name="twitter:image" content="{e(files)}/poster.png">
+<meta name="theme-color" content="#ffffff">
+<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/assets/ar.css">
+<script src="/assets/mv-config.js"></script>
+<script type="module" src="/assets/model-viewer.min.js"></script>
+<script type="module" src="/assets/ar.js"></script>
+</head>
+<body class="{'embed' if embed else 'standalone'}">
+<main class="page">
+  <header class="top">
+    <h1 class="name">{name}</h1>
+    <p class="dims">{e(dimensions_line(model.dimensions_m))}</p>
+  </header>
+  <model-viewer id="viewer" src="{e(files)}/model.glb" ios-src="{e(files)}/model.usdz"
+      poster="{e(files)}/poster.png" alt="3D model of {name}"
+      ar ar-modes="webxr scene-viewer quick-look" ar-placement="{placement}" ar-scale="fixed"
+      camera-controls touch-action="pan-y" interaction-prompt="auto" loading="eager"
+      shadow-intensity="1" shadow-softness="1" exposure="1" tone-mapping="commerce">
+    <button slot="ar-button" class="ar-button" type="button">View {where}</button>
+    <div slot="progress-bar" class="progress" aria-hidden="true"><div class="bar"></div></div>
+  </model-viewer>
+  <p class="message" id="message" role="status" hidden></p>
+  <section class="facts" aria-label="Real size">{facts}</section>
+  <p class="hint" id="hint">Open this page on your phone to place it {where} at its true size.
+    Drag to turn it, pinch or scroll to zoom.</p>
+</main>
+<footer class="foot">3D model made with Plinth</footer>
+</body>
+</html>
+"""

@@ -1,0 +1,109 @@
+"""One process, one command: the Streamlit merchant UI plus the AR routes, via `st.App`.
+
+    from webapp.server import serve
+    serve(host="localhost", port=8501)      # what `plinth serve` calls; blocks
+
+The job workers start with the server (and stop with it). Share links use $PLINTH_PUBLIC_URL when
+set; otherwise the server records its own address in the data folder for `plinth make --publish`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import asynccontextmanager
+
+from . import jobs, routes, settings
+
+log = logging.getLogger("plinth.server")
+
+#: Streamlit options set in code, so the app behaves the same whatever the working directory.
+STREAMLIT_OPTIONS = {
+    "server.headless": True,
+    "server.enableStaticServing": False,  # our assets are served by our own routes
+    "server.maxUploadSize": 200,
+    "server.fileWatcherType": "none",
+    "server.runOnSave": False,
+    "browser.gatherUsageStats": False,  # no calls home: the server may run offline
+    "client.toolbarMode": "minimal",
+    "client.showErrorDetails": "none",  # never a traceback in the merchant's browser
+    "theme.base": "light",
+    "theme.primaryColor": "#1f6f5c",
+    "theme.backgroundColor": "#ffffff",
+    "theme.secondaryBackgroundColor": "#f4f6f5",
+    "theme.textColor": "#1d2433",
+    "theme.font": "sans-serif",
+    "theme.baseRadius": "0.6rem",
+}
+
+
+def build_app():
+    """The ASGI app: Streamlit's routes plus ours, with the job workers in its lifespan."""
+    import streamlit as st
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        data = settings.data_dir()
+        jobs.start_workers(data)
+        yield None
+        jobs.stop_workers()
+        settings.forget_server_url(data)  # uvicorn re-raises SIGTERM after this, so not in serve()
+
+    def on_script_error(error: Exception) -> bool:
+        # Our bug, not the merchant's: log the details, show plain words instead of a traceback.
+        log.error("page failed", exc_info=error)
+        st.error("Sorry, this page hit a problem. Please reload it; your models and photos are safe.",
+                 icon=":material/error:")
+        return True
+
+    from starlette.middleware import Middleware
+
+    return st.App(str(settings.APP_SCRIPT), routes=routes.routes(), lifespan=lifespan,
+                  middleware=[Middleware(routes.PathGuard)], on_script_error=on_script_error)
+
+
+def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
+    """Start the web app and the AR share pages on host:port. Blocks until Ctrl+C."""
+    if settings.model_viewer_js() is None:
+        print("plinth: model-viewer is missing, so 3D previews will not show. "
+              "Run `npm install` in the Plinth folder.", file=sys.stderr)
+    if not _port_free(host, port):
+        print(f"plinth: port {port} is already in use (is Plinth already running?). "
+              f"Try another one: plinth serve --port {port + 1}", file=sys.stderr)
+        raise SystemExit(1)
+    data = settings.data_dir()
+    shown_host = "localhost" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{shown_host}:{port}"
+    settings.record_server_url(url, data)
+    public = settings.public_url(data)
+    print(f"Plinth is running at {url}  (data folder: {data})")
+    if public != url:
+        print(f"Share links use {public}")
+    app = build_app()
+    # App.run treats argv[0] as the launcher script; point it at our entry so Streamlit resolves
+    # paths as it would for `streamlit run webapp/app.py`, then restore argv.
+    saved = sys.argv
+    sys.argv = [str(settings.APP_SCRIPT)]
+    try:
+        options = {**STREAMLIT_OPTIONS, "server.address": host, "server.port": int(port)}
+        app.run(config=options)
+    finally:
+        sys.argv = saved
+        settings.forget_server_url(data)
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return True  # let the server report the bad address itself
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError:
+            return False
+    return True

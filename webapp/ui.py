@@ -1,0 +1,109 @@
+"""Shared pieces of the Streamlit pages: header, cached resources, links, small formatters."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import streamlit as st
+
+from . import jobs, settings
+
+VIEWS = Path(__file__).resolve().parent / "views"
+CREATE, MODEL, LIBRARY = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py"))
+
+KIND_LABELS = {
+    "auto": "Decide for me",
+    "flat": "Flat (poster, rug, panel)",
+    "box": "Box-like (cabinet, speaker, book)",
+    "revolve": "Round like a vase or bottle",
+    "round": "Rounded (fruit, ball, cushion)",
+}
+PLACEMENT_LABELS = {"floor": "On the floor or a table", "wall": "On a wall"}
+
+
+@st.cache_resource(show_spinner=False)
+def data_dir() -> Path:
+    return settings.data_dir()
+
+
+@st.cache_resource(show_spinner=False)
+def workers_started(data: str) -> bool:
+    """Start the job workers once per process (the server's lifespan usually did already)."""
+    jobs.start_workers(data)
+    return True
+
+
+@st.cache_resource(show_spinner=False)
+def favicon():
+    """Drawn locally: a material-icon favicon would be fetched from Google's servers."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(im)
+    draw.rounded_rectangle((0, 0, 63, 63), radius=14, fill="#1f6f5c")
+    draw.polygon([(32, 12), (50, 22), (50, 42), (32, 52), (14, 42), (14, 22)], outline="white", width=4)
+    draw.line([(14, 22), (32, 32), (50, 22)], fill="white", width=4)
+    draw.line([(32, 32), (32, 52)], fill="white", width=4)
+    return im
+
+
+def base_url() -> str:
+    """Origin for share links: $PLINTH_PUBLIC_URL, else the address the merchant's browser uses."""
+    env = os.environ.get("PLINTH_PUBLIC_URL", "").strip()
+    if env:
+        return env.rstrip("/")
+    try:
+        url = st.context.url
+    except Exception:  # no browser session (AppTest): fall back to the recorded server address
+        url = None
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}"
+    return settings.public_url(data_dir())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def qr_png(url: str) -> bytes:
+    import segno
+
+    buf = io.BytesIO()
+    segno.make(url, error="m").save(buf, kind="png", scale=8, border=3, dark="#1d2433")
+    return buf.getvalue()
+
+
+def style() -> None:
+    st.html(settings.STATIC_DIR / "app.css")
+
+
+def header(active: str) -> None:
+    """Brand and the two main links (the Model page is reached from a result or the library)."""
+    with st.container(horizontal=True, vertical_alignment="center", key="topbar", gap="small"):
+        st.markdown(
+            '<div class="brand"><span class="brand-mark">▲</span> Plinth'
+            '<span class="brand-tag">3D &amp; AR for your products</span></div>',
+            unsafe_allow_html=True, width="stretch",
+        )
+        st.page_link(CREATE, label="Create", icon=":material/add_a_photo:", disabled=active == "create",
+                     width="content")
+        st.page_link(LIBRARY, label="Library", icon=":material/grid_view:", disabled=active == "library",
+                     width="content")
+
+
+def md(text: str) -> str:
+    """Merchant text made inert for st.markdown/st.title (no links, emphasis or HTML)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
+
+
+def when(ts: float) -> str:
+    return time.strftime("%d %b %Y, %H:%M", time.localtime(ts))
+
+
+def dims_short(dims_m: tuple[float, float, float]) -> str:
+    w, h, d = dims_m
+    return f"{w * 100:.0f} × {h * 100:.0f} × {d * 100:.0f} cm ({w / 0.0254:.1f} × {h / 0.0254:.1f} × {d / 0.0254:.1f} in)"

@@ -1,0 +1,92 @@
+"""Create page: upload photos, describe the product, start a job; then follow its progress."""
+
+import streamlit as st
+
+import pipeline
+from webapp import jobs, photo_check, ui
+from webapp.views import progress
+
+ui.header("create")
+data = ui.data_dir()
+
+job_id = st.query_params.get("job")
+if job_id:
+    progress.show(job_id, data)
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=200)
+def _check(filename: str, content: bytes) -> photo_check.PhotoCheck:
+    return photo_check.check_upload(filename, content)
+
+
+st.title("Create a 3D model")
+st.markdown(
+    "Add photos of one product. **One clear front photo** gives a quick model; "
+    "**20 or more photos taken all around it** give a full 3D scan. Use good light and keep the whole "
+    "product in the frame."
+)
+
+uploads = st.file_uploader(
+    "Product photos",
+    type=["jpg", "jpeg", "png", "webp", "heic", "heif"],
+    accept_multiple_files=True,
+    max_upload_size=50,
+    help="JPG, PNG, WebP or HEIC, up to 50 MB each. The first photo should show the front.",
+)
+uploads = uploads or []
+unusable = []
+if uploads:
+    st.caption(f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''}. The first one is used as the front.")
+    cols = st.columns(4)
+    for i, upload in enumerate(uploads):
+        check = _check(upload.name, upload.getvalue())
+        with cols[i % 4], st.container(border=True):
+            if check.thumbnail:
+                st.image(check.thumbnail, width="stretch")
+            st.caption(upload.name)
+            if check.error:
+                unusable.append(upload.name)
+                st.error(check.error, icon=":material/block:")
+            for warning in check.warnings:
+                st.warning(warning, icon=":material/info:")
+
+name = st.text_input("Product name", placeholder="e.g. Oak dining chair", max_chars=120)
+
+st.markdown("**One real measurement** (so the model has its true size in AR)")
+c_axis, c_value, c_unit = st.columns([1.2, 1, 1], vertical_alignment="bottom")
+axis = c_axis.selectbox("Which side did you measure?", ["height", "width", "depth"], format_func=str.capitalize)
+value = c_value.number_input("Measurement", min_value=0.0, max_value=2000.0, value=None, step=0.5,
+                             format="%.1f", placeholder="e.g. 85")
+unit = c_unit.segmented_control("Unit", ["cm", "in"], default="cm", key="unit")
+
+c_kind, c_place = st.columns(2)
+kind = c_kind.selectbox("Shape", list(ui.KIND_LABELS), format_func=ui.KIND_LABELS.get,
+                        help="Used when you give one photo. 'Decide for me' works for most products.")
+placement = c_place.radio("Where does it go?", list(ui.PLACEMENT_LABELS), format_func=ui.PLACEMENT_LABELS.get,
+                          horizontal=True)
+with st.expander("More options"):
+    quality = st.radio("Detail", ["fast", "balanced", "high"], index=1, horizontal=True,
+                       format_func={"fast": "Quick", "balanced": "Balanced", "high": "Best (slow)"}.get)
+
+if st.button("Create 3D model", type="primary", icon=":material/view_in_ar:"):
+    problems = []
+    if not uploads:
+        problems.append("Add at least one photo of your product.")
+    elif len(unusable) == len(uploads):
+        problems.append("None of the photos can be used. Please add other photos.")
+    size_m = None
+    if value:
+        try:
+            size_m = pipeline.parse_size(f"{value}{unit or 'cm'}")
+        except pipeline.PlinthError as error:
+            problems.append(str(error))
+    for problem in problems:
+        st.error(problem)
+    if not problems:
+        files = [(u.name, u.getvalue()) for u in uploads if u.name not in unusable]
+        options = jobs.JobOptions(kind=kind, placement=placement, size_axis=axis, size_m=size_m,
+                                  quality=quality or "balanced", texture_size=1024 if quality == "fast" else 2048)
+        new_id = jobs.submit(files, name.strip() or "My product", options, data_dir=data)
+        st.query_params["job"] = new_id
+        st.rerun()

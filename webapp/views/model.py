@@ -1,0 +1,98 @@
+"""Result page: the model in a viewer, its real size, the share link and QR code, downloads,
+the quality report in plain words, rename and delete."""
+
+import streamlit as st
+
+from pipeline.units import format_size
+from webapp import library, routes, ui
+
+ui.header("model")
+data = ui.data_dir()
+share_id = st.query_params.get("id", "")
+model = library.get_model(share_id, data) if share_id else None
+if model is None:
+    st.title("Model not found")
+    st.info("This model does not exist or was deleted. Pick one from your library.")
+    st.page_link(ui.LIBRARY, label="Open the library", icon=":material/grid_view:")
+    st.stop()
+
+url = library.share_url(model.share_id, base=ui.base_url())
+st.title(ui.md(model.name))
+st.caption(f"Made {ui.when(model.created)}  ·  {ui.dims_short(model.dimensions_m)}")
+
+view, side = st.columns([3, 2], gap="large")
+with view:
+    st.iframe(f"/ar/{model.share_id}?embed=1", height=520)
+    w, h, d = model.dimensions_m
+    with st.container(horizontal=True, gap="medium", key="dims"):  # stays one row on phones
+        for label, value in (("Width", w), ("Height", h), ("Depth", d)):
+            cm, inch = format_size(value).split(" (")
+            st.metric(label, cm, inch.rstrip(")"), delta_color="off", delta_arrow="off", width="stretch")
+
+with side:
+    st.subheader("Share and view in AR")
+    q, t = st.columns([1, 1.3], vertical_alignment="center")
+    q.image(ui.qr_png(url), caption="Scan with your phone", width=180)
+    t.markdown("Scan the code with a phone camera to place the product in your room at its real size. "
+               "Send the link to customers or add it to your shop.")
+    st.code(url, language=None, wrap_lines=True)
+    st.link_button("Open the AR page", url, icon=":material/open_in_new:", width="stretch")
+
+    st.subheader("Download")
+    downloads = [
+        ("model.glb", "GLB (web, Android, Shopify)"),
+        ("model.usdz", "USDZ (iPhone and iPad)"),
+        ("model.obj.zip", "OBJ (3D software)"),
+        ("poster.png", "Poster image (PNG)"),
+    ]
+    for public_name, label in downloads:
+        path = model.file(public_name)
+        if path is None:
+            continue
+        st.download_button(
+            label, data=path.read_bytes, file_name=routes.download_name(model.name, public_name),
+            mime=library.PUBLIC_FILES[public_name][1], on_click="ignore", width="stretch",
+            icon=":material/download:", key=f"dl-{public_name}",
+        )
+
+st.subheader("How good is this model?")
+report = model.report
+if report.get("summary"):
+    st.markdown(ui.md(report["summary"]))
+if report.get("advice"):
+    st.info("**How to make it better**\n\n" + "\n".join(f"- {ui.md(line)}" for line in report["advice"]),
+            icon=":material/lightbulb:")
+if report.get("warnings"):
+    st.warning("**Good to know**\n\n" + "\n".join(f"- {ui.md(line)}" for line in report["warnings"]),
+               icon=":material/info:")
+with st.expander("Details"):
+    photos = f"{report.get('photos_placed', '?')} of {report.get('photos_total', '?')}"
+    st.markdown(
+        f"- Size comes from: {ui.md(report.get('scale_source', 'unknown'))}\n"
+        f"- Shape: {ui.md(report.get('kind', model.kind))}. {ui.md(report.get('kind_reason', ''))}\n"
+        f"- Photos used: {photos}\n"
+        f"- {model.triangles:,} triangles, {model.glb_bytes / 1e6:.1f} MB, "
+        f"{report.get('texture_size', '?')} px texture\n"
+        f"- Made in {report.get('seconds', 0):.0f} seconds"
+    )
+
+
+def _rename(sid: str) -> None:
+    library.rename_model(sid, st.session_state.get("new_name", ""), data)
+
+
+def _delete(sid: str) -> None:
+    library.delete_model(sid, data)
+    st.query_params.clear()
+
+
+st.subheader("Manage")
+r, dl = st.columns(2, vertical_alignment="bottom")
+with r:
+    st.text_input("Product name", value=model.name, key="new_name", max_chars=120)
+    st.button("Rename", on_click=_rename, args=(model.share_id,), icon=":material/edit:")
+with dl:
+    sure = st.checkbox("Yes, delete this model and its share link", key="confirm_delete")
+    if st.button("Delete model", disabled=not sure, icon=":material/delete:"):
+        _delete(model.share_id)
+        st.switch_page(ui.LIBRARY)

@@ -1,0 +1,93 @@
+"""The job panel on the Create page: queue position, stages in plain words, failure and retry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from webapp import jobs, ui
+
+STAGES = [
+    ("ingest", "Reading your photos"),
+    ("segment", "Finding the product in each photo"),
+    ("poses", "Working out where each photo was taken"),
+    ("geometry", "Building the 3D shape"),
+    ("mesh", "Cleaning up and sizing the model"),
+    ("texture", "Painting the model from your photos"),
+    ("export", "Saving files for phones and online shops"),
+    ("report", "Checking the result"),
+]
+
+
+def _start_over() -> None:
+    st.query_params.clear()
+
+
+def _retry(job_id: str, data: Path) -> None:
+    new_id = jobs.retry(job_id, data)
+    if new_id:
+        st.query_params["job"] = new_id
+
+
+def _stages_for(job: jobs.Job) -> list[tuple[str, str]]:
+    multi = len(job.photos) >= 3
+    return [s for s in STAGES if multi or s[0] != "poses"]
+
+
+def show(job_id: str, data: Path) -> None:
+    job = jobs.get_job(job_id, data)
+    if job is None:
+        st.title("Create a 3D model")
+        st.warning("We could not find this job. It may belong to another Plinth, or the link is incomplete.")
+        st.button("Start a new model", on_click=_start_over, type="primary")
+        return
+    st.title(ui.md(job.name))
+    _panel(job_id, data)
+
+
+@st.fragment(run_every=1.0)
+def _panel(job_id: str, data: Path) -> None:
+    job = jobs.get_job(job_id, data)
+    if job is None:
+        return
+    if job.status == "done" and job.share_id:
+        st.switch_page(ui.MODEL, query_params={"id": job.share_id})
+    if job.status == "failed":
+        st.error(job.error or "The model could not be made.", icon=":material/error:")
+        a, b, _ = st.columns([1, 1, 3])
+        a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
+        b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
+        return
+    if job.status == "cancelled":
+        st.info("You stopped this model. Your photos are kept.")
+        a, b, _ = st.columns([1, 1, 3])
+        a.button("Try again", on_click=_retry, args=(job_id, data), type="primary")
+        b.button("Start over", on_click=_start_over)
+        return
+    if job.status == "queued":
+        ahead = job.position - 1
+        st.info(
+            "Your model is next in line." if ahead == 0 else
+            f"Waiting for {ahead} other model{'s' if ahead != 1 else ''} to finish first. "
+            "You can leave this page: the work continues, and this link brings you back.",
+            icon=":material/hourglass_top:",
+        )
+        st.button("Cancel", on_click=jobs.cancel, args=(job_id, data))
+        return
+    stages = _stages_for(job)
+    keys = [k for k, _ in stages]
+    current = keys.index(job.stage) if job.stage in keys else 0
+    overall = min(1.0, (current + max(0.0, min(1.0, job.fraction))) / len(stages))
+    label = dict(stages).get(job.stage, "Starting")
+    with st.container(border=True):
+        st.markdown(f"**:material/autorenew: Making your 3D model: {label.lower()}…**")
+        st.progress(overall, text=job.message or label)
+        lines = []
+        for i, (_, words) in enumerate(stages):
+            mark = (":green[:material/check_circle:]" if i < current else
+                    ":orange[:material/pending:]" if i == current else ":gray[:material/radio_button_unchecked:]")
+            lines.append(f"{mark} {words}" if i != current else f"{mark} **{words}**")
+        st.markdown("  \n".join(lines))
+        st.caption("You can leave or reload this page: the work continues, and this link brings you back.")
+    st.button("Stop", on_click=jobs.cancel, args=(job_id, data), icon=":material/stop_circle:")
