@@ -1,0 +1,305 @@
+"""Dense multi-view geometry: photos + rough masks + SfM poses -> watertight Shape + carved masks.
+
+Method (torch, same code on any device):
+1. Gravity from the table plane among the sparse points (RANSAC), else from the camera ring.
+2. A voting visual hull as a continuous field (see _dense_hull): a few wrong 2D masks cannot add
+   background or remove real parts. A coarse pass finds the object's box, a fine pass fills it.
+3. Plane-sweep ZNCC depth maps inside the hull's depth range, checked between neighbouring views
+   and fused as a TSDF; where enough views saw empty space inside the hull (a chair seat between
+   its arms, the inside of a bowl) it is carved away (see _dense_mvs).
+4. Cut at the table plane, marching cubes on the padded field (watertight), and the mesh projected
+   back into every photo as the new, multi-view-consistent masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import CaptureError, InputError
+from .types import Mask, Photo, Poses, Shape
+
+STAGE = "geometry"
+
+
+@dataclass(frozen=True)
+class DenseConfig:
+    grid: int = 128  # voxels along the longest side of the object's box
+    coarse_grid: int = 64  # voxels along the search cube used to find the object
+    mask_long_side: int = 512  # px, masks are reduced to this for the hull's distance maps
+    vote_tolerance: float = 0.15  # share of the views that may disagree with the hull (bad masks)
+    max_bad_views: int = 2  # ... but never more than this many
+    photo_consistency: bool = True  # carve concavities with depth maps (False: hull only)
+    depth_long_side: int = 320  # px, images are reduced to this for the plane sweep
+    planes: int = 48  # depth hypotheses per pixel, between the hull's front and back
+    neighbours: int = 4  # views matched against each reference view
+    ncc_radius: int = 2  # ZNCC window is (2r+1)^2 px
+    min_score: float = 0.6  # ZNCC a depth must reach to be used
+    min_texture: float = 0.015  # grey-level std (0..1) below which a patch is too plain to match
+    consistency: float = 0.01  # relative depth agreement between views
+    min_agree: int = 2  # neighbour depth maps that must confirm a depth
+    trunc_voxels: float = 3.0  # TSDF truncation, in voxels
+    min_observations: float = 2.0  # views that must see a voxel before the TSDF may carve it
+    silhouette_long_side: int = 640  # px, the carved masks are drawn at this size, then scaled up
+    min_free_share: float = 0.25  # of the views with a depth there, share that must see a voxel
+    keep_component: float = 0.1  # keep pieces at least this share of the largest piece
+    chunk: int = 131072  # voxels per batch (memory ~ chunk x views x 40 bytes)
+    seed: int = 0
+
+
+PRESETS: dict[str, DenseConfig] = {
+    "fast": DenseConfig(grid=96, mask_long_side=384, depth_long_side=256, planes=32, neighbours=3),
+    "balanced": DenseConfig(),
+    "high": DenseConfig(grid=176, mask_long_side=768, depth_long_side=448, planes=64, neighbours=6, min_agree=2),
+}
+
+
+def reconstruct_dense(
+    photos: Sequence[Photo],
+    masks: Sequence[Mask],
+    poses: Poses,
+    cfg: DenseConfig,
+    device: str,
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[Shape, tuple[Mask, ...]]:
+    """Watertight Shape (SfM frame, kind "scan", outward normals, no floor) and one carved Mask per photo."""
+    import torch
+
+    from ._dense_frame import find_ground, front_direction, look_at_point, seen_sides
+    from ._dense_hull import Grid, Views, hull_field, make_grid, mask_distance_maps, render_silhouettes
+
+    def tick(f: float, msg: str) -> None:
+        if progress is not None:
+            progress(f, msg)
+
+    _check(photos, masks, poses)
+    placed = [i for i, c in enumerate(poses.cameras) if c is not None]
+    cams = [poses.cameras[i] for i in placed]
+    rng = np.random.default_rng(cfg.seed)
+    notes: list[str] = []
+
+    with torch.no_grad():
+        centre0 = look_at_point(cams)
+        scale = float(np.median([np.linalg.norm(c.center - centre0) for c in cams]))
+        ground = find_ground(cams, poses.points, centre0, scale, rng)
+        up = ground.up
+        if ground.offset is None:
+            notes.append("No table was found under the item; the bottom was cut where the photos end.")
+        front0 = front_direction(poses.cameras, centre0, up)
+        axes = np.stack([np.cross(up, front0), up, front0])  # local frame rows: right, up, front
+        ground_y = None if ground.offset is None else float(ground.offset - up @ centre0)
+
+        tick(0.05, "Finding the item in 3D")
+        mask_arrays = [_fit_mask(masks[i].mask, cams[k]) for k, i in enumerate(placed)]
+        dist_np, dscale = mask_distance_maps(mask_arrays, cfg.mask_long_side)
+        dist = torch.as_tensor(dist_np, device=device)
+        views = Views(cams, torch, device)
+
+        def hull_at(grid, band: bool = False):
+            if band:  # exact values only near the surface of a half-resolution pass (8x fewer views x voxels)
+                half = Grid(grid.origin, grid.axes, 2 * grid.voxel, tuple((n + 2) // 2 for n in grid.shape))
+                coarse_val = hull_at(half)
+                full = [2 * (n - 1) + 1 for n in half.shape]
+                val = torch.nn.functional.interpolate(coarse_val[None, None], size=full, mode="trilinear",
+                                                      align_corners=True)[0, 0]
+                val = val[: grid.shape[0], : grid.shape[1], : grid.shape[2]].contiguous().reshape(-1)
+                near = val.abs() < 4 * grid.voxel
+                pts = grid.centres(torch, device)[near]
+                val[near] = hull_field(torch, views, dist, dscale, pts, cfg.vote_tolerance, cfg.max_bad_views, grid.voxel * 10, cfg.chunk)
+                return _cut(val.reshape(grid.shape), grid)
+            pts = grid.centres(torch, device)
+            val = hull_field(torch, views, dist, dscale, pts, cfg.vote_tolerance, cfg.max_bad_views, grid.voxel * 10, cfg.chunk)
+            return _cut(val.reshape(grid.shape), grid)
+
+        def _cut(val, grid):
+            if ground_y is not None:  # the table is never part of the item
+                y = torch.arange(grid.shape[1], device=device, dtype=torch.float32) * grid.voxel
+                y = y + float((grid.origin - centre0) @ up)
+                val = torch.maximum(val, (ground_y + 0.25 * grid.voxel - y)[None, :, None])
+            return val
+
+        radius = _object_radius(cams, mask_arrays, centre0)
+        lo, hi = -np.full(3, radius), np.full(3, radius)
+        if ground_y is not None:
+            lo[1] = max(lo[1], ground_y - 0.05 * radius)
+            hi[1] = max(hi[1], lo[1] + radius)
+
+        coarse = make_grid(lo, hi, axes, centre0, cfg.coarse_grid)
+        occ = _components(hull_at(coarse).cpu().numpy() < 0, cfg.keep_component)
+        if occ.sum() < 8:
+            raise CaptureError(STAGE, "The item could not be found consistently in the photos.",
+                               "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
+        idx = np.argwhere(occ)
+        c_lo = lo + (idx.min(axis=0) - 1.5) * coarse.voxel
+        c_hi = lo + (idx.max(axis=0) + 1.5) * coarse.voxel
+        if ground_y is not None:
+            c_lo[1] = max(c_lo[1], ground_y - 0.02 * float((c_hi - c_lo).max()))
+        fine = make_grid(c_lo, c_hi, axes, centre0, cfg.grid)
+        tick(0.15, "Carving the outline seen in all photos")
+        field = hull_at(fine, band=True)
+
+        if cfg.photo_consistency:
+            field = _carve_with_photos(torch, photos, placed, views, fine, field, centre0, cfg, device, tick)
+
+        tick(0.9, "Building the surface")
+        vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
+        if len(faces) == 0:
+            raise CaptureError(STAGE, "The item could not be found consistently in the photos.",
+                               "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
+        centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+        front = front_direction(poses.cameras, centre, up)
+
+        sil = render_silhouettes(vertices, faces, cams, cfg.silhouette_long_side)
+    out_masks = list(masks)
+    for k, i in enumerate(placed):
+        out_masks[i] = _carved_mask(sil[k], masks[i])
+    tick(1.0, "Shape done")
+    shape = Shape(
+        vertices=vertices,
+        faces=faces,
+        views=tuple(poses.cameras),
+        up=up,
+        front=front,
+        kind="scan",
+        kind_reason=f"built from {len(placed)} photos taken around the item",
+        metres_per_unit=None,
+        seen_sides=seen_sides(cams, centre, up, front),
+        notes=tuple(notes),
+    )
+    return shape, tuple(out_masks)
+
+
+def _carve_with_photos(torch, photos, placed, views, grid, hull, centre, cfg: DenseConfig, device, tick):
+    """Hull field (nx, ny, nz) -> field with the concavities the depth maps show carved out."""
+    from ._dense_mvs import (choose_neighbours, consistency_filter, fuse_tsdf, gray_images, hull_depth_range,
+                             plane_sweep, scaled_views)
+
+    gray, s = gray_images(torch, [photos[i].rgb for i in placed], cfg.depth_long_side, device)
+    lviews = scaled_views(torch, views, s, device)
+    inside = hull < 0
+    # Surface voxels: inside, with an outside 6-neighbour.
+    outside = (~inside).float()[None, None]
+    grown = torch.nn.functional.max_pool3d(outside, 3, stride=1, padding=1)[0, 0] > 0
+    surface = grid.centres(torch, device)[(inside & grown).reshape(-1)]
+    canvas = (gray.shape[-1], gray.shape[-2])
+    near, far = hull_depth_range(torch, lviews, surface, grid.voxel, canvas)
+    nbrs = choose_neighbours(views, centre, cfg.neighbours)
+    depths = torch.zeros((len(views), canvas[1], canvas[0]), device=device)
+    for r in range(len(views)):
+        depths[r], _ = plane_sweep(torch, gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,
+                                   cfg.min_texture)
+        tick(0.15 + 0.65 * (r + 1) / len(views), f"Matching photo {r + 1} of {len(views)}")
+    depths = consistency_filter(torch, depths, lviews, nbrs, cfg.consistency, cfg.min_agree)
+    trunc = cfg.trunc_voxels * grid.voxel
+    flat = hull.reshape(-1)
+    near_hull = flat < trunc  # voxels well outside the hull stay outside whatever the TSDF says
+    pts = grid.centres(torch, device)[near_hull]
+    tsum, wsum, hid = fuse_tsdf(torch, depths, lviews, pts, trunc, cfg.chunk)
+    sums = torch.zeros((3, flat.shape[0]), device=flat.device)
+    sums[0, near_hull], sums[1, near_hull], sums[2, near_hull] = tsum, wsum, hid
+    # Light 3x3x3 smoothing of the sums keeps single-view noise from pitting the surface.
+    ts, ws, hid = torch.nn.functional.avg_pool3d(sums.reshape(3, 1, *grid.shape), 3, stride=1, padding=1)[:, 0]
+    tsdf = ts / ws.clamp_min(1e-6) * trunc
+    # Inside a solid part every view sees a surface in front of the voxel and only a stray wrong
+    # depth says "empty"; inside a real concavity a good share of the views look into it.
+    seen = (ws >= cfg.min_observations) & (ws >= cfg.min_free_share * (ws + hid))
+    field = torch.where(seen, torch.maximum(hull, tsdf), hull)
+    # Carved space must open to the outside: a pocket sealed inside the item is a wrong depth
+    # (a reflection on a glossy top looks like a surface behind the real one), so refill it.
+    sealed = torch.as_tensor(_sealed(field.cpu().numpy() >= 0), device=field.device)
+    return torch.where(sealed & (hull < 0), hull, field)
+
+
+def _surface(field: np.ndarray, grid, keep: float) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes of field < 0 (small stray pieces dropped), padded so the mesh is closed."""
+    from skimage.measure import marching_cubes
+
+    occ = _components(field < 0, keep)
+    if not occ.any():
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    field = np.where(occ | (field >= 0), field, np.abs(field) + 1e-3)
+    field = np.pad(field, 1, constant_values=max(float(field.max()), grid.voxel))
+    verts, faces, _, _ = marching_cubes(field.astype(np.float32), level=0.0)
+    vertices = grid.to_world(verts - 1.0)
+    faces = faces.astype(np.int64)
+    tri = vertices[faces]
+    vol = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum()
+    if vol < 0:  # outward normals: counter-clockwise seen from outside
+        faces = faces[:, ::-1].copy()
+    return vertices, faces
+
+
+def _sealed(empty: np.ndarray) -> np.ndarray:
+    """Empty voxels not connected to the grid's border (enclosed pockets)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(empty)
+    if n == 0:
+        return np.zeros_like(empty)
+    border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()]))
+    return (labels > 0) & ~np.isin(labels, border)
+
+
+def _components(occ: np.ndarray, keep: float) -> np.ndarray:
+    """Keep the connected pieces of occ that hold at least `keep` of the largest piece's voxels."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(occ)
+    if n <= 1:
+        return occ
+    sizes = np.bincount(labels.ravel())[1:]
+    good = np.flatnonzero(sizes >= keep * sizes.max()) + 1
+    return np.isin(labels, good)
+
+
+def _object_radius(cams, masks: list[np.ndarray], centre: np.ndarray) -> float:
+    """Half-size of a cube around `centre` that surely holds the item: from how far each mask
+    reaches from the projected centre, at the centre's depth (median over views, x1.4)."""
+    from .geom import project
+
+    reach = []
+    for cam, m in zip(cams, masks):
+        uv, z = project(cam, centre[None])
+        ys, xs = np.nonzero(m)
+        if len(xs) == 0 or z[0] <= 0:
+            continue
+        d = np.hypot(xs - uv[0, 0], ys - uv[0, 1]).max()
+        reach.append(d * z[0] / cam.K[0, 0])
+    if not reach:
+        raise CaptureError(STAGE, "The item was not found in the photos.", "Keep the whole item in every photo.")
+    return 1.4 * float(np.median(reach))
+
+
+def _fit_mask(mask: np.ndarray, cam) -> np.ndarray:
+    """The mask at the camera's size (segmenters may work at another size)."""
+    if mask.shape == (cam.height, cam.width):
+        return mask.astype(bool)
+    import cv2
+
+    return cv2.resize(mask.astype(np.uint8), (cam.width, cam.height), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def _carved_mask(sil: np.ndarray, old: Mask) -> Mask:
+    border = bool(sil[0].any() or sil[-1].any() or sil[:, 0].any() or sil[:, -1].any())
+    old_m = _fit_mask(old.mask, _Size(sil.shape))
+    union = np.logical_or(sil, old_m).sum()
+    agree = float(np.logical_and(sil, old_m).sum() / union) if union else 0.0
+    return Mask(mask=sil, confidence=agree, touches_border=border, method="carved", warnings=old.warnings)
+
+
+class _Size:
+    def __init__(self, shape):
+        self.height, self.width = shape
+
+
+def _check(photos: Sequence[Photo], masks: Sequence[Mask], poses: Poses) -> None:
+    if len(masks) != len(photos) or len(poses.cameras) != len(photos):
+        raise InputError(STAGE, f"Got {len(photos)} photos, {len(masks)} masks and {len(poses.cameras)} camera slots.")
+    if poses.placed < 3:
+        raise CaptureError(STAGE, f"Only {poses.placed} of {len(photos)} photos could be placed in 3D.",
+                           "Take 20-80 overlapping photos walking all around the item.")
+    for p, c in zip(photos, poses.cameras):
+        if c is not None and (c.width, c.height) != p.size:
+            raise InputError(STAGE, f"Photo {p.name} is {p.size} px but its camera is {(c.width, c.height)} px.")
