@@ -31,8 +31,9 @@ with view:
 
 with side:
     st.subheader("Share and view in AR")
-    q, t = st.columns([1, 1.3], vertical_alignment="center")
-    q.image(ui.qr_png(url), caption="Scan with your phone", width=180)
+    q, t = st.columns([1, 1], vertical_alignment="center")
+    # "stretch" keeps the code inside its column: a fixed width overflowed onto the text beside it.
+    q.image(ui.qr_png(url), caption="Scan with your phone", width="stretch")
     t.markdown("Scan the code with a phone camera to place the product in your room at its real size. "
                "Send the link to customers or add it to your shop.")
     st.code(url, language=None, wrap_lines=True)

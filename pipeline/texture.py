@@ -1,0 +1,269 @@
+"""Texture stage: UV atlas plus a base-colour texture baked from the photos.
+
+Every texel of the atlas gets a 3D position and normal; it is projected into each placed photo,
+depth-tested against a small z-buffer of that view, kept inside the (eroded) object mask, and the
+views are blended with weights that favour the most head-on, highest-resolution view (soft-max,
+so seams blend instead of jumping). Per-view colour gains even out exposure differences. Texels no
+photo sees are filled from the nearest plausible photo colours (mirrored through the front for a
+single photo) and the atlas gutter is filled so mip-maps never bleed black.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import CaptureError, InputError
+from .types import Mask, Mesh, Photo, TexturedMesh
+
+#: Kinds whose back is plausibly a mirror image of the front (single photo).
+MIRROR_KINDS = ("revolve", "round")
+
+#: Seconds per step of the latest bake (diagnostics for the benchmark; not part of the contract).
+LAST_TIMINGS: dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class TextureConfig:
+    texture_size: int = 2048  # output texture side (power of two)
+    bake_size: int = 1024  # side the colours are computed at, then upsampled to texture_size
+    padding_px: int = 4  # atlas gutter between charts, in bake texels
+    depth_size: int = 384  # long side of each view's z-buffer
+    mask_erode_px: int = 3  # never sample this close to the mask edge (background bleed)
+    feather_px: float = 8.0  # views fade in over this many pixels inside the eroded mask
+    sharpness: float = 6.0  # view blend exponent: higher = best view dominates, sharper seams
+    balance_exposure: bool = True  # per-view colour gains matched on the overlaps
+    steep_cos: float = 0.35  # single photo: below this cosine fade to a blurred colour (no streaks)
+    fill_blur: float = 0.04  # blur of the fill colours, as a share of the object's size in the photo
+    tight_atlas: bool = True  # re-pack charts with xatlas (about 2x the texel density, ~0.2 s)
+
+
+PRESETS: dict[str, TextureConfig] = {
+    "fast": TextureConfig(bake_size=512, depth_size=256, sharpness=4.0, tight_atlas=False),
+    "balanced": TextureConfig(),
+    "high": TextureConfig(bake_size=2048, depth_size=512, padding_px=6),
+}
+
+
+def bake_texture(
+    mesh: Mesh,
+    photos: Sequence[Photo],
+    masks: Sequence[Mask],
+    cfg: TextureConfig,
+    device: str = "cpu",
+    progress: Callable[[float, str], None] | None = None,
+) -> TexturedMesh:
+    """UV-unwrap `mesh` and bake its base colour from `photos` seen through `mesh.views`.
+
+    photos/masks/mesh.views are parallel (one per photo; views may be None). Returns a TexturedMesh
+    with split vertices (V2, 3), faces (F, 3), uv (V2, 2) and an (S, S, 3) uint8 texture,
+    S = cfg.texture_size. Raises InputError for inconsistent inputs, CaptureError if no photo
+    has a camera.
+    """
+    import cv2
+    import torch
+
+    from . import _texture_views as tv
+    from .raster import push_pull, rasterize
+    from ._texture_uv import unwrap
+
+    def tick(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
+    _check(mesh, photos, masks, cfg)
+    size = cfg.texture_size
+    bake = min(cfg.bake_size, size)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    verts = np.asarray(mesh.vertices, np.float64)
+    faces = np.asarray(mesh.faces, np.int64)
+    vmap, faces2, uv = unwrap(verts, faces, bake, cfg.padding_px, tight=cfg.tight_atlas)
+    timings["unwrap"] = time.perf_counter() - t0
+    tick(0.1, "Unfolding the surface")
+
+    dev = torch.device(device)
+    v_t = torch.as_tensor(verts, dtype=torch.float32, device=dev)
+    f_t = torch.as_tensor(faces, dtype=torch.long, device=dev)
+    vn = _vertex_normals(verts, faces)
+    # Texel centres of the bake image: uv * bake - 0.5 in pixel units (v = 0 is the top row).
+    uv_px = torch.as_tensor(uv, dtype=torch.float32, device=dev) * bake - 0.5
+    face_id, bary, _ = rasterize(uv_px[torch.as_tensor(faces2, device=dev)], bake, bake)
+    inside = face_id >= 0
+    fid = face_id[inside]
+    b = bary[inside]
+    src = torch.as_tensor(vmap[faces2], dtype=torch.long, device=dev)[fid]  # (T, 3) original vertices
+    pos = (v_t[src] * b[..., None]).sum(1)
+    nrm = (torch.as_tensor(vn, dtype=torch.float32, device=dev)[src] * b[..., None]).sum(1)
+    nrm = nrm / nrm.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    diag = float(np.linalg.norm(verts.max(0) - verts.min(0)))
+    timings["texels"] = time.perf_counter() - t0 - timings["unwrap"]
+
+    views = []
+    for i, cam in enumerate(mesh.views):
+        if cam is None:
+            continue
+        views.append(tv.prepare_view(i, cam, photos[i].rgb, masks[i].mask, v_t, f_t, cfg.depth_size,
+                                     cfg.mask_erode_px, cfg.feather_px, device=dev))
+        tick(0.1 + 0.3 * len(views) / max(1, len(mesh.views)), "Checking what each photo sees")
+    single = len(views) == 1
+    if single:
+        tv.add_fill(views[0], cfg.fill_blur)
+    t1 = time.perf_counter()
+
+    gains = _exposure_gains(views, pos, nrm, diag, cfg) if cfg.balance_exposure and not single else None
+    p = cfg.sharpness
+    acc = torch.zeros((pos.shape[0], 3), device=dev)
+    wsum = torch.zeros(pos.shape[0], device=dev)
+    best = torch.full((pos.shape[0],), -torch.inf, device=dev)
+    for k, view in enumerate(views):
+        grid, cos, logw, _, _ = tv.view_terms(view, pos, nrm, diag)
+        ok = torch.isfinite(logw)
+        if not bool(ok.any()):
+            continue
+        colour = tv.grid_sample_colour(view.image, grid[ok])
+        if single:  # steep sides of a single photo: fade to the blurred colour instead of streaking
+            fade = ((cfg.steep_cos - cos[ok]) / cfg.steep_cos).clamp(0, 1)[:, None]
+            colour = colour * (1 - fade) + tv.grid_sample_colour(view.blur, grid[ok]) * fade
+        if gains is not None:
+            colour = colour * gains[k]
+        # Online soft-max over views: rescale the running sums when a better view appears.
+        new_best = torch.maximum(best, logw)
+        old = torch.where(torch.isfinite(best), torch.exp(p * (best - new_best)), torch.zeros_like(best))
+        acc *= old[:, None]
+        wsum *= old
+        w = torch.exp(p * (logw[ok] - new_best[ok]))
+        acc[ok] += w[:, None] * colour
+        wsum[ok] += w
+        best = new_best
+        tick(0.4 + 0.4 * (k + 1) / len(views), f"Painting from photo {k + 1} of {len(views)}")
+    covered = wsum > 0
+    colours = acc / wsum.clamp_min(1e-30)[:, None]
+    timings["views"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    if not bool(covered.all()):
+        colours[~covered] = _fill_unseen(views, pos[~covered], nrm[~covered], mesh.kind, single, cfg)
+    coverage = float(covered.float().mean())
+    timings["fill"] = time.perf_counter() - t2
+    tick(0.9, "Filling unseen areas")
+
+    t3 = time.perf_counter()
+    image = np.zeros((bake, bake, 3), np.float32)
+    inside_np = inside.cpu().numpy()
+    image[inside_np] = colours.clamp(0, 255).cpu().numpy()
+    image = push_pull(image, inside_np)  # gutter: no black bleeding into mip-maps
+    if bake != size:
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
+    texture = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    timings["finish"] = time.perf_counter() - t3
+    tick(1.0, "Texture ready")
+    LAST_TIMINGS.clear()
+    LAST_TIMINGS.update(timings)
+
+    notes = []
+    if coverage < 0.6:
+        notes.append(f"Only {coverage:.0%} of the surface was seen in a photo; the rest was filled in.")
+    return TexturedMesh(
+        vertices=verts[vmap], faces=faces2, uv=uv, texture=texture, placement=mesh.placement,
+        dimensions_m=mesh.dimensions_m, coverage=coverage,
+        notes=tuple(notes),
+    )
+
+
+def _check(mesh: Mesh, photos: Sequence[Photo], masks: Sequence[Mask], cfg: TextureConfig) -> None:
+    size = cfg.texture_size
+    if size < 16 or size & (size - 1):
+        raise InputError("texture", f"Texture size {size} must be a power of two such as 1024 or 2048.")
+    if len(photos) != len(masks) or len(photos) != len(mesh.views):
+        raise InputError("texture", "The photos, masks and camera views do not line up (internal mismatch).")
+    if mesh.faces.ndim != 2 or mesh.faces.shape[1] != 3 or len(mesh.faces) == 0:
+        raise InputError("texture", "The model has no surface to paint.")
+    if not any(v is not None for v in mesh.views):
+        raise CaptureError("texture", "No photo could be matched to the model, so it cannot be painted.")
+
+
+def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """(V, 3) area-weighted unit vertex normals (continuous across UV seams)."""
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, f[:, k], fn)
+    return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-20)
+
+
+def _exposure_gains(views, pos, nrm, diag: float, cfg: TextureConfig, samples: int = 20000):
+    """Per-view RGB gains (V, 3) that make overlapping views agree (geometric mean 1)."""
+    import torch
+
+    from . import _texture_views as tv
+
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    idx = torch.randperm(pos.shape[0], generator=gen)[:samples].to(pos.device)
+    sp, sn = pos[idx], nrm[idx]
+    cols, logws = [], []
+    for view in views:
+        grid, _, logw, _, _ = tv.view_terms(view, sp, sn, diag)
+        cols.append(tv.grid_sample_colour(view.image, grid))
+        logws.append(logw)
+    c = torch.stack(cols)  # (V, S, 3)
+    lw = torch.stack(logws)  # (V, S)
+    w = torch.softmax(cfg.sharpness * lw, dim=0).nan_to_num(0.0) * torch.isfinite(lw)
+    seen = torch.isfinite(lw)
+    gains = torch.ones((len(views), 3), device=pos.device)
+    for _ in range(3):
+        target = (w[..., None] * c * gains[:, None]).sum(0)  # (S, 3) current blend
+        num = (seen[..., None] * c * target[None]).sum(1)
+        den = (seen[..., None] * c * c).sum(1)
+        gains = torch.where(den > 0, num / den.clamp_min(1e-9), torch.ones_like(gains)).clamp(0.7, 1.4)
+        gains = gains / torch.exp(torch.log(gains).mean(0, keepdim=True))
+    return gains
+
+
+def _fill_unseen(views, pos, nrm, kind: str, single: bool, cfg: TextureConfig):
+    """Colours (N, 3) for texels no photo saw: sampled through the object, ignoring occlusion.
+
+    For one photo this mirrors the front onto the back (the back point projects where the front
+    point with the same image position is); steep and back-facing texels take blurred colours so
+    the sides show no streaks. Non-symmetric kinds use the blurred colours only.
+    """
+    import torch
+
+    from . import _texture_views as tv
+
+    mirror = single and kind in MIRROR_KINDS
+    terms = []
+    for view in views:
+        cam = view.camera
+        pix, z = tv.project(cam, view.R, view.t, pos)
+        grid = tv.to_grid(pix, cam.width, cam.height).clamp(-1, 1)
+        if cam.orthographic:
+            to_cam = -view.R[2].expand_as(pos)
+            res = torch.full_like(z, float(cam.K[0, 0]))
+        else:
+            to_cam = -view.R.T @ view.t - pos
+            to_cam = to_cam / to_cam.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            res = float(cam.K[0, 0]) / z.abs().clamp_min(1e-9)
+        acos = (nrm * to_cam).sum(1).abs()
+        terms.append((view, grid, acos, torch.log((acos + 0.05) * res**2)))
+    # Filling a view's background costs ~50 ms: only the few views that matter most get one.
+    w = torch.softmax(cfg.sharpness * torch.stack([t[3] for t in terms]), dim=0)
+    keep = torch.argsort(w.sum(1), descending=True)[:4].tolist()
+    w = w[keep] / w[keep].sum(0, keepdim=True).clamp_min(1e-30)
+    out = torch.zeros((pos.shape[0], 3), device=pos.device)
+    for wk, k in zip(w, keep):
+        view, grid, acos, _ = terms[k]
+        if view.fill is None:
+            tv.add_fill(view, cfg.fill_blur)
+        blurred = tv.grid_sample_colour(view.blur, grid)
+        if mirror or not single:
+            fade = ((cfg.steep_cos - acos) / cfg.steep_cos).clamp(0, 1)[:, None]
+            colour = tv.grid_sample_colour(view.fill, grid) * (1 - fade) + blurred * fade
+        else:
+            colour = blurred
+        out += wk[:, None] * colour
+    return out
