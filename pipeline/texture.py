@@ -39,6 +39,8 @@ class TextureConfig:
     steep_cos: float = 0.35  # single photo: below this cosine fade to a blurred colour (no streaks)
     fill_blur: float = 0.04  # blur of the fill colours, as a share of the object's size in the photo
     tight_atlas: bool = True  # re-pack charts with xatlas (about 2x the texel density, ~0.2 s)
+    heldout_views: int = 3  # photos left out of the bake to measure the photometric error honestly
+    heldout_min_views: int = 12  # only hold photos out when at least this many are placed
 
 
 PRESETS: dict[str, TextureConfig] = {
@@ -68,6 +70,7 @@ def bake_texture(
 
     from . import _texture_views as tv
     from .raster import push_pull, rasterize
+    from ._texture_heldout import heldout_error, pick_heldout
     from ._texture_uv import unwrap
 
     def tick(fraction: float, message: str) -> None:
@@ -103,9 +106,10 @@ def bake_texture(
     diag = float(np.linalg.norm(verts.max(0) - verts.min(0)))
     timings["texels"] = time.perf_counter() - t0 - timings["unwrap"]
 
+    heldout = pick_heldout(mesh.views, cfg.heldout_views, cfg.heldout_min_views)
     views = []
     for i, cam in enumerate(mesh.views):
-        if cam is None:
+        if cam is None or i in heldout:
             continue
         views.append(tv.prepare_view(i, cam, photos[i].rgb, masks[i].mask, v_t, f_t, cfg.depth_size,
                                      cfg.mask_erode_px, cfg.feather_px, device=dev))
@@ -162,15 +166,20 @@ def bake_texture(
     texture = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     timings["finish"] = time.perf_counter() - t3
     tick(1.0, "Texture ready")
+
+    errors = [heldout_error(mesh.views[i], photos[i].rgb, masks[i].mask, verts[vmap], faces2, uv, texture,
+                            cfg.depth_size, str(dev)) for i in heldout]
+    errors = [e for e in errors if e is not None]
+    timings["heldout"] = time.perf_counter() - t3 - timings["finish"]
     LAST_TIMINGS.clear()
     LAST_TIMINGS.update(timings)
-
     notes = []
     if coverage < 0.6:
         notes.append(f"Only {coverage:.0%} of the surface was seen in a photo; the rest was filled in.")
     return TexturedMesh(
         vertices=verts[vmap], faces=faces2, uv=uv, texture=texture, placement=mesh.placement,
         dimensions_m=mesh.dimensions_m, coverage=coverage,
+        heldout_error=round(float(np.mean(errors)), 2) if errors else None,
         notes=tuple(notes),
     )
 

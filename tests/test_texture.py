@@ -118,6 +118,27 @@ def test_multiview_bake_reproduces_colours_without_background(device):
     assert outside.sum(axis=1).min() > 30
 
 
+def test_heldout_photos_measure_photometric_error(device):
+    v, f = sphere()
+    cams = ring_cameras()  # 16 views: enough to hold 3 out of the bake
+    mesh, photos, masks = make_inputs(v, f, cams)
+    cfg = replace(texture.PRESETS["balanced"], texture_size=256, bake_size=256)
+    tm = texture.bake_texture(mesh, photos, masks, cfg, device=device)
+    assert tm.heldout_error is not None and tm.heldout_error < 8.0, tm.heldout_error
+    # Held-out photos that disagree with the model (inverted colours) give a large error.
+    from pipeline._texture_heldout import pick_heldout
+
+    held = pick_heldout(mesh.views, cfg.heldout_views, cfg.heldout_min_views)
+    assert len(held) == 3 and 0 not in held
+    wrong = [replace(p, rgb=np.where(m.mask[..., None], 255 - p.rgb, p.rgb)) if i in held else p
+             for i, (p, m) in enumerate(zip(photos, masks))]
+    tm_wrong = texture.bake_texture(mesh, wrong, masks, cfg, device=device)
+    assert tm_wrong.heldout_error > 4 * tm.heldout_error, (tm.heldout_error, tm_wrong.heldout_error)
+    # Too few photos: nothing is held out, the error stays unknown.
+    few = texture.bake_texture(replace(mesh, views=mesh.views[:6]), photos[:6], masks[:6], cfg, device=device)
+    assert few.heldout_error is None
+
+
 def test_exposure_differences_are_balanced(device):
     v, f = sphere()
     cams = ring_cameras(n=6)
