@@ -1,0 +1,137 @@
+"""Check the SfM stage on the bench: photos placed, pose error vs ground truth, seconds.
+
+Usage: python bench/sfm_check.py [--quality balanced] [case ...]
+Cases: the multiview object names, "monstree", "hard" (plain table), "intruders" (avocado with 3
+boombox photos mixed in). Default: all. Bench path from $PLINTH_BENCH (default ../shared/bench).
+Camera centres are aligned to GT with a similarity (Umeyama); rotation error is the angle between
+aligned and GT camera rotations, centre error is relative to the GT camera-ring radius.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline import ingest, sfm  # noqa: E402
+from pipeline.errors import CaptureError  # noqa: E402
+
+OBJECTS = ("avocado", "banana", "boombox", "chair", "waterbottle")
+
+
+def bench_root() -> Path:
+    return Path(os.environ.get("PLINTH_BENCH", ROOT.parent / "shared" / "bench")).resolve()
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity (s, R, t) minimising |dst - (s R src + t)|^2; src, dst (N, 3)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    u, d, vt = np.linalg.svd(b.T @ a / len(src))
+    e = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        e[2, 2] = -1
+    rot = u @ e @ vt
+    s = float(np.trace(np.diag(d) @ e) / (a**2).sum(1).mean())
+    return s, rot, mu_d - s * rot @ mu_s
+
+
+def pose_errors(poses, gt_frames: list[dict]) -> tuple[float, float, float, float]:
+    """(mean rot deg, max rot deg, mean centre err, max centre err) over placed photos."""
+    idx = [i for i, c in enumerate(poses.cameras) if c is not None and i < len(gt_frames)]
+    if len(idx) < 3:
+        return (float("nan"),) * 4
+    est_c = np.array([poses.cameras[i].center for i in idx])
+    gt_r = [np.array(gt_frames[i]["R"]) for i in idx]
+    gt_c = np.array([-r.T @ np.array(gt_frames[i]["t"]) for r, i in zip(gt_r, idx)])
+    s, rot, t = umeyama(est_c, gt_c)
+    radius = np.linalg.norm(gt_c - gt_c.mean(0), axis=1).mean()
+    cerr = np.linalg.norm((s * est_c @ rot.T + t) - gt_c, axis=1) / radius
+    rerr = []
+    for i, rg in zip(idx, gt_r):
+        r_aligned = poses.cameras[i].R @ rot.T  # world_gt -> camera
+        cos = (np.trace(rg @ r_aligned.T) - 1) / 2
+        rerr.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+    return float(np.mean(rerr)), float(np.max(rerr)), float(cerr.mean()), float(cerr.max())
+
+
+def run_case(name: str, paths: list[Path], gt: list[dict] | None, cfg) -> dict:
+    photos = ingest.load_photos(paths, ingest.PRESETS["balanced"]).photos
+    t0, c0 = time.perf_counter(), os.times()
+    row: dict = {"case": name, "photos": len(photos)}
+    try:
+        poses = sfm.estimate_poses(photos, cfg)
+        row.update(placed=poses.placed, reproj=poses.reprojection_error_px, points=len(poses.points))
+        if gt:
+            row["rot_mean"], row["rot_max"], row["ctr_mean"], row["ctr_max"] = pose_errors(poses, gt)
+            f_gt = gt[0]["K"][0][0]
+            fs = [c.K[0, 0] for c in poses.cameras if c is not None]
+            row["focal_err"] = float(np.median(fs) / f_gt - 1)
+        row["failures"] = list(poses.failures)
+    except CaptureError as err:
+        row.update(placed=0, error=str(err))
+    c1 = os.times()
+    row["seconds"] = time.perf_counter() - t0
+    row["cpu_s"] = (c1.user - c0.user) + (c1.system - c0.system)
+    return row
+
+
+def cases(root: Path, wanted: list[str]):
+    for obj in OBJECTS:
+        if obj in wanted:
+            d = root / "multiview" / obj
+            gt = json.loads((d / "cameras.json").read_text())["frames"]
+            yield obj, [d / f["file"] for f in gt], gt
+    if "intruders" in wanted:
+        d = root / "multiview" / "avocado"
+        gt = json.loads((d / "cameras.json").read_text())["frames"]
+        other = sorted((root / "multiview" / "boombox" / "images").glob("*.jpg"))
+        # intruders go at the end so GT indices of the real photos stay valid
+        yield "avocado+3 boombox", [d / f["file"] for f in gt] + other[5:30:10], gt
+    if "monstree" in wanted:
+        yield "monstree", sorted((root / "real" / "monstree" / "images").glob("*.jpg")), None
+    if "hard" in wanted:
+        d = root / "hard" / "waterbottle_plain_table"
+        gt = json.loads((d / "cameras.json").read_text())["frames"]
+        yield "hard plain table", [d / f["file"] for f in gt], gt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quality", default="balanced")
+    ap.add_argument("--mapper", default=None, help="override: incremental | global")
+    ap.add_argument("cases", nargs="*", default=[*OBJECTS, "intruders", "monstree", "hard"])
+    args = ap.parse_args()
+    cfg = sfm.PRESETS[args.quality]
+    if args.mapper:
+        from dataclasses import replace
+
+        cfg = replace(cfg, mapper=args.mapper)
+    head = f"{'case':20s} {'placed':>8s} {'rot deg':>14s} {'ctr rel':>13s} {'f err':>6s} {'reproj':>6s} {'wall s':>7s} {'cpu s':>6s}"
+    print(head)
+    for name, paths, gt in cases(bench_root(), args.cases):
+        r = run_case(name, paths, gt, cfg)
+        rot = f"{r.get('rot_mean', float('nan')):5.2f}/{r.get('rot_max', float('nan')):5.2f}"
+        ctr = f"{r.get('ctr_mean', float('nan')):.3f}/{r.get('ctr_max', float('nan')):.3f}"
+        fe = f"{r.get('focal_err', float('nan')):+.3f}"
+        print(
+            f"{name:20s} {r['placed']:>3d}/{r['photos']:<4d} {rot:>14s} {ctr:>13s} {fe:>6s} "
+            f"{r.get('reproj', float('nan')):6.2f} {r['seconds']:7.1f} {r['cpu_s']:6.1f}",
+            flush=True,
+        )
+        for line in r.get("failures", [])[:6]:
+            print(f"    {line}")
+        if "error" in r:
+            print(f"    CaptureError: {r['error']}")
+
+
+if __name__ == "__main__":
+    main()

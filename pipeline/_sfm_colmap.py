@@ -1,0 +1,252 @@
+"""pycolmap plumbing for the SfM stage: workspace, feature extraction, matching, mapping.
+
+Only `pipeline.sfm` imports this module (lazily, so `import pipeline` stays light). Everything
+here speaks pycolmap; conversion to our types happens in `sfm.py`.
+COLMAP puts pixel centres at +0.5 (the top-left pixel's centre is (0.5, 0.5)); ours are at
+integer coordinates, so principal points differ by 0.5 px between the two conventions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+from .types import Photo
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pycolmap
+
+    from .sfm import SfmConfig
+
+
+def image_name(index: int) -> str:
+    """File name of photo `index` inside the workspace (the index is recoverable from it)."""
+    return f"{index:04d}.jpg"
+
+
+def index_from_name(name: str) -> int:
+    return int(Path(name).stem)
+
+
+def write_images(photos: Sequence[Photo], folder: Path, max_side: int) -> float:
+    """Write photos as JPEGs (long side at most `max_side`); return the scale written / working.
+
+    Downscaling here (instead of COLMAP's own `max_image_size`) keeps the extractor from decoding
+    large files; the keypoints are scaled back to working pixels with the returned factor.
+    """
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    longest = max(max(p.size) for p in photos)
+    scale = min(1.0, max_side / float(longest))
+    for photo in photos:
+        bgr = np.ascontiguousarray(photo.rgb[:, :, ::-1])
+        if scale < 1.0:
+            w, h = photo.size
+            bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / image_name(photo.index)), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return scale
+
+
+def extract(
+    db_path: Path,
+    image_dir: Path,
+    photos: Sequence[Photo],
+    cfg: "SfmConfig",
+    scale: float,
+    hard: bool,
+    cancel: "pycolmap.CancellationToken",
+) -> None:
+    """SIFT on the CPU into `db_path`; one shared camera when all photos have the same size."""
+    import pycolmap
+
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = cfg.camera_model
+    sizes = {p.size for p in photos}
+    priors = [p.focal_px for p in photos if p.focal_px]
+    shared = len(sizes) == 1
+    if shared:
+        w, h = (round(s * scale) for s in photos[0].size)
+        # No EXIF: guess a phone main camera (about 28 mm equivalent) rather than COLMAP's
+        # generic 1.2 x long side; a near-right focal lets pairs verify as calibrated (E).
+        f = float(np.median(priors)) * scale if priors else cfg.default_focal_factor * max(w, h)
+        extra = ",0" if cfg.camera_model == "SIMPLE_RADIAL" else ""
+        # Giving the parameters marks the focal length as a prior (has_prior_focal_length).
+        reader.camera_params = f"{f},{w / 2},{h / 2}{extra}"
+        if cfg.centre_mask > 0 and not hard:
+            reader.camera_mask_path = str(_centre_mask(image_dir.parent / "centre_mask.png", w, h, cfg.centre_mask))
+    opts = pycolmap.FeatureExtractionOptions()
+    opts.num_threads = cfg.num_threads
+    opts.max_image_size = -1
+    opts.sift.max_num_features = cfg.hard_max_features if hard else cfg.max_features
+    if hard:
+        # Low-texture scenes: keep weak corners and make descriptors tolerant to viewpoint change.
+        opts.sift.peak_threshold = cfg.hard_peak_threshold
+        opts.sift.estimate_affine_shape = True
+        opts.sift.domain_size_pooling = True
+    mode = pycolmap.CameraMode.SINGLE if shared else pycolmap.CameraMode.PER_IMAGE
+    pycolmap.extract_features(
+        db_path,
+        image_dir,
+        image_names=[image_name(p.index) for p in photos],
+        camera_mode=mode,
+        reader_options=reader,
+        extraction_options=opts,
+        device=pycolmap.Device.cpu,
+        cancellation_token=cancel,
+    )
+
+
+def _centre_mask(path: Path, w: int, h: int, share: float) -> Path:
+    """Ellipse mask (255 = use) over the central `share` of width and height.
+
+    Merchants centre the item; far table and wall texture (often periodic: planks, tiles, stripes)
+    gives matches that satisfy epipolar geometry but are wrong, and they distort the model.
+    """
+    import cv2
+
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (w // 2, h // 2), (round(w * share / 2), round(h * share / 2)), 0, 0, 360, 255, -1)
+    cv2.imwrite(str(path), mask)
+    return path
+
+
+def match(db_path: Path, n: int, cfg: "SfmConfig", hard: bool, cancel: "pycolmap.CancellationToken") -> None:
+    """Exhaustive matching for small sets; a circular window plus long-range pairs for big ones."""
+    import pycolmap
+
+    opts = pycolmap.FeatureMatchingOptions()
+    opts.num_threads = cfg.num_threads
+    opts.guided_matching = hard
+    verify = pycolmap.TwoViewGeometryOptions()
+    verify.ransac.max_num_trials = cfg.ransac_max_trials
+    if n <= cfg.exhaustive_max_photos:
+        pycolmap.match_exhaustive(
+            db_path, matching_options=opts, verification_options=verify, device=pycolmap.Device.cpu,
+            cancellation_token=cancel,
+        )
+        return
+    pairs = walk_pairs(n, cfg.window, cfg.long_range)
+    with pycolmap.Database.open(db_path) as db:
+        names = {index_from_name(img.name): img.name for img in db.read_all_images()}
+    list_path = db_path.parent / "pairs.txt"
+    list_path.write_text("".join(f"{names[i]} {names[j]}\n" for i, j in pairs if i in names and j in names))
+    pairing = pycolmap.ImportedPairingOptions()
+    pairing.match_list_path = str(list_path)
+    pycolmap.match_image_pairs(
+        db_path, matching_options=opts, pairing_options=pairing, verification_options=verify,
+        device=pycolmap.Device.cpu, cancellation_token=cancel,
+    )
+
+
+def walk_pairs(n: int, window: int, long_range: int) -> list[tuple[int, int]]:
+    """Pairs for a capture taken walking around the item: each photo with its `window` next
+    neighbours (wrapping round, since the walk ends where it started) and `long_range` evenly
+    spaced others (to join rings at different heights, which the walk visits far apart)."""
+    pairs: set[tuple[int, int]] = set()
+    for i in range(n):
+        for d in range(1, window + 1):
+            j = (i + d) % n
+            pairs.add((min(i, j), max(i, j)))
+        for k in range(1, long_range + 1):
+            j = (i + round(k * n / (long_range + 1))) % n
+            if j != i:
+                pairs.add((min(i, j), max(i, j)))
+    return sorted(pairs)
+
+
+def map_images(
+    db_path: Path,
+    image_dir: Path,
+    out_dir: Path,
+    n: int,
+    cfg: "SfmConfig",
+    on_image: Callable[[], None],
+    cancel: "pycolmap.CancellationToken",
+) -> "pycolmap.Reconstruction | None":
+    """Run the mapper; return the reconstruction with the most registered images (or None)."""
+    import pycolmap
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.mapper == "global":
+        gopts = pycolmap.GlobalPipelineOptions()
+        gopts.num_threads = cfg.num_threads
+        gopts.random_seed = cfg.seed
+        gopts.min_model_size = 3
+        recs = pycolmap.global_mapping(db_path, image_dir, out_dir, options=gopts)
+    else:
+        opts = pycolmap.IncrementalPipelineOptions()
+        opts.num_threads = cfg.num_threads
+        opts.random_seed = cfg.seed
+        opts.min_model_size = max(3, min(10, n // 3))
+        opts.ba_global_max_num_iterations = cfg.ba_global_max_iterations
+        opts.ba_local_max_num_iterations = cfg.ba_local_max_iterations
+        recs = pycolmap.incremental_mapping(
+            db_path, image_dir, out_dir, options=opts, next_image_callback=on_image, cancellation_token=cancel
+        )
+    best = None
+    for rec in recs.values():
+        if best is None or rec.num_reg_images() > best.num_reg_images():
+            best = rec
+    return best
+
+
+def refit_pinhole(rec: "pycolmap.Reconstruction", max_iterations: int) -> None:
+    """Drop radial distortion and re-run bundle adjustment with a distortion-free camera.
+
+    The dense stage projects with a pinhole K only; refining with k = 0 lets focal length, poses
+    and points absorb the (small, for phone photos) distortion in the least-squares sense.
+    """
+    import pycolmap
+
+    changed = False
+    for cam in rec.cameras.values():
+        extra = list(cam.extra_params_idxs())
+        if extra:
+            params = np.array(cam.params, float)
+            params[extra] = 0.0
+            cam.params = params
+            changed = True
+    if not changed:
+        return
+    opts = pycolmap.BundleAdjustmentOptions()
+    opts.refine_extra_params = False
+    opts.refine_principal_point = False
+    opts.ceres.solver_options.max_num_iterations = max_iterations
+    opts.print_summary = False
+    pycolmap.bundle_adjustment(rec, opts)
+
+
+@dataclass(frozen=True)
+class MatchStats:
+    """Per photo index: keypoints found, and verified inlier counts to every other photo."""
+
+    keypoints: dict[int, int]
+    inliers: dict[tuple[int, int], int]  # (i, j) with i < j
+
+    def partners(self, i: int) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for (a, b), m in self.inliers.items():
+            if a == i:
+                out[b] = m
+            elif b == i:
+                out[a] = m
+        return out
+
+
+def match_stats(db_path: Path) -> MatchStats:
+    import pycolmap
+
+    with pycolmap.Database.open(db_path) as db:
+        index = {img.image_id: index_from_name(img.name) for img in db.read_all_images()}
+        keypoints = {index[i]: db.num_keypoints_for_image(i) for i in index}
+        pair_ids, counts = db.read_two_view_geometry_num_inliers()
+    inliers: dict[tuple[int, int], int] = {}
+    for pid, m in zip(pair_ids, counts):
+        a, b = pycolmap.pair_id_to_image_pair(pid)
+        i, j = index[a], index[b]
+        inliers[(min(i, j), max(i, j))] = int(m)
+    return MatchStats(keypoints=keypoints, inliers=inliers)

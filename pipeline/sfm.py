@@ -1,0 +1,236 @@
+"""Structure-from-motion stage: where was each photo taken? (pycolmap, CPU SIFT).
+
+Entry point: `estimate_poses(photos, cfg, progress) -> Poses`. The photos are written to a temp
+workspace, SIFT features are matched (exhaustively for small sets, along the walk for big ones),
+the incremental mapper places them, and the largest model is converted to our `Camera`s.
+Photos left out get one plain-words reason each; too few placed raises CaptureError with
+re-shoot advice. When the first pass places too few, one slower pass with features tuned for
+plain surfaces is tried before giving up.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Mapping, Sequence
+
+import numpy as np
+
+from .errors import CaptureError, InputError
+from .types import Camera, Photo, Poses
+
+STAGE = "poses"
+
+RESHOOT_ADVICE = (
+    "Re-shoot: walk around the item taking a photo every 10-15 degrees, keep the whole item in view, "
+    "use a textured surface (a newspaper or patterned cloth) under it, and avoid moving the item "
+    "between photos."
+)
+
+
+@dataclass(frozen=True)
+class SfmConfig:
+    max_image_size: int = 1024  # long side the features are found at (px); K is still in working px
+    max_features: int = 4096  # SIFT features per photo
+    camera_model: Literal["SIMPLE_RADIAL", "SIMPLE_PINHOLE"] = "SIMPLE_RADIAL"
+    pinhole: bool = True  # re-fit without distortion at the end (dense uses pinhole K only)
+    default_focal_factor: float = 0.78  # focal / long side when EXIF has none (28 mm equivalent)
+    centre_mask: float = 0.65  # find features only in this central ellipse (0: whole photo)
+    mapper: Literal["incremental", "global"] = "incremental"
+    exhaustive_max_photos: int = 45  # above this, match along the walk (window + long-range)
+    window: int = 10  # neighbours each photo is matched with along the walk
+    long_range: int = 8  # evenly spaced extra partners per photo (joins the rings)
+    ransac_max_trials: int = 2000  # geometric verification; most true pairs converge far sooner
+    ba_global_max_iterations: int = 50
+    ba_local_max_iterations: int = 25
+    min_placed_share: float = 0.3  # below max(3, share * photos) placed: CaptureError
+    retry_hard: bool = True  # second pass for plain surfaces when the first places too few
+    hard_max_features: int = 8192
+    hard_peak_threshold: float = 0.002
+    num_threads: int = -1
+    seed: int = 0  # fixed so a re-run gives the same model
+
+
+PRESETS: dict[str, SfmConfig] = {
+    "fast": SfmConfig(max_image_size=1024, max_features=2048, ba_global_max_iterations=30),
+    "balanced": SfmConfig(max_image_size=1024, max_features=4096),
+    "high": SfmConfig(max_image_size=1600, max_features=8192, ba_global_max_iterations=100),
+}
+
+
+def estimate_poses(
+    photos: Sequence[Photo],
+    cfg: SfmConfig = PRESETS["balanced"],
+    progress: Callable[[float, str], None] | None = None,
+) -> Poses:
+    """Place every photo: `Poses.cameras[i]` belongs to `photos[i]` (None when unplaced).
+
+    Cameras are OpenCV world->camera with K in each photo's working-size pixels and no
+    distortion; the world frame is arbitrary (similarity) until the geometry stage fixes it.
+    Raises InputError for malformed input, CaptureError when too few photos can be placed.
+    """
+    photos = _check(photos)
+    report = progress or (lambda fraction, message: None)
+    with tempfile.TemporaryDirectory(prefix="plinth_sfm_") as tmp:
+        poses = _run(photos, cfg, Path(tmp), report, hard=False)
+        if poses.placed < _needed(len(photos), cfg) and cfg.retry_hard:
+            report(0.5, "Few photos matched; trying again with more detail (slower)")
+            retry = _run(photos, cfg, Path(tmp) / "hard", report, hard=True)
+            poses = retry if retry.placed > poses.placed else poses
+    if poses.placed < _needed(len(photos), cfg):
+        raise CaptureError(
+            STAGE, f"Only {poses.placed} of {len(photos)} photos could be placed.", advice=RESHOOT_ADVICE
+        )
+    report(1.0, f"Placed {poses.placed} of {len(photos)} photos")
+    return poses
+
+
+def _needed(n: int, cfg: SfmConfig) -> int:
+    return min(n, max(3, int(np.ceil(cfg.min_placed_share * n))))
+
+
+def _check(photos: Sequence[Photo]) -> tuple[Photo, ...]:
+    photos = tuple(photos)
+    if len(photos) < 3:
+        raise InputError(STAGE, f"Working out camera positions needs at least 3 photos, got {len(photos)}.")
+    for i, p in enumerate(photos):
+        if p.rgb.ndim != 3 or p.rgb.shape[2] != 3 or p.rgb.dtype != np.uint8:
+            raise InputError(STAGE, f"Photo {p.name} is not an RGB image.")
+        if p.index != i:
+            raise InputError(STAGE, f"Photo {p.name} is out of order (index {p.index}, position {i}).")
+    return photos
+
+
+def _run(photos: tuple[Photo, ...], cfg: SfmConfig, ws: Path, report, hard: bool) -> Poses:
+    import pycolmap
+
+    from . import _sfm_colmap as colmap
+
+    pycolmap.logging.minloglevel = 2  # keep COLMAP's per-image chatter out of the merchant's log
+    n = len(photos)
+    lo, span = (0.5, 0.5) if hard else (0.0, 0.5 if cfg.retry_hard else 1.0)
+    cancel = pycolmap.CancellationToken()
+    image_dir, db_path = ws / "images", ws / "database.db"
+    report(lo, "Finding details in each photo")
+    scale = colmap.write_images(photos, image_dir, cfg.max_image_size)
+    colmap.extract(db_path, image_dir, photos, cfg, scale, hard, cancel)
+    report(lo + 0.3 * span, "Matching details between photos")
+    colmap.match(db_path, n, cfg, hard, cancel)
+    report(lo + 0.7 * span, "Placing the photos in 3D")
+    placed = [0]
+
+    def on_image() -> None:
+        placed[0] += 1
+        try:
+            report(lo + (0.7 + 0.25 * min(1.0, placed[0] / n)) * span, f"Placed {placed[0]} of {n} photos")
+        except BaseException:  # the caller wants to stop: let the mapper finish its step, then stop
+            cancel.cancel()
+            raise
+
+    rec = colmap.map_images(db_path, image_dir, ws / "sparse", n, cfg, on_image, cancel)
+    stats = colmap.match_stats(db_path)
+    if rec is None or rec.num_reg_images() == 0:
+        return Poses(
+            cameras=(None,) * n,
+            points=np.zeros((0, 3)),
+            point_colors=np.zeros((0, 3), np.uint8),
+            point_views=(),
+            reprojection_error_px=float("nan"),
+            failures=tuple(_why_unplaced(photos, set(), stats)),
+        )
+    if cfg.pinhole:
+        colmap.refit_pinhole(rec, cfg.ba_global_max_iterations)
+    names = {img.name: colmap.index_from_name(img.name) for img in rec.images.values()}
+    poses = poses_from_reconstruction(rec, names, [p.size for p in photos], scale)
+    placed_idx = {i for i, c in enumerate(poses.cameras) if c is not None}
+    return Poses(
+        cameras=poses.cameras,
+        points=poses.points,
+        point_colors=poses.point_colors,
+        point_views=poses.point_views,
+        reprojection_error_px=poses.reprojection_error_px,
+        failures=tuple(_why_unplaced(photos, placed_idx, stats)),
+    )
+
+
+def poses_from_reconstruction(
+    rec,
+    photo_of_image: Mapping[str, int],
+    sizes: Sequence[tuple[int, int]],
+    scale: float = 1.0,
+) -> Poses:
+    """Convert a pycolmap Reconstruction to `Poses` (the only place pycolmap types leave).
+
+    `photo_of_image` maps image names to photo indices, `sizes` gives each photo's working
+    (width, height), and `scale` is feature-image pixels per working pixel. Distortion
+    parameters are ignored (call `refit_pinhole` first). Failures are left empty.
+    """
+    cameras: list[Camera | None] = [None] * len(sizes)
+    index_of_id: dict[int, int] = {}
+    for image_id, img in rec.images.items():
+        if not img.has_pose or img.name not in photo_of_image:
+            continue
+        i = photo_of_image[img.name]
+        index_of_id[image_id] = i
+        pose = img.cam_from_world()
+        cam = img.camera
+        fx, fy = cam.focal_length_x, cam.focal_length_y
+        cx, cy = cam.principal_point_x, cam.principal_point_y
+        # COLMAP pixel centres sit at +0.5; ours at integers. Scale in the corner-based frame.
+        K = np.array(
+            [[fx / scale, 0.0, cx / scale - 0.5], [0.0, fy / scale, cy / scale - 0.5], [0.0, 0.0, 1.0]]
+        )
+        w, h = sizes[i]
+        cameras[i] = Camera(
+            K=K,
+            R=np.asarray(pose.rotation.matrix(), float),
+            t=np.asarray(pose.translation, float).reshape(3),
+            width=int(w),
+            height=int(h),
+        )
+    pts, cols, views = [], [], []
+    for p in rec.points3D.values():
+        seen = sorted({index_of_id[e.image_id] for e in p.track.elements if e.image_id in index_of_id})
+        if not seen:
+            continue
+        pts.append(p.xyz)
+        cols.append(p.color)
+        views.append(np.asarray(seen, np.int32))
+    err = float(rec.compute_mean_reprojection_error()) if pts else float("nan")
+    return Poses(
+        cameras=tuple(cameras),
+        points=np.asarray(pts, float).reshape(-1, 3),
+        point_colors=np.asarray(cols, np.uint8).reshape(-1, 3),
+        point_views=tuple(views),
+        reprojection_error_px=err,
+    )
+
+
+#: Below this many verified matches a pair tells the mapper nothing; photos whose best partner
+#: is below it share (almost) nothing with the set: likely another object or scene.
+_NOTHING_IN_COMMON = 20
+_FEW_KEYPOINTS = 300  # SIFT finds thousands on a sharp textured photo; this few means blur/plainness
+
+
+def _why_unplaced(photos: Sequence[Photo], placed: set[int], stats) -> list[str]:
+    """One plain-words line per photo not in `placed`, from its features and matches."""
+    out = []
+    median_kp = float(np.median(list(stats.keypoints.values()) or [0]))
+    for p in photos:
+        if p.index in placed:
+            continue
+        label = f"Photo {p.index + 1} ({p.name})"
+        kp = stats.keypoints.get(p.index, 0)
+        partners = stats.partners(p.index)
+        best_placed = max((m for j, m in partners.items() if j in placed), default=0)
+        best_any = max(partners.values(), default=0)
+        if kp < _FEW_KEYPOINTS or kp < 0.15 * median_kp:
+            out.append(f"{label} is too blurry, dark or plain to find details in.")
+        elif best_any < _NOTHING_IN_COMMON:
+            out.append(f"{label} seems to show a different object or scene.")
+        elif best_placed < _NOTHING_IN_COMMON and placed:
+            out.append(f"{label} matches only other left-out photos; it may show a different object.")
+        else:
+            out.append(f"{label} overlaps too little with the others.")
+    return out
