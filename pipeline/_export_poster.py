@@ -1,8 +1,10 @@
 """Poster image: a CPU software render of the textured model from a 3/4 front view.
 
-The rasteriser is the texture stage's small torch rasteriser (see the report note: it belongs in a
-shared module). The view is a long-lens perspective from azimuth 25 deg, elevation 20 deg, framed so
-the object fills about 80% of the square, with Lambert shading and a soft ground shadow.
+The view is a long-lens perspective from azimuth 25 deg, elevation 20 deg, framed so the object
+fills about 80% of the square, with Lambert shading and a soft ground shadow. Faces are drawn with
+OpenCV's polygon fill in back-to-front order (painter's algorithm, back faces culled): its cost
+follows the covered pixels, whereas the shared edge-function rasteriser pays for each triangle's
+bounding box, which the long sliver triangles of extruded shapes make huge (14 s vs 0.3 s).
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ def render_poster(
     import cv2
     import torch
     import torch.nn.functional as F
-
-    from .raster import rasterize
 
     n = int(round(size * supersample))
     p = torch.as_tensor(points, dtype=torch.float32)
@@ -52,7 +52,8 @@ def render_poster(
     pix = (xy - mid) * scale + (n - 1) / 2
     gpix = (gxy - mid) * scale + (n - 1) / 2
 
-    fid, bary, _ = rasterize(pix[f], n, n, z[f])
+    fid, bary = _paint_faces(pix.numpy(), np.asarray(faces), z.numpy(), n)
+    fid, bary = torch.from_numpy(fid), torch.from_numpy(bary)
     hit = fid >= 0
     fh, bh = fid[hit], bary[hit][..., None]
     corners = f[fh]
@@ -73,11 +74,47 @@ def render_poster(
     # Soft contact shadow: the footprint of the object dropped onto its ground plane, blurred.
     # It is blurred anyway, so a quarter-size raster is plenty.
     q = max(8, n // 4)
-    gid, _, _ = rasterize((gpix[f] + 0.5) * (q / n) - 0.5, q, q, gz[f])
-    shadow = cv2.GaussianBlur((gid >= 0).numpy().astype(np.float32), (0, 0), 0.02 * q)
+    footprint = np.zeros((q, q), np.uint8)
+    tri = np.round(((gpix[f] + 0.5) * (q / n) - 0.5).numpy() * 16).astype(np.int32)
+    cv2.fillPoly(footprint, list(tri), 1, lineType=cv2.LINE_8, shift=4)
+    shadow = cv2.GaussianBlur(footprint.astype(np.float32), (0, 0), 0.02 * q)
     shadow = cv2.resize(shadow, (n, n), interpolation=cv2.INTER_LINEAR)
     image *= (1.0 - 0.3 * shadow)[..., None]
     image[hit.numpy()] = colour.numpy()
     if n != size:
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def _paint_faces(pix: np.ndarray, faces: np.ndarray, depth: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Face index (n, n) int64 (-1 empty) and barycentrics (n, n, 3) float32 of the nearest faces.
+
+    pix (V, 2) pixel positions, faces (F, 3), depth (V,) camera depth (> 0 in front).
+    """
+    import cv2
+
+    tri = pix[faces].astype(np.float64)  # (F, 3, 2)
+    zf = depth[faces]
+    # Outward faces keep their counter-clockwise turn in this camera (x right, y down, looking
+    # along +z), which makes this cross product negative; positive ones face away and are culled.
+    cross = ((tri[:, 1, 0] - tri[:, 0, 0]) * (tri[:, 2, 1] - tri[:, 0, 1])
+             - (tri[:, 2, 0] - tri[:, 0, 0]) * (tri[:, 1, 1] - tri[:, 0, 1]))
+    keep = np.nonzero((cross < 0) & (zf > 0).all(axis=1))[0]
+    order = keep[np.argsort(-zf[keep].mean(axis=1))]  # far first, near faces paint over them
+    ids = np.zeros((n, n, 3), np.uint8)
+    pts = np.round(tri * 16).astype(np.int32)  # 4 fractional bits
+    for i in order.tolist():
+        k = i + 1
+        cv2.fillConvexPoly(ids, pts[i], (k & 255, (k >> 8) & 255, (k >> 16) & 255), cv2.LINE_8, 4)
+    fid = (ids[..., 0].astype(np.int64) | ids[..., 1].astype(np.int64) << 8 | ids[..., 2].astype(np.int64) << 16) - 1
+    bary = np.zeros((n, n, 3), np.float32)
+    ys, xs = np.nonzero(fid >= 0)
+    t = tri[fid[ys, xs]]
+    a, b, c = t[:, 0], t[:, 1], t[:, 2]
+    den = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    den = np.where(np.abs(den) < 1e-12, 1e-12, den)
+    w1 = ((xs - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (ys - a[:, 1])) / den
+    w2 = ((b[:, 0] - a[:, 0]) * (ys - a[:, 1]) - (xs - a[:, 0]) * (b[:, 1] - a[:, 1])) / den
+    w = np.clip(np.stack([1 - w1 - w2, w1, w2], axis=1), 0, 1)  # edge pixels: clamp into the face
+    bary[ys, xs] = w / w.sum(axis=1, keepdims=True).clip(1e-9)
+    return fid, bary
