@@ -28,6 +28,8 @@ _AXES = {"width": 0, "height": 1, "depth": 2}
 _SIDE_WORD = {0: "wide", 1: "tall", 2: "deep"}
 _KIND_EXAMPLE = {
     "flat": "a typical flat item",
+    "flat-floor": "a typical rug",
+    "flat-wall": "a typical picture or mirror",
     "box": "a typical box-shaped item",
     "revolve": "a typical vase or bottle",
     "round": "a typical cushion, bag or fruit",
@@ -125,10 +127,11 @@ def placement_matrix(
     else:
         scale = shape.default_size_m / largest
         axis = int(np.argmax(ext))
-        example = _KIND_EXAMPLE.get(shape.kind, "a typical product")
+        kind_key = f"{shape.kind}-{placement}" if f"{shape.kind}-{placement}" in _KIND_EXAMPLE else shape.kind
+        example = _KIND_EXAMPLE.get(kind_key, "a typical product")
         source = (
             f"no size given: assumed {shape.default_size_m * 100:.0f} cm {_SIDE_WORD[axis]}, {example}; "
-            "enter the real height for true size"
+            "enter one real measurement for true size"
         )
     lo_s, hi_s = scale * lo, scale * hi
     centre = (lo_s + hi_s) / 2.0

@@ -69,7 +69,9 @@ def test_disc_auto_is_round_and_closed():
     assert ext[0] == pytest.approx(300, rel=0.02) and ext[1] == pytest.approx(300, rel=0.02)
     # inflated, not a pancake nor a full ball
     assert 0.4 * ext[0] < ext[2] < 1.05 * ext[0]
-    assert any("25 cm" in n for n in shape.notes)
+    assert shape.default_size_m == pytest.approx(0.25)
+    finished = mesh.finish_mesh(shape, None, "floor", mesh.PRESETS["balanced"])
+    assert "25 cm" in finished.scale_source  # the merchant is told what was assumed
     assert shape.seen_sides == ("front",)
 
 
@@ -121,7 +123,8 @@ def test_flat_on_the_floor_lies_face_up_like_a_rug():
     # the photographed face becomes the top: its normal (towards the camera) maps to +Y
     rot = finished.placement[:3, :3] / np.linalg.norm(finished.placement[:3, 0])
     assert rot @ np.array([0, 0, -1.0]) == pytest.approx([0, 1, 0], abs=1e-9)
-    assert "rug" in " ".join(shape.notes)
+    assert shape.default_size_m == pytest.approx(1.6)
+    assert "rug" in finished.scale_source
 
 
 @pytest.mark.parametrize("kind", ["flat", "box", "revolve", "round"])
