@@ -1,10 +1,12 @@
 """Check the SfM stage on the bench: photos placed, pose error vs ground truth, seconds.
 
-Usage: python bench/sfm_check.py [--quality balanced] [case ...]
+Usage: python bench/sfm_check.py [--quality balanced] [--masks none|seg|gt] [case ...]
 Cases: the multiview object names, "monstree", "hard" (plain table), "intruders" (avocado with 3
 boombox photos mixed in). Default: all. Bench path from $PLINTH_BENCH (default ../shared/bench).
 Camera centres are aligned to GT with a similarity (Umeyama); rotation error is the angle between
 aligned and GT camera rotations, centre error is relative to the GT camera-ring radius.
+--masks passes object masks to the stage: "seg" runs the fast 2D segmenter (its time is not
+counted), "gt" uses the bench's exact masks (an upper bound on what masks can give).
 """
 
 from __future__ import annotations
@@ -63,12 +65,38 @@ def pose_errors(poses, gt_frames: list[dict]) -> tuple[float, float, float, floa
     return float(np.mean(rerr)), float(np.max(rerr)), float(cerr.mean()), float(cerr.max())
 
 
-def run_case(name: str, paths: list[Path], gt: list[dict] | None, cfg) -> dict:
+def object_masks(photos, paths: list[Path], how: str):
+    """Per photo a Mask (or None where the segmenter gives up), or None for how == "none"."""
+    if how == "none":
+        return None
+    from pipeline import segment
+    from pipeline.types import Mask
+
+    out = []
+    for photo, path in zip(photos, paths):
+        if how == "gt":
+            png = path.parent.parent / "masks" / (path.stem + ".png")
+            if png.exists():
+                from PIL import Image
+
+                out.append(Mask(np.asarray(Image.open(png).convert("L")) > 127, 1.0, False, "gt"))
+            else:
+                out.append(None)
+            continue
+        try:
+            out.append(segment.segment_photo(photo, segment.PRESETS["fast"]))
+        except CaptureError:
+            out.append(None)
+    return out
+
+
+def run_case(name: str, paths: list[Path], gt: list[dict] | None, cfg, masks: str = "none") -> dict:
     photos = ingest.load_photos(paths, ingest.PRESETS["balanced"]).photos
+    object_mask = object_masks(photos, paths, masks)
     t0, c0 = time.perf_counter(), os.times()
     row: dict = {"case": name, "photos": len(photos)}
     try:
-        poses = sfm.estimate_poses(photos, cfg)
+        poses = sfm.estimate_poses(photos, cfg, masks=object_mask)
         row.update(placed=poses.placed, reproj=poses.reprojection_error_px, points=len(poses.points))
         if gt:
             row["rot_mean"], row["rot_max"], row["ctr_mean"], row["ctr_max"] = pose_errors(poses, gt)
@@ -108,6 +136,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quality", default="balanced")
     ap.add_argument("--mapper", default=None, help="override: incremental | global")
+    ap.add_argument("--masks", default="none", choices=("none", "seg", "gt"))
     ap.add_argument("cases", nargs="*", default=[*OBJECTS, "intruders", "monstree", "hard"])
     args = ap.parse_args()
     cfg = sfm.PRESETS[args.quality]
@@ -118,7 +147,7 @@ def main() -> None:
     head = f"{'case':20s} {'placed':>8s} {'rot deg':>14s} {'ctr rel':>13s} {'f err':>6s} {'reproj':>6s} {'wall s':>7s} {'cpu s':>6s}"
     print(head)
     for name, paths, gt in cases(bench_root(), args.cases):
-        r = run_case(name, paths, gt, cfg)
+        r = run_case(name, paths, gt, cfg, args.masks)
         rot = f"{r.get('rot_mean', float('nan')):5.2f}/{r.get('rot_max', float('nan')):5.2f}"
         ctr = f"{r.get('ctr_mean', float('nan')):.3f}/{r.get('ctr_max', float('nan')):.3f}"
         fe = f"{r.get('focal_err', float('nan')):+.3f}"

@@ -59,8 +59,13 @@ def extract(
     scale: float,
     hard: bool,
     cancel: "pycolmap.CancellationToken",
+    regions: Sequence[np.ndarray | None] | None = None,
 ) -> None:
-    """SIFT on the CPU into `db_path`; one shared camera when all photos have the same size."""
+    """SIFT on the CPU into `db_path`; one shared camera when all photos have the same size.
+
+    `regions`: per photo an (H, W) bool array in working pixels (True = look for features there)
+    or None for the central ellipse; replaces the central ellipse for the photos that have one.
+    """
     import pycolmap
 
     reader = pycolmap.ImageReaderOptions()
@@ -76,8 +81,10 @@ def extract(
         extra = ",0" if cfg.camera_model == "SIMPLE_RADIAL" else ""
         # Giving the parameters marks the focal length as a prior (has_prior_focal_length).
         reader.camera_params = f"{f},{w / 2},{h / 2}{extra}"
-        if cfg.centre_mask > 0 and not hard:
+        if cfg.centre_mask > 0 and not hard and regions is None:
             reader.camera_mask_path = str(_centre_mask(image_dir.parent / "centre_mask.png", w, h, cfg.centre_mask))
+    if regions is not None and not hard:
+        reader.mask_path = str(_region_masks(image_dir.parent / "masks", photos, regions, scale, cfg.centre_mask))
     opts = pycolmap.FeatureExtractionOptions()
     opts.num_threads = cfg.num_threads
     opts.max_image_size = -1
@@ -112,6 +119,24 @@ def _centre_mask(path: Path, w: int, h: int, share: float) -> Path:
     cv2.ellipse(mask, (w // 2, h // 2), (round(w * share / 2), round(h * share / 2)), 0, 0, 360, 255, -1)
     cv2.imwrite(str(path), mask)
     return path
+
+
+def _region_masks(
+    folder: Path, photos: Sequence[Photo], regions: Sequence[np.ndarray | None], scale: float, share: float
+) -> Path:
+    """Write one feature mask per photo where COLMAP looks for it (`<image name>.png`)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for photo, region in zip(photos, regions):
+        w, h = (round(s * scale) for s in photo.size)
+        if region is None:
+            mask = np.zeros((h, w), np.uint8)
+            cv2.ellipse(mask, (w // 2, h // 2), (round(w * share / 2), round(h * share / 2)), 0, 0, 360, 255, -1)
+        else:
+            mask = cv2.resize(region.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(folder / f"{image_name(photo.index)}.png"), mask)
+    return folder
 
 
 def match(db_path: Path, n: int, cfg: "SfmConfig", hard: bool, cancel: "pycolmap.CancellationToken") -> None:
@@ -250,3 +275,4 @@ def match_stats(db_path: Path) -> MatchStats:
         i, j = index[a], index[b]
         inliers[(min(i, j), max(i, j))] = int(m)
     return MatchStats(keypoints=keypoints, inliers=inliers)
+

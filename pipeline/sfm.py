@@ -18,7 +18,7 @@ from typing import Callable, Literal, Mapping, Sequence
 import numpy as np
 
 from .errors import CaptureError, InputError
-from .types import Camera, Photo, Poses
+from .types import Camera, Mask, Photo, Poses
 
 STAGE = "poses"
 
@@ -37,6 +37,9 @@ class SfmConfig:
     pinhole: bool = True  # re-fit without distortion at the end (dense uses pinhole K only)
     default_focal_factor: float = 0.78  # focal / long side when EXIF has none (28 mm equivalent)
     centre_mask: float = 0.65  # find features only in this central ellipse (0: whole photo)
+    # With object masks: features only in the mask's bounding box grown by this share of its
+    # size (the object plus the table right around it; far table texture repeats and mismatches).
+    mask_grow: float = 0.4
     mapper: Literal["incremental", "global"] = "incremental"
     exhaustive_max_photos: int = 45  # above this, match along the walk (window + long-range)
     window: int = 10  # neighbours each photo is matched with along the walk
@@ -63,20 +66,25 @@ def estimate_poses(
     photos: Sequence[Photo],
     cfg: SfmConfig = PRESETS["balanced"],
     progress: Callable[[float, str], None] | None = None,
+    masks: Sequence[Mask | None] | None = None,
 ) -> Poses:
     """Place every photo: `Poses.cameras[i]` belongs to `photos[i]` (None when unplaced).
+
+    `masks` (optional, one per photo, None allowed) are the segmenter's object masks; they
+    narrow where features are looked for. Without them a central ellipse is used.
 
     Cameras are OpenCV world->camera with K in each photo's working-size pixels and no
     distortion; the world frame is arbitrary (similarity) until the geometry stage fixes it.
     Raises InputError for malformed input, CaptureError when too few photos can be placed.
     """
     photos = _check(photos)
+    regions = _regions(photos, masks, cfg.mask_grow)
     report = progress or (lambda fraction, message: None)
     with tempfile.TemporaryDirectory(prefix="plinth_sfm_") as tmp:
-        poses = _run(photos, cfg, Path(tmp), report, hard=False)
+        poses = _run(photos, cfg, Path(tmp), report, hard=False, regions=regions)
         if poses.placed < _needed(len(photos), cfg) and cfg.retry_hard:
             report(0.5, "Few photos matched; trying again with more detail (slower)")
-            retry = _run(photos, cfg, Path(tmp) / "hard", report, hard=True)
+            retry = _run(photos, cfg, Path(tmp) / "hard", report, hard=True, regions=regions)
             poses = retry if retry.placed > poses.placed else poses
     if poses.placed < _needed(len(photos), cfg):
         raise CaptureError(
@@ -102,7 +110,38 @@ def _check(photos: Sequence[Photo]) -> tuple[Photo, ...]:
     return photos
 
 
-def _run(photos: tuple[Photo, ...], cfg: SfmConfig, ws: Path, report, hard: bool) -> Poses:
+def _regions(
+    photos: tuple[Photo, ...], masks: Sequence[Mask | None] | None, grow: float
+) -> list[np.ndarray | None] | None:
+    """Per photo the feature region (bool, working px) from its object mask, or None."""
+    if masks is None:
+        return None
+    masks = tuple(masks)
+    if len(masks) != len(photos):
+        raise InputError(STAGE, f"Got {len(masks)} object masks for {len(photos)} photos.")
+    out: list[np.ndarray | None] = []
+    for photo, m in zip(photos, masks):
+        w, h = photo.size
+        if m is None or m.mask.shape != (h, w) or not m.mask.any():
+            out.append(None)  # no usable mask: the central ellipse
+            continue
+        ys, xs = np.nonzero(m.mask)
+        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        gx, gy = grow * (x1 - x0) / 2, grow * (y1 - y0) / 2
+        region = np.zeros((h, w), bool)
+        region[max(0, int(y0 - gy)) : min(h, int(np.ceil(y1 + gy))), max(0, int(x0 - gx)) : min(w, int(np.ceil(x1 + gx)))] = True
+        out.append(region)
+    return out
+
+
+def _run(
+    photos: tuple[Photo, ...],
+    cfg: SfmConfig,
+    ws: Path,
+    report,
+    hard: bool,
+    regions: Sequence[np.ndarray | None] | None = None,
+) -> Poses:
     import pycolmap
 
     from . import _sfm_colmap as colmap
@@ -114,7 +153,7 @@ def _run(photos: tuple[Photo, ...], cfg: SfmConfig, ws: Path, report, hard: bool
     image_dir, db_path = ws / "images", ws / "database.db"
     report(lo, "Finding details in each photo")
     scale = colmap.write_images(photos, image_dir, cfg.max_image_size)
-    colmap.extract(db_path, image_dir, photos, cfg, scale, hard, cancel)
+    colmap.extract(db_path, image_dir, photos, cfg, scale, hard, cancel, regions)
     report(lo + 0.3 * span, "Matching details between photos")
     colmap.match(db_path, n, cfg, hard, cancel)
     report(lo + 0.7 * span, "Placing the photos in 3D")

@@ -167,3 +167,20 @@ def test_small_real_capture_is_placed_accurately(bench):
     assert np.linalg.norm(s * centres @ rot.T + t - gt_c, axis=1).max() < 0.1 * spread
     assert max(_rot_err_deg(c.R @ rot.T, r) for c, r in zip(poses.cameras, gt_r)) < 2.0
     assert abs(np.median([c.K[0, 0] for c in poses.cameras]) / frames[0]["K"][0][0] - 1) < 0.03
+
+
+def test_feature_regions_follow_the_object_mask():
+    """A mask gives its bbox grown by `mask_grow`; a missing or empty mask falls back to None."""
+    from pipeline.types import Mask
+
+    photos = tuple(_photo(i, np.zeros((100, 200, 3), np.uint8)) for i in range(3))
+    obj = np.zeros((100, 200), bool)
+    obj[40:60, 80:120] = True  # 40 wide, 20 high
+    empty = Mask(np.zeros((100, 200), bool), 0.0, False, "grabcut")
+    regions = sfm._regions(photos, [Mask(obj, 1.0, False, "grabcut"), None, empty], grow=0.5)
+    ys, xs = np.nonzero(regions[0])
+    assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (70, 130, 35, 65)
+    assert regions[1] is None and regions[2] is None
+    assert sfm._regions(photos, None, 0.5) is None
+    with pytest.raises(InputError):
+        sfm._regions(photos, [None], 0.5)
