@@ -5,10 +5,11 @@
 
 The GT cameras are moved by a random similarity (so nothing may rely on the GT frame), sparse
 points are synthesised on the object and the table, and the masks are GT masks with errors added
-(or GrabCut / the project's segmenter). Prints F-score at 1/2/5 % of the GT bbox diagonal
-(a) in the GT frame (the applied similarity inverted: the best alignment up to ICP noise) and
-(b) as the mesh stage would deliver it (up -> +Y, bottom centred, scaled to the true height),
-plus seconds and peak memory.
+(or GrabCut / the project's segmenter). Scores with the official protocol (bench/eval.py):
+gt_F@x: in the GT frame (the applied similarity inverted), as-is (bbox bottom-centres matched);
+raw_F@1%: same without moving anything; icp_F@x: after the protocol's ICP alignment;
+deliv_F@x: as the mesh stage delivers it (finish_mesh at the true height, then its placement);
+plus up/front errors, carved-mask IoU, seconds (wall and CPU) and peak memory.
 """
 
 from __future__ import annotations
@@ -144,26 +145,41 @@ def fscores(pred_pts: np.ndarray, gt_pts: np.ndarray, diag: float) -> dict[str, 
 
 
 def evaluate(shape, sim, gt_mesh, n: int = 100_000) -> dict[str, float]:
-    import trimesh
+    """Official protocol (bench/eval.py): GT frame (similarity undone) with ICP, and as delivered
+    by the mesh stage (finish_mesh at the true height, then its placement)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from eval import evaluate as official
 
-    pred = trimesh.Trimesh(shape.vertices, shape.faces, process=False)
-    gt_pts = gt_mesh.sample(n)
-    diag = float(np.linalg.norm(gt_mesh.extents))
+    from pipeline import mesh as mesh_stage
+    from pipeline.types import KnownSize
+
     inv = np.linalg.inv(sim)
-    res = {f"gtframe_{k}": v for k, v in fscores(geom.apply(inv, pred.sample(n)), gt_pts, diag).items()}
-    # What the mesh stage delivers: up -> +Y, front -> +Z, bottom centre at 0, true height.
-    rot = geom.frame_from_up_front(shape.up, shape.front)
-    v = shape.vertices @ rot.T
-    lo, hi = v.min(axis=0), v.max(axis=0)
-    v = (v - [(lo[0] + hi[0]) / 2, lo[1], (lo[2] + hi[2]) / 2]) * (gt_mesh.extents[1] / (hi[1] - lo[1]))
-    delivered = trimesh.Trimesh(v, shape.faces, process=False)
-    g = gt_mesh.vertices
-    glo, ghi = g.min(axis=0), g.max(axis=0)
-    gt_pts_bc = gt_pts - [(glo[0] + ghi[0]) / 2, glo[1], (glo[2] + ghi[2]) / 2]
-    res.update({f"delivered_{k}": v for k, v in fscores(delivered.sample(n), gt_pts_bc, diag).items()})
+    gt = (np.asarray(gt_mesh.vertices), np.asarray(gt_mesh.faces))
+    in_gt = (geom.apply(inv, shape.vertices), shape.faces)
+    ev = official(in_gt, gt, n_points=n, aligned=True, iou=False)
+    res = {f"gt_F@{t * 100:g}%": ev.as_is.fscore[t] for t in (0.01, 0.02, 0.05)}
+    # In the GT frame, as_is only moves bbox bottom-centres: check without that too.
+    from eval import load_mesh, point_metrics, sample_surface
+
+    rng = np.random.default_rng(0)
+    p_pts = sample_surface(load_mesh(in_gt), n, rng)
+    g_pts = sample_surface(load_mesh(gt), n, rng)
+    _, f, _, _ = point_metrics(p_pts, g_pts, ev.gt_diag_m, (0.01, 0.05))
+    res["raw_F@1%"] = f[0.01]
+    res["icp_F@1%"] = ev.aligned.fscore[0.01]
+    res["icp_F@2%"] = ev.aligned.fscore[0.02]
+    h = float(gt_mesh.extents[1])
+    m = mesh_stage.finish_mesh(shape, KnownSize("height", h), "floor", mesh_stage.PRESETS["balanced"])
+    delivered = (geom.apply(m.placement, m.vertices), m.faces)
+    ev2 = official(delivered, gt, n_points=n, aligned=False, iou=False)
+    res["deliv_F@1%"] = ev2.as_is.fscore[0.01]
+    res["deliv_F@5%"] = ev2.as_is.fscore[0.05]
     true_up = inv[:3, :3].T @ np.array([0, 1.0, 0])  # GT +Y in the SfM frame (direction only)
     true_up /= np.linalg.norm(true_up)
     res["up_err_deg"] = float(np.degrees(np.arccos(np.clip(shape.up @ true_up, -1, 1))))
+    true_front = inv[:3, :3].T @ np.array([0, 0, 1.0])
+    true_front /= np.linalg.norm(true_front)
+    res["front_err_deg"] = float(np.degrees(np.arccos(np.clip(shape.front @ true_front, -1, 1))))
     return res
 
 
@@ -182,9 +198,9 @@ def main() -> None:
     for name in args.objects:
         rng = np.random.default_rng(args.seed)
         photos, masks, poses, sim, gt_mesh = load(name, args.masks, rng)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         shape, new_masks = dense.reconstruct_dense(photos, masks, poses, cfg, device=args.device)
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         res = evaluate(shape, sim, gt_mesh)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         ious = []
@@ -196,7 +212,7 @@ def main() -> None:
             ious.append((m.mask & gt).sum() / max((m.mask | gt).sum(), 1))
         print(f"{name:12s} " + " ".join(f"{k}={v:.3f}" for k, v in res.items())
               + f" mask_iou={np.mean(ious):.3f} min_iou={np.min(ious):.3f} tris={len(shape.faces)}"
-              + f" seconds={secs:.1f} peak_rss_mb={peak:.0f} sides={','.join(shape.seen_sides)}", flush=True)
+              + f" seconds={secs:.1f} cpu_s={cpu:.1f} peak_rss_mb={peak:.0f} sides={','.join(shape.seen_sides)}", flush=True)
         if args.save:
             import trimesh
 

@@ -30,16 +30,18 @@ class DenseConfig:
     coarse_grid: int = 64  # voxels along the search cube used to find the object
     mask_long_side: int = 512  # px, masks are reduced to this for the hull's distance maps
     vote_tolerance: float = 0.15  # share of the views that may disagree with the hull (bad masks)
-    max_bad_views: int = 2  # ... but never more than this many
+    # ... but never more: each extra one keeps parts a real segmenter misses in a few views (chair
+    # legs) but lets flat faces bulge more, since only the views seeing a face edge-on carve it.
+    max_bad_views: int = 5
     photo_consistency: bool = True  # carve concavities with depth maps (False: hull only)
     depth_long_side: int = 320  # px, images are reduced to this for the plane sweep
     planes: int = 48  # depth hypotheses per pixel, between the hull's front and back
     neighbours: int = 4  # views matched against each reference view
     ncc_radius: int = 2  # ZNCC window is (2r+1)^2 px
-    min_score: float = 0.6  # ZNCC a depth must reach to be used
+    min_score: float = 0.0  # ZNCC a depth must reach to be used (0.6 loses most of a chair's carving)
     min_texture: float = 0.015  # grey-level std (0..1) below which a patch is too plain to match
     consistency: float = 0.01  # relative depth agreement between views
-    min_agree: int = 2  # neighbour depth maps that must confirm a depth
+    min_agree: int = 3  # neighbour depth maps that must confirm a depth (2 lets reflections carve)
     trunc_voxels: float = 3.0  # TSDF truncation, in voxels
     min_observations: float = 2.0  # views that must see a voxel before the TSDF may carve it
     silhouette_long_side: int = 640  # px, the carved masks are drawn at this size, then scaled up
@@ -50,9 +52,9 @@ class DenseConfig:
 
 
 PRESETS: dict[str, DenseConfig] = {
-    "fast": DenseConfig(grid=96, mask_long_side=384, depth_long_side=256, planes=32, neighbours=3),
+    "fast": DenseConfig(grid=96, mask_long_side=384, depth_long_side=256, planes=32, neighbours=3, min_agree=2),
     "balanced": DenseConfig(),
-    "high": DenseConfig(grid=176, mask_long_side=768, depth_long_side=448, planes=64, neighbours=6, min_agree=2),
+    "high": DenseConfig(grid=176, mask_long_side=768, depth_long_side=448, planes=64, neighbours=6, min_agree=3),
 }
 
 
@@ -188,8 +190,9 @@ def _carve_with_photos(torch, photos, placed, views, grid, hull, centre, cfg: De
     nbrs = choose_neighbours(views, centre, cfg.neighbours)
     depths = torch.zeros((len(views), canvas[1], canvas[0]), device=device)
     for r in range(len(views)):
-        depths[r], _ = plane_sweep(torch, gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,
-                                   cfg.min_texture)
+        d, score = plane_sweep(torch, gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,
+                               cfg.min_texture)
+        depths[r] = torch.where(score >= cfg.min_score, d, torch.zeros_like(d))
         tick(0.15 + 0.65 * (r + 1) / len(views), f"Matching photo {r + 1} of {len(views)}")
     depths = consistency_filter(torch, depths, lviews, nbrs, cfg.consistency, cfg.min_agree)
     trunc = cfg.trunc_voxels * grid.voxel
