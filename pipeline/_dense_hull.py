@@ -119,6 +119,9 @@ def mask_distance_maps(masks: list[np.ndarray], long_side: int) -> tuple[np.ndar
         small = cv2.resize(m.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_AREA) >= 128
         inside = cv2.distanceTransform(small.astype(np.uint8), cv2.DIST_L2, 5)
         outside = cv2.distanceTransform((~small).astype(np.uint8), cv2.DIST_L2, 5)
+        # An all-object (or empty) mask has no outline: OpenCV then returns huge distances, so cap
+        # them at the same 1e4 px that pads the canvas.
+        inside, outside = np.minimum(inside, 1e4 * s), np.minimum(outside, 1e4 * s)
         out[i, 0, :h, :w] = np.where(small, 0.5 - inside, outside - 0.5) / s
     return out, s
 

@@ -13,7 +13,7 @@ Method (torch, same code on any device):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -66,7 +66,44 @@ def reconstruct_dense(
     device: str,
     progress: Callable[[float, str], None] | None = None,
 ) -> tuple[Shape, tuple[Mask, ...]]:
-    """Watertight Shape (SfM frame, kind "scan", outward normals, no floor) and one carved Mask per photo."""
+    """Watertight Shape (SfM frame, kind "scan", outward normals, no floor) and one carved Mask per photo.
+
+    When the outlines from the 2D masks do not agree in 3D (an item that fills the frame, a scene
+    rather than a product on a table), it retries once with a central region of every photo as
+    the outline, the one thing all the photos agree on, and lets the photo-consistency carving
+    shape the model.
+    """
+    try:
+        return _reconstruct(photos, masks, poses, cfg, device, progress)
+    except CaptureError as error:
+        if error.message != _NO_CONSISTENT_ITEM:
+            raise
+    central = tuple(_central_mask(p) for p in photos)
+    shape, carved = _reconstruct(photos, central, poses, cfg, device, progress)
+    note = ("The item's outline could not be found consistently in the photos, so the model was shaped from "
+            "the photos' depth around their centre; it may include some surroundings.")
+    return replace(shape, notes=shape.notes + (note,)), carved
+
+
+_NO_CONSISTENT_ITEM = "The item could not be found consistently in the photos."
+
+
+def _central_mask(photo: Photo) -> Mask:
+    """A centred ellipse over 70% x 80% of the frame: where a walk-around capture keeps its subject."""
+    h, w = photo.rgb.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = ((xx - (w - 1) / 2) / (0.35 * w)) ** 2 + ((yy - (h - 1) / 2) / (0.40 * h)) ** 2 <= 1.0
+    return Mask(inside, 0.0, False, "central")
+
+
+def _reconstruct(
+    photos: Sequence[Photo],
+    masks: Sequence[Mask],
+    poses: Poses,
+    cfg: DenseConfig,
+    device: str,
+    progress: Callable[[float, str], None] | None,
+) -> tuple[Shape, tuple[Mask, ...]]:
     import torch
 
     from ._dense_frame import find_ground, front_direction, look_at_point, seen_sides
@@ -131,7 +168,7 @@ def reconstruct_dense(
         coarse = make_grid(lo, hi, axes, centre0, cfg.coarse_grid)
         occ = _components(hull_at(coarse).cpu().numpy() < 0, cfg.keep_component)
         if occ.sum() < 8:
-            raise CaptureError(STAGE, "The item could not be found consistently in the photos.",
+            raise CaptureError(STAGE, _NO_CONSISTENT_ITEM,
                                "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
         idx = np.argwhere(occ)
         c_lo = lo + (idx.min(axis=0) - 1.5) * coarse.voxel
@@ -148,7 +185,7 @@ def reconstruct_dense(
         tick(0.9, "Building the surface")
         vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
         if len(faces) == 0:
-            raise CaptureError(STAGE, "The item could not be found consistently in the photos.",
+            raise CaptureError(STAGE, _NO_CONSISTENT_ITEM,
                                "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
         centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
         front = front_direction(poses.cameras, centre, up)

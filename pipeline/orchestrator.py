@@ -7,8 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from .errors import Cancelled, CaptureError, InputError
-from .types import KnownSize, Placement, ProgressFn, Result, SINGLE_VIEW_KINDS
+from .types import KnownSize, Mask, Placement, ProgressFn, Result, SINGLE_VIEW_KINDS
 
 #: Fewer photos than this take the single-photo path (photo 0 only) with a warning.
 MIN_MULTIVIEW_PHOTOS = 3
@@ -105,13 +107,27 @@ def reconstruct(
     photo_list = ingested.photos
 
     stages.start("segment", "Finding the object in each photo")
-    masks = []
+    multiview = len(photo_list) >= MIN_MULTIVIEW_PHOTOS
+    masks, unclear = [], []
     for i, photo in enumerate(photo_list):
-        masks.append(segment.segment_photo(photo, segment.PRESETS[options.quality]))
+        try:
+            masks.append(segment.segment_photo(photo, segment.PRESETS[options.quality]))
+        except CaptureError as error:
+            if not multiview:
+                raise
+            # One unclear photo must not sink a capture: the other views outline the item, and an
+            # all-object mask leaves the multi-view hull vote to them.
+            unclear.append(error)
+            masks.append(Mask(np.ones(photo.rgb.shape[:2], bool), 0.0, True, "none", (error.message,)))
         stages.tick((i + 1) / len(photo_list), f"Photo {i + 1} of {len(photo_list)}")
+    if unclear and len(unclear) > len(photo_list) // 2:
+        raise CaptureError(
+            "segment", f"The item could not be told apart from the background in {len(unclear)} of "
+            f"{len(photo_list)} photos.", unclear[0].advice)
+    warnings += [e.message for e in unclear]
 
     poses = None
-    if len(photo_list) >= MIN_MULTIVIEW_PHOTOS:
+    if multiview:
         from . import dense, sfm
 
         stages.start("poses", "Working out where each photo was taken")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PIL import Image
 
 from bench.eval import evaluate
 from pipeline import KnownSize, Options, reconstruct
@@ -17,13 +18,19 @@ PHOTOS = 12  # every third of the 36 views: all three rings, 30 degrees apart
 def test_reduced_capture_makes_true_size_textured_scan(bench, tmp_path, device):
     obj = bench / "multiview" / "waterbottle"
     images = sorted((obj / "images").glob("*.jpg"))[::3][:PHOTOS]
+    # A stray blank photo (a pocket shot) must not sink the capture: it is reported, not fatal.
+    blank = tmp_path / "blank.jpg"
+    Image.new("RGB", (1024, 768), (128, 128, 128)).save(blank)
+    images.append(blank)
     height = json.loads((obj / "meta.json").read_text())["bbox_size_m"][1]
     out = tmp_path / "bottle.glb"
     result = reconstruct(images, out, Options(quality="fast", size=KnownSize("height", height)), device=device)
 
     report = result.report
     assert report.kind == "scan"
+    assert report.photos_total == PHOTOS + 1
     assert report.photos_placed == PHOTOS, report.warnings
+    assert any("blank.jpg" in w for w in report.warnings), report.warnings
     assert report.reprojection_error_px < 2.0
     assert "bottom" in report.unseen_sides and {"front", "back", "left", "right"} <= set(report.seen_sides)
     assert report.heldout_photometric_error is None or report.heldout_photometric_error < 40
