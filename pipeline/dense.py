@@ -82,7 +82,7 @@ def reconstruct_dense(
     shape, carved = _reconstruct(photos, central, poses, cfg, device, progress)
     note = ("The item's outline could not be found consistently in the photos, so the model was shaped from "
             "the photos' depth around their centre; it may include some surroundings.")
-    return replace(shape, notes=shape.notes + (note,)), carved
+    return replace(shape, warnings=shape.warnings + (note,)), carved
 
 
 _NO_CONSISTENT_ITEM = "The item could not be found consistently in the photos."

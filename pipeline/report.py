@@ -55,6 +55,7 @@ def make_report(
     if mask_conf < LOW_MASK_CONFIDENCE:
         advice.append("Photograph the item against a plain wall or sheet so it stands out from the background.")
 
+    warn += list(shape.warnings)
     details = list(shape.notes) + list(mesh.notes) + list(textured.notes)
     if "no size given" in mesh.scale_source or "assumed" in mesh.scale_source:
         advice.append("Enter one real measurement (height, width or depth) so the model shows at true size in AR.")

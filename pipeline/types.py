@@ -112,7 +112,8 @@ class Shape:
     metres_per_unit: float | None = None  # known metric scale, if any
     default_size_m: float = 0.5  # plausible size of the largest dimension if the merchant gives none
     seen_sides: tuple[str, ...] = ()  # of "front", "back", "left", "right", "top", "bottom"
-    notes: tuple[str, ...] = ()  # plain-words notes for the report
+    notes: tuple[str, ...] = ()  # plain-words technical notes for the report's details
+    warnings: tuple[str, ...] = ()  # things the merchant should know about this model
 
 
 @dataclass(frozen=True)
