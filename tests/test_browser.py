@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_webapp_http import free_port, start_server  # noqa: E402
+from test_webapp_http import running_server  # noqa: E402
 
 CHROMIUM = os.environ.get("PLINTH_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -34,15 +33,8 @@ VIEWPORTS = {"desktop": dict(viewport={"width": 1280, "height": 900}),
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("browser-data")
-    port = free_port()
-    proc = start_server(data, port)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_server(tmp_path_factory.mktemp("browser-data")) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,36 +27,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: Path, port: int) -> subprocess.Popen:
+@contextmanager
+def running_server(data: Path):
+    """A real `plinth serve` on a free loopback port with its own data folder; yields its base URL."""
+    port = free_port()
     env = {**os.environ, "PLINTH_DATA_DIR": str(data)}
     env.pop("PLINTH_PUBLIC_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The log goes to a file: an unread pipe would fill up and stall the server and its jobs.
+    with open(data / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(proc, port, data / "server.log")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_healthy(proc: subprocess.Popen, port: int, log: Path) -> None:
     end = time.monotonic() + 60
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read().decode(errors='replace')}")
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    proc.kill()
     raise RuntimeError("server did not start in 60 s")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
-    port = free_port()
-    proc = start_server(data, port)
-    yield f"http://127.0.0.1:{port}", data
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_server(data) as base:
+        yield base, data
 
 
 @pytest.fixture(scope="module")

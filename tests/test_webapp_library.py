@@ -184,7 +184,7 @@ def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(photo, tmp_path
 
         second = jobs.submit([("front.jpg", photo.read_bytes())], "Second", opts, data_dir=tmp_path)
         with store.connect(tmp_path) as con:
-            pid = _wait(lambda: con.execute("SELECT pid FROM jobs WHERE id=? AND status='running'",
+            pid = _wait(lambda: con.execute("SELECT pid FROM jobs WHERE id=? AND status='running' AND pid IS NOT NULL",
                                             (second,)).fetchone(), 60, "second job to start")[0]
         os.kill(pid, signal.SIGKILL)  # what the kernel's OOM killer does
         crashed = _wait(lambda: (j := jobs.get_job(second, tmp_path)).status != "running" and j, 60, "crash noticed")
