@@ -142,7 +142,7 @@ def reconstruct(
         if len(photo_list) > 1:
             warnings.append(
                 f"Only the first of your {len(photo_list)} photos was used. For a full 3D model, "
-                f"take {MIN_MULTIVIEW_PHOTOS * 7}-80 photos walking all around the item."
+                "take 20-80 photos walking all around the item."
             )
             photo_list, masks = photo_list[:1], masks[:1]
         stages.start("geometry", "Building the 3D shape from one photo")
