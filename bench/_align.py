@@ -85,13 +85,7 @@ def _icp(P, G, scale, rot, t, iters: int, trim: float):
     n, m = len(P), len(G)
     for it in range(iters + 1):
         b = len(scale)
-        x = scale[:, None, None] * np.einsum("bij,nj->bni", rot, P) + t[:, None]
-        df, jf = tree_g.query(x.reshape(-1, 3), workers=-1)
-        # GT into each pred frame (the similarity keeps nearest neighbours), so tree_p is reused
-        y = np.einsum("bji,bmj->bmi", rot, G[None] - t[:, None]) / scale[:, None, None]
-        db, ib = tree_p.query(y.reshape(-1, 3), workers=-1)
-        df, jf = df.reshape(b, n), jf.reshape(b, n)
-        db, ib = db.reshape(b, m) * scale[:, None], ib.reshape(b, m)
+        x, df, jf, db, ib = _matches(tree_p, tree_g, P, G, scale, rot, t)
         if it == iters:
             break
         wf = df <= np.quantile(df, trim, axis=1, keepdims=True)
@@ -119,15 +113,10 @@ def _icp_plane(P, nP, G, nG, scale, rot, t, iters: int, trim: np.ndarray):
     from scipy.spatial import cKDTree
 
     tree_p, tree_g = cKDTree(P), cKDTree(G)
-    n, m = len(P), len(G)
+    m = len(G)
     for it in range(iters + 1):
         b = len(scale)
-        x = scale[:, None, None] * np.einsum("bij,nj->bni", rot, P) + t[:, None]
-        df, jf = tree_g.query(x.reshape(-1, 3), workers=-1)
-        y = np.einsum("bji,bmj->bmi", rot, G[None] - t[:, None]) / scale[:, None, None]
-        db, ib = tree_p.query(y.reshape(-1, 3), workers=-1)
-        df, jf = df.reshape(b, n), jf.reshape(b, n)
-        db, ib = db.reshape(b, m) * scale[:, None], ib.reshape(b, m)
+        x, df, jf, db, ib = _matches(tree_p, tree_g, P, G, scale, rot, t)
         if it == iters:
             break
         # pairs: moving point a (current pred frame), fixed point q, normal u
@@ -201,3 +190,16 @@ def align_points(
     return Alignment(s_m, rot[i], c_g + d_g * t[i] - s_m * rot[i] @ c_p)
 
 
+def _matches(tree_p, tree_g, P, G, scale, rot, t):
+    """Symmetric nearest neighbours for a batch of B similarities (scale (B,), rot (B, 3, 3), t (B, 3)).
+
+    Returns pred moved into GT (B, N, 3), pred->GT distances and indices (B, N), and GT->pred
+    distances (in GT units) and indices (B, M). GT is moved into each pred frame instead of
+    re-building a tree: a similarity keeps nearest neighbours.
+    """
+    b, n, m = len(scale), len(P), len(G)
+    x = scale[:, None, None] * np.einsum("bij,nj->bni", rot, P) + t[:, None]
+    df, jf = tree_g.query(x.reshape(-1, 3), workers=-1)
+    y = np.einsum("bji,bmj->bmi", rot, G[None] - t[:, None]) / scale[:, None, None]
+    db, ib = tree_p.query(y.reshape(-1, 3), workers=-1)
+    return x, df.reshape(b, n), jf.reshape(b, n), db.reshape(b, m) * scale[:, None], ib.reshape(b, m)

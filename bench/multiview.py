@@ -27,6 +27,7 @@ from bench.single import (  # noqa: E402
     flatten_eval,
     metric_columns,
     peak_rss_mb,
+    print_summary,
     print_table,
     run_child,
     stand_in,
@@ -173,10 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_table(scored, [("name", "object", ""), ("scale_ratio", "scale", ".2f"), *metric_columns()])
     for r in real:
         print(f"\n{r['name']} (no GT): placed {r['placed']} photos in {r['seconds']:.1f} s; poster: {r['poster']}")
-    failed = [r["name"] for r in rows if "error" in r]
-    print(f"\n{len(ok)} of {len(rows)} cases ran" + (f"; failed: {', '.join(failed)}" if failed else ""))
-    print(f"results: {out / 'results.json'}")
-    return 0 if not failed else 2
+    return print_summary(rows, out)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline import ingest, sfm  # noqa: E402
+from pipeline.geom import umeyama  # noqa: E402
 from pipeline.errors import CaptureError  # noqa: E402
 
 OBJECTS = ("avocado", "banana", "boombox", "chair", "waterbottle")
@@ -33,17 +34,6 @@ def bench_root() -> Path:
     return Path(os.environ.get("PLINTH_BENCH", ROOT.parent / "shared" / "bench")).resolve()
 
 
-def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Similarity (s, R, t) minimising |dst - (s R src + t)|^2; src, dst (N, 3)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    u, d, vt = np.linalg.svd(b.T @ a / len(src))
-    e = np.eye(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        e[2, 2] = -1
-    rot = u @ e @ vt
-    s = float(np.trace(np.diag(d) @ e) / (a**2).sum(1).mean())
-    return s, rot, mu_d - s * rot @ mu_s
 
 
 def pose_errors(poses, gt_frames: list[dict]) -> tuple[float, float, float, float]:

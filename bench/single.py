@@ -302,6 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any("error" not in r for r in rows):
         print()
         print_table([r for r in rows if "error" not in r], SINGLE_COLUMNS)
+    return print_summary(rows, out)
+
+
+def print_summary(rows: list[dict], out: Path) -> int:
+    """Closing lines of a bench run; returns the exit code (2 when a case failed)."""
     failed = [r["name"] for r in rows if "error" in r]
     print(f"\n{len(rows) - len(failed)} of {len(rows)} cases ran" + (f"; failed: {', '.join(failed)}" if failed else ""))
     print(f"results: {out / 'results.json'}")

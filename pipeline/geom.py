@@ -67,3 +67,16 @@ def bbox(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def next_pow2(n: int) -> int:
     """Smallest power of two >= n."""
     return 1 << max(0, int(np.ceil(np.log2(max(1, n)))))
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity (s, R, t) minimising |dst - (s R src + t)|^2 for point sets src, dst (N, 3)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    u, d, vt = np.linalg.svd(b.T @ a / len(src))
+    e = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # a reflection is not a rotation
+        e[2, 2] = -1
+    rot = u @ e @ vt
+    s = float(np.trace(np.diag(d) @ e) / (a**2).sum(1).mean())
+    return s, rot, mu_d - s * rot @ mu_s

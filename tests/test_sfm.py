@@ -37,17 +37,6 @@ def _names(rec) -> dict[str, int]:
     return {img.name: i for i, img in enumerate(sorted(rec.images.values(), key=lambda im: im.name))}
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Umeyama: dst ~ s R src + t for (N, 3) point sets."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    u, d, vt = np.linalg.svd(b.T @ a / len(src))
-    e = np.eye(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        e[2, 2] = -1
-    rot = u @ e @ vt
-    s = float(np.trace(np.diag(d) @ e) / (a**2).sum(1).mean())
-    return s, rot, mu_d - s * rot @ mu_s
 
 
 def _rot_err_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -98,7 +87,7 @@ def test_mapping_recovers_synthetic_poses():
     ref = sfm.poses_from_reconstruction(truth, names, [(1024, 768)] * 10)
     ce = np.array([c.center for c in est.cameras])
     cr = np.array([c.center for c in ref.cameras])
-    s, rot, t = _similarity(ce, cr)
+    s, rot, t = geom.umeyama(ce, cr)
     spread = np.linalg.norm(cr - cr.mean(0), axis=1).mean()
     assert np.abs(s * ce @ rot.T + t - cr).max() < 0.02 * spread
     for a, b in zip(est.cameras, ref.cameras):
@@ -162,7 +151,7 @@ def test_small_real_capture_is_placed_accurately(bench):
     centres = np.array([c.center for c in poses.cameras])
     gt_r = [np.array(frames[i]["R"]) for i in pick]
     gt_c = np.array([-r.T @ np.array(frames[i]["t"]) for r, i in zip(gt_r, pick)])
-    s, rot, t = _similarity(centres, gt_c)
+    s, rot, t = geom.umeyama(centres, gt_c)
     spread = np.linalg.norm(gt_c - gt_c.mean(0), axis=1).mean()
     assert np.linalg.norm(s * centres @ rot.T + t - gt_c, axis=1).max() < 0.1 * spread
     assert max(_rot_err_deg(c.R @ rot.T, r) for c, r in zip(poses.cameras, gt_r)) < 2.0
