@@ -49,6 +49,12 @@ class SfmConfig:
     ba_local_max_iterations: int = 25
     min_placed_share: float = 0.3  # below max(3, share * photos) placed: CaptureError
     retry_hard: bool = True  # second pass for plain surfaces when the first places too few
+    # Repeated patterns (see _sfm_filter): start from pairs confirmed by closing triangles,
+    # grow, keep only matches that agree with the grown model, grow again from the start.
+    pair_filter: bool = True
+    strict_registration: bool = True  # tighter PnP checks in the mapper (see map_images)
+    epipolar_px: float = 4.0  # a match agrees with the model within this Sampson distance
+    stray_check: bool = True  # un-place photos looking past the common target (object-centred captures)
     hard_max_features: int = 8192
     hard_peak_threshold: float = 0.002
     num_threads: int = -1
@@ -167,7 +173,7 @@ def _run(
             cancel.cancel()
             raise
 
-    rec = colmap.map_images(db_path, image_dir, ws / "sparse", n, cfg, on_image, cancel)
+    rec = _place(colmap, db_path, image_dir, ws, n, cfg, on_image, cancel)
     stats = colmap.match_stats(db_path)
     if rec is None or rec.num_reg_images() == 0:
         return Poses(
@@ -191,6 +197,86 @@ def _run(
         reprojection_error_px=poses.reprojection_error_px,
         failures=tuple(_why_unplaced(photos, placed_idx, stats)),
     )
+
+
+def _place(colmap, db_path: Path, image_dir: Path, ws: Path, n: int, cfg: SfmConfig, on_image, cancel):
+    """Mapper runs with the outlier checks of `_sfm_filter`; returns a pycolmap Reconstruction or None.
+
+    Two candidate models grow from one clean core: one from the pairs whose cameras aim at a
+    common point, one from all pairs. The one with more photos aimed at the item wins.
+    """
+    from . import _sfm_filter as filt
+
+    def grow(db: Path, name: str, start: Path | None, callback=lambda: None):
+        try:
+            return colmap.map_images(db, image_dir, ws / name, n, cfg, callback, cancel, start)
+        except (IndexError, ValueError, RuntimeError):  # COLMAP gives up on a thinned-out pair graph
+            if name == "all":
+                raise
+            return None
+
+    if not cfg.pair_filter:
+        return grow(db_path, "sparse", None, on_image)
+    pair_poses = colmap.pair_poses(db_path)
+    core_pairs: set[tuple[int, int]] = set()
+    for support in (2, 1):
+        core_pairs = filt.consistent_pairs({p: R for p, (R, _) in pair_poses.items()}, min_support=support)
+        if len({i for pair in core_pairs for i in pair}) >= 4:
+            break
+    core = grow(colmap.filtered_copy(db_path, ws / "core.db", _among(core_pairs)), "core", None)
+    start = colmap.save(core, ws / "core_model") if core is not None and core.num_reg_images() >= 3 else None
+    rotations = {p: R for p, (R, _) in pair_poses.items()}
+    agreeing = set(rotations)
+    if start is not None:
+        agreeing = filt.rotation_consistent(rotations, filt.propagate_rotations(rotations, colmap.world_rotations(core)))
+    aimed = {p for p, (R, t) in pair_poses.items() if filt.axes_meet(R, t)}
+    candidates = []
+    for name, keep in (("all", None), ("rotations", agreeing | core_pairs), ("aimed", aimed | core_pairs)):
+        db = db_path if keep is None else colmap.filtered_copy(db_path, ws / f"{name}.db", _among(keep))
+        rec = grow(db, name, start, on_image if name == "all" else lambda: None)
+        if rec is None or rec.num_reg_images() < 3:
+            continue
+        agree = colmap.epipolar_inliers(rec, db, cfg.epipolar_px)
+        placed = set(colmap.camera_axes(rec)[0])
+        clean_db = colmap.filtered_copy(
+            db,
+            ws / f"{name}_clean.db",
+            lambda i, j: i not in placed or j not in placed or len(agree.get((i, j), ())) >= 15,
+            agree,
+        )
+        again = grow(clean_db, f"{name}_clean", start)
+        if again is not None and again.num_reg_images() >= rec.num_reg_images() - 1:
+            rec, db = again, clean_db
+        if cfg.stray_check:
+            rec = _drop_strays(colmap, filt, rec, db, ws, grow)
+        candidates.append(rec)
+    # The model whose rotations most image pairs confirm: a bent one loses true pairs.
+    return max(candidates, key=lambda r: sum(filt.rotation_support(rotations, colmap.world_rotations(r)).values()), default=None)
+
+
+def _among(pairs: set[tuple[int, int]]):
+    return lambda i, j: (min(i, j), max(i, j)) in pairs
+
+
+def _drop_strays(colmap, filt, rec, db_path: Path, ws: Path, grow):
+    """Un-place photos that look past the item; give each one more try without the pairs that
+    put it there, and leave it out if it strays again."""
+    idx, centres, axes = colmap.camera_axes(rec)
+    strays = {i for i, s in zip(idx, filt.stray_cameras(filt.off_axis_degrees(centres, axes))) if s}
+    if not strays:
+        return rec
+    agree = colmap.epipolar_inliers(rec, db_path, 2.0)
+    misled = {pair for pair, m in agree.items() if len(m) >= 15 and (pair[0] in strays) != (pair[1] in strays)}
+    retry_db = colmap.filtered_copy(db_path, ws / "strays.db", lambda i, j: (i, j) not in misled)
+    colmap.drop_photos(rec, strays)
+    again = grow(retry_db, "strays", colmap.save(rec, ws / "without_strays"))
+    if again is not None:
+        idx, centres, axes = colmap.camera_axes(again)
+        still = {i for i, s in zip(idx, filt.stray_cameras(filt.off_axis_degrees(centres, axes))) if s}
+        colmap.drop_photos(again, still)
+        if again.num_reg_images() >= rec.num_reg_images():
+            return again
+    return rec
 
 
 def poses_from_reconstruction(
