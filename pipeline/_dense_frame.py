@@ -103,12 +103,21 @@ def find_ground(
     return Ground(n / np.linalg.norm(n), float(n @ mean), best_count, "table plane")
 
 
-def front_direction(cams: list[Camera | None], centre: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """(3,) unit: from the object centre towards photo 0's camera (first placed one if 0 is not),
-    projected onto the ground plane."""
+def front_direction(
+    cams: list[Camera | None], centre: np.ndarray, up: np.ndarray, first_axis: np.ndarray | None = None
+) -> np.ndarray:
+    """(3,) unit: from the object centre towards photo 0's camera, projected onto the ground plane.
+
+    When photo 0 is not placed: against its viewing direction `first_axis` (it looked at the
+    item), else towards the first placed photo.
+    """
     first = next(c for c in cams if c is not None)
     cam0 = cams[0] if cams[0] is not None else first
     d = cam0.center - centre
+    if cams[0] is None and first_axis is not None:
+        d = -np.asarray(first_axis, float)
+        if np.linalg.norm(d - (d @ up) * up) < 1e-6:  # looked straight down: fall back
+            d = cam0.center - centre
     d = d - (d @ up) * up
     if np.linalg.norm(d) < 1e-9:  # photo 0 straight from above: use its image "down" direction
         d = cam0.R[1] - (cam0.R[1] @ up) * up

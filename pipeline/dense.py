@@ -126,7 +126,7 @@ def _reconstruct(
         up = ground.up
         if ground.offset is None:
             notes.append("No table was found under the item; the bottom was cut where the photos end.")
-        front0 = front_direction(poses.cameras, centre0, up)
+        front0 = front_direction(poses.cameras, centre0, up, poses.first_view_axis)
         axes = np.stack([np.cross(up, front0), up, front0])  # local frame rows: right, up, front
         ground_y = None if ground.offset is None else float(ground.offset - up @ centre0)
 
@@ -188,7 +188,7 @@ def _reconstruct(
             raise CaptureError(STAGE, _NO_CONSISTENT_ITEM,
                                "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
         centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
-        front = front_direction(poses.cameras, centre, up)
+        front = front_direction(poses.cameras, centre, up, poses.first_view_axis)
 
         sil = render_silhouettes(vertices, faces, cams, cfg.silhouette_long_side)
     out_masks = list(masks)

@@ -173,7 +173,7 @@ def _run(
             cancel.cancel()
             raise
 
-    rec = _place(colmap, db_path, image_dir, ws, n, cfg, on_image, cancel)
+    rec, rotations = _place(colmap, db_path, image_dir, ws, n, cfg, on_image, cancel)
     stats = colmap.match_stats(db_path)
     if rec is None or rec.num_reg_images() == 0:
         return Poses(
@@ -196,11 +196,25 @@ def _run(
         point_views=poses.point_views,
         reprojection_error_px=poses.reprojection_error_px,
         failures=tuple(_why_unplaced(photos, placed_idx, stats)),
+        first_view_axis=None if 0 in placed_idx else _first_view_axis(colmap, rec, rotations),
     )
 
 
+def _first_view_axis(colmap, rec, rotations) -> np.ndarray | None:
+    """Photo 0's viewing direction from its pairs with placed photos (two agreeing if possible)."""
+    from . import _sfm_filter as filt
+
+    placed = colmap.world_rotations(rec)
+    for votes in (2, 1):
+        world = filt.propagate_rotations({p: r for p, r in rotations.items() if 0 in p}, placed, min_votes=votes)
+        if 0 in world:
+            return np.asarray(world[0][2], float)
+    return None
+
+
 def _place(colmap, db_path: Path, image_dir: Path, ws: Path, n: int, cfg: SfmConfig, on_image, cancel):
-    """Mapper runs with the outlier checks of `_sfm_filter`; returns a pycolmap Reconstruction or None.
+    """Mapper runs with the outlier checks of `_sfm_filter`; returns (pycolmap Reconstruction or
+    None, the pairs' own rotations {(i, j): R (3, 3) camera i -> camera j}).
 
     Two candidate models grow from one clean core: one from the pairs whose cameras aim at a
     common point, one from all pairs. The one with more photos aimed at the item wins.
@@ -215,9 +229,10 @@ def _place(colmap, db_path: Path, image_dir: Path, ws: Path, n: int, cfg: SfmCon
                 raise
             return None
 
-    if not cfg.pair_filter:
-        return grow(db_path, "sparse", None, on_image)
     pair_poses = colmap.pair_poses(db_path)
+    rotations = {p: R for p, (R, _) in pair_poses.items()}
+    if not cfg.pair_filter:
+        return grow(db_path, "sparse", None, on_image), rotations
     core_pairs: set[tuple[int, int]] = set()
     for support in (2, 1):
         core_pairs = filt.consistent_pairs({p: R for p, (R, _) in pair_poses.items()}, min_support=support)
@@ -225,7 +240,6 @@ def _place(colmap, db_path: Path, image_dir: Path, ws: Path, n: int, cfg: SfmCon
             break
     core = grow(colmap.filtered_copy(db_path, ws / "core.db", _among(core_pairs)), "core", None)
     start = colmap.save(core, ws / "core_model") if core is not None and core.num_reg_images() >= 3 else None
-    rotations = {p: R for p, (R, _) in pair_poses.items()}
     agreeing = set(rotations)
     if start is not None:
         agreeing = filt.rotation_consistent(rotations, filt.propagate_rotations(rotations, colmap.world_rotations(core)))
@@ -251,7 +265,8 @@ def _place(colmap, db_path: Path, image_dir: Path, ws: Path, n: int, cfg: SfmCon
             rec = _drop_strays(colmap, filt, rec, db, ws, grow)
         candidates.append(rec)
     # The model whose rotations most image pairs confirm: a bent one loses true pairs.
-    return max(candidates, key=lambda r: sum(filt.rotation_support(rotations, colmap.world_rotations(r)).values()), default=None)
+    best = max(candidates, key=lambda r: sum(filt.rotation_support(rotations, colmap.world_rotations(r)).values()), default=None)
+    return best, rotations
 
 
 def _among(pairs: set[tuple[int, int]]):

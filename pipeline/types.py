@@ -92,6 +92,9 @@ class Poses:
     point_views: tuple[np.ndarray, ...]  # per point, int32 indices of the photos that saw it
     reprojection_error_px: float  # mean over all observations
     failures: tuple[str, ...] = ()  # plain words per photo that was not placed
+    # (3,) unit viewing direction of photo 0, reconstruction frame, when photo 0 itself could not
+    # be placed but its rotation follows from its pairs (it still decides where the front is).
+    first_view_axis: np.ndarray | None = None
 
     @property
     def placed(self) -> int:
