@@ -216,8 +216,11 @@ def _place(colmap, db_path: Path, image_dir: Path, ws: Path, n: int, cfg: SfmCon
     """Mapper runs with the outlier checks of `_sfm_filter`; returns (pycolmap Reconstruction or
     None, the pairs' own rotations {(i, j): R (3, 3) camera i -> camera j}).
 
-    Two candidate models grow from one clean core: one from the pairs whose cameras aim at a
-    common point, one from all pairs. The one with more photos aimed at the item wins.
+    Three candidate models grow from one clean core (pairs confirmed by closing triangles): from
+    all pairs, from the pairs that agree with rotations propagated from the core, and from the
+    pairs whose cameras aim at a common point. Each is grown again with only the matches that
+    agree with it and loses photos that look past the item; the one whose rotations most pairs
+    confirm wins, and photos still left out get one looser try (`_add_missing`).
     """
     from . import _sfm_filter as filt
 
@@ -259,14 +262,41 @@ def _place(colmap, db_path: Path, image_dir: Path, ws: Path, n: int, cfg: SfmCon
             agree,
         )
         again = grow(clean_db, f"{name}_clean", start)
-        if again is not None and again.num_reg_images() >= rec.num_reg_images() - 1:
+        if again is not None and again.num_reg_images() >= rec.num_reg_images():
             rec, db = again, clean_db
         if cfg.stray_check:
             rec = _drop_strays(colmap, filt, rec, db, ws, grow)
-        candidates.append(rec)
+        candidates.append((rec, db))
+    if not candidates:
+        return None, rotations
     # The model whose rotations most image pairs confirm: a bent one loses true pairs.
-    best = max(candidates, key=lambda r: sum(filt.rotation_support(rotations, colmap.world_rotations(r)).values()), default=None)
-    return best, rotations
+    best, db = max(candidates, key=lambda c: sum(filt.rotation_support(rotations, colmap.world_rotations(c[0])).values()))
+    return _add_missing(colmap, filt, best, db, ws, n, cfg, rotations, cancel), rotations
+
+
+def _add_missing(colmap, filt, rec, db: Path, ws: Path, n: int, cfg: SfmConfig, rotations, cancel):
+    """Offer the photos still left out to the mapper once more with COLMAP's looser checks
+    (sparse captures need them); keep a newcomer only if one of its pairs confirms its rotation
+    and it looks at the item."""
+    from dataclasses import replace as _replace
+
+    if rec.num_reg_images() >= n:
+        return rec
+    before = set(colmap.world_rotations(rec))
+    loose = _replace(cfg, strict_registration=False)
+    try:
+        grown = colmap.map_images(db, ws / "images", ws / "loose", n, loose, lambda: None, cancel, colmap.save(rec, ws / "best"))
+    except (IndexError, ValueError, RuntimeError):
+        return rec
+    if grown is None:
+        return rec
+    world = colmap.world_rotations(grown)
+    support = filt.rotation_support(rotations, world)
+    idx, centres, axes = colmap.camera_axes(grown)
+    strays = {i for i, s in zip(idx, filt.stray_cameras(filt.off_axis_degrees(centres, axes))) if s}
+    doubtful = {i for i in world if i not in before and (support.get(i, 0) < 1 or i in strays)}
+    colmap.drop_photos(grown, doubtful)
+    return grown if grown.num_reg_images() > rec.num_reg_images() else rec
 
 
 def _among(pairs: set[tuple[int, int]]):
