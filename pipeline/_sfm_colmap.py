@@ -8,6 +8,7 @@ integer coordinates, so principal points differ by 0.5 px between the two conven
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -392,7 +393,25 @@ def refit_pinhole(rec: "pycolmap.Reconstruction", max_iterations: int) -> None:
     opts.refine_principal_point = False
     opts.ceres.solver_options.max_num_iterations = max_iterations
     opts.print_summary = False
-    pycolmap.bundle_adjustment(rec, opts)
+    with _quiet_stderr():  # this binding turns COLMAP's INFO log back on for its own heading
+        pycolmap.bundle_adjustment(rec, opts)
+
+
+@contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 (where COLMAP's C++ logging writes) to /dev/null for a moment."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @dataclass(frozen=True)

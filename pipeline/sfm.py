@@ -152,7 +152,7 @@ def _run(
 
     from . import _sfm_colmap as colmap
 
-    pycolmap.logging.minloglevel = 2  # keep COLMAP's per-image chatter out of the merchant's log
+    pycolmap.logging.minloglevel = 3  # COLMAP logs give-ups (a failed candidate model) as errors: not the merchant's
     n = len(photos)
     lo, span = (0.5, 0.5) if hard else (0.0, 0.5 if cfg.retry_hard else 1.0)
     cancel = pycolmap.CancellationToken()
