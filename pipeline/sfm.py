@@ -6,6 +6,11 @@ the incremental mapper places them, and the largest model is converted to our `C
 Photos left out get one plain-words reason each; too few placed raises CaptureError with
 re-shoot advice. When the first pass places too few, one slower pass with features tuned for
 plain surfaces is tried before giving up.
+
+Product photos are often taken on surfaces whose pattern repeats exactly; pairs matched across
+two copies of the pattern pass every two-view check and bend the model. `_sfm_place.place` guards against
+them with the checks in `_sfm_filter` (closing triangles, agreement with the grown model, photos
+that look past the item) and would rather leave a photo out than place it wrongly.
 """
 
 from __future__ import annotations
@@ -49,8 +54,8 @@ class SfmConfig:
     ba_local_max_iterations: int = 25
     min_placed_share: float = 0.3  # below max(3, share * photos) placed: CaptureError
     retry_hard: bool = True  # second pass for plain surfaces when the first places too few
-    # Repeated patterns (see _sfm_filter): start from pairs confirmed by closing triangles,
-    # grow, keep only matches that agree with the grown model, grow again from the start.
+    # Repeated patterns (see _sfm_filter and _sfm_place): grow candidate models from pairs confirmed
+    # by closing triangles, keep only the matches that agree with each, pick the best-confirmed.
     pair_filter: bool = True
     strict_registration: bool = True  # tighter PnP checks in the mapper (see map_images)
     epipolar_px: float = 4.0  # a match agrees with the model within this Sampson distance
@@ -151,6 +156,7 @@ def _run(
     import pycolmap
 
     from . import _sfm_colmap as colmap
+    from ._sfm_place import first_view_axis, place
 
     pycolmap.logging.minloglevel = 3  # COLMAP logs give-ups (a failed candidate model) as errors: not the merchant's
     n = len(photos)
@@ -173,7 +179,7 @@ def _run(
             cancel.cancel()
             raise
 
-    rec, rotations = _place(colmap, db_path, image_dir, ws, n, cfg, on_image, cancel)
+    rec, rotations = place(db_path, image_dir, ws, n, cfg, on_image, cancel)
     stats = colmap.match_stats(db_path)
     if rec is None or rec.num_reg_images() == 0:
         return Poses(
@@ -196,132 +202,8 @@ def _run(
         point_views=poses.point_views,
         reprojection_error_px=poses.reprojection_error_px,
         failures=tuple(_why_unplaced(photos, placed_idx, stats)),
-        first_view_axis=None if 0 in placed_idx else _first_view_axis(colmap, rec, rotations),
+        first_view_axis=None if 0 in placed_idx else first_view_axis(rec, rotations),
     )
-
-
-def _first_view_axis(colmap, rec, rotations) -> np.ndarray | None:
-    """Photo 0's viewing direction from its pairs with placed photos (two agreeing if possible)."""
-    from . import _sfm_filter as filt
-
-    placed = colmap.world_rotations(rec)
-    for votes in (2, 1):
-        world = filt.propagate_rotations({p: r for p, r in rotations.items() if 0 in p}, placed, min_votes=votes)
-        if 0 in world:
-            return np.asarray(world[0][2], float)
-    return None
-
-
-def _place(colmap, db_path: Path, image_dir: Path, ws: Path, n: int, cfg: SfmConfig, on_image, cancel):
-    """Mapper runs with the outlier checks of `_sfm_filter`; returns (pycolmap Reconstruction or
-    None, the pairs' own rotations {(i, j): R (3, 3) camera i -> camera j}).
-
-    Three candidate models grow from one clean core (pairs confirmed by closing triangles): from
-    all pairs, from the pairs that agree with rotations propagated from the core, and from the
-    pairs whose cameras aim at a common point. Each is grown again with only the matches that
-    agree with it and loses photos that look past the item; the one whose rotations most pairs
-    confirm wins, and photos still left out get one looser try (`_add_missing`).
-    """
-    from . import _sfm_filter as filt
-
-    def grow(db: Path, name: str, start: Path | None, callback=lambda: None):
-        try:
-            return colmap.map_images(db, image_dir, ws / name, n, cfg, callback, cancel, start)
-        except (IndexError, ValueError, RuntimeError):  # COLMAP gives up on a thinned-out pair graph
-            if name == "all":
-                raise
-            return None
-
-    pair_poses = colmap.pair_poses(db_path)
-    rotations = {p: R for p, (R, _) in pair_poses.items()}
-    if not cfg.pair_filter:
-        return grow(db_path, "sparse", None, on_image), rotations
-    core_pairs: set[tuple[int, int]] = set()
-    for support in (2, 1):
-        core_pairs = filt.consistent_pairs({p: R for p, (R, _) in pair_poses.items()}, min_support=support)
-        if len({i for pair in core_pairs for i in pair}) >= 4:
-            break
-    core = grow(colmap.filtered_copy(db_path, ws / "core.db", _among(core_pairs)), "core", None)
-    start = colmap.save(core, ws / "core_model") if core is not None and core.num_reg_images() >= 3 else None
-    agreeing = set(rotations)
-    if start is not None:
-        agreeing = filt.rotation_consistent(rotations, filt.propagate_rotations(rotations, colmap.world_rotations(core)))
-    aimed = {p for p, (R, t) in pair_poses.items() if filt.axes_meet(R, t)}
-    candidates = []
-    for name, keep in (("all", None), ("rotations", agreeing | core_pairs), ("aimed", aimed | core_pairs)):
-        db = db_path if keep is None else colmap.filtered_copy(db_path, ws / f"{name}.db", _among(keep))
-        rec = grow(db, name, start, on_image if name == "all" else lambda: None)
-        if rec is None or rec.num_reg_images() < 3:
-            continue
-        agree = colmap.epipolar_inliers(rec, db, cfg.epipolar_px)
-        placed = set(colmap.camera_axes(rec)[0])
-        clean_db = colmap.filtered_copy(
-            db,
-            ws / f"{name}_clean.db",
-            lambda i, j: i not in placed or j not in placed or len(agree.get((i, j), ())) >= 15,
-            agree,
-        )
-        again = grow(clean_db, f"{name}_clean", start)
-        if again is not None and again.num_reg_images() >= rec.num_reg_images():
-            rec, db = again, clean_db
-        if cfg.stray_check:
-            rec = _drop_strays(colmap, filt, rec, db, ws, grow)
-        candidates.append((rec, db))
-    if not candidates:
-        return None, rotations
-    # The model whose rotations most image pairs confirm: a bent one loses true pairs.
-    best, db = max(candidates, key=lambda c: sum(filt.rotation_support(rotations, colmap.world_rotations(c[0])).values()))
-    return _add_missing(colmap, filt, best, db, ws, n, cfg, rotations, cancel), rotations
-
-
-def _add_missing(colmap, filt, rec, db: Path, ws: Path, n: int, cfg: SfmConfig, rotations, cancel):
-    """Offer the photos still left out to the mapper once more with COLMAP's looser checks
-    (sparse captures need them); keep a newcomer only if one of its pairs confirms its rotation
-    and it looks at the item."""
-    from dataclasses import replace as _replace
-
-    if rec.num_reg_images() >= n:
-        return rec
-    before = set(colmap.world_rotations(rec))
-    loose = _replace(cfg, strict_registration=False)
-    try:
-        grown = colmap.map_images(db, ws / "images", ws / "loose", n, loose, lambda: None, cancel, colmap.save(rec, ws / "best"))
-    except (IndexError, ValueError, RuntimeError):
-        return rec
-    if grown is None:
-        return rec
-    world = colmap.world_rotations(grown)
-    support = filt.rotation_support(rotations, world)
-    idx, centres, axes = colmap.camera_axes(grown)
-    strays = {i for i, s in zip(idx, filt.stray_cameras(filt.off_axis_degrees(centres, axes))) if s}
-    doubtful = {i for i in world if i not in before and (support.get(i, 0) < 1 or i in strays)}
-    colmap.drop_photos(grown, doubtful)
-    return grown if grown.num_reg_images() > rec.num_reg_images() else rec
-
-
-def _among(pairs: set[tuple[int, int]]):
-    return lambda i, j: (min(i, j), max(i, j)) in pairs
-
-
-def _drop_strays(colmap, filt, rec, db_path: Path, ws: Path, grow):
-    """Un-place photos that look past the item; give each one more try without the pairs that
-    put it there, and leave it out if it strays again."""
-    idx, centres, axes = colmap.camera_axes(rec)
-    strays = {i for i, s in zip(idx, filt.stray_cameras(filt.off_axis_degrees(centres, axes))) if s}
-    if not strays:
-        return rec
-    agree = colmap.epipolar_inliers(rec, db_path, 2.0)
-    misled = {pair for pair, m in agree.items() if len(m) >= 15 and (pair[0] in strays) != (pair[1] in strays)}
-    retry_db = colmap.filtered_copy(db_path, ws / "strays.db", lambda i, j: (i, j) not in misled)
-    colmap.drop_photos(rec, strays)
-    again = grow(retry_db, "strays", colmap.save(rec, ws / "without_strays"))
-    if again is not None:
-        idx, centres, axes = colmap.camera_axes(again)
-        still = {i for i, s in zip(idx, filt.stray_cameras(filt.off_axis_degrees(centres, axes))) if s}
-        colmap.drop_photos(again, still)
-        if again.num_reg_images() >= rec.num_reg_images():
-            return again
-    return rec
 
 
 def poses_from_reconstruction(

@@ -157,20 +157,3 @@ def test_sampson_is_zero_for_true_matches_and_large_for_shifted_ones():
     assert filt.sampson_px(F, x1, x2).max() < 1e-6
     assert np.median(filt.sampson_px(F, x1, x2 + np.array([0.0, 25.0]))) > 5
 
-
-def test_front_comes_from_photo_0_even_when_it_could_not_be_placed():
-    """Photo 0 decides the front; unplaced, its viewing direction (from its pairs) still does."""
-    from pipeline._dense_frame import front_direction
-    from pipeline.types import Camera
-
-    Rs, Cs = _ring(n=12, height=0.0)
-    K = np.array([[800.0, 0, 512], [0, 800.0, 384], [0, 0, 1]])
-    cams = [Camera(K=K, R=R, t=-R @ c, width=1024, height=768) for R, c in zip(Rs, Cs)]
-    up = np.array([0.0, 1.0, 0.0])
-    placed = front_direction(cams, np.zeros(3), up)
-    assert np.allclose(placed, Cs[0] / np.linalg.norm(Cs[0]), atol=1e-9)
-    unplaced = [None] + cams[1:]
-    assert np.allclose(front_direction(unplaced, np.zeros(3), up, first_axis=Rs[0][2]), placed, atol=1e-9)
-    # Without the axis: the first placed photo (30 degrees round the ring), as before.
-    fallback = front_direction(unplaced, np.zeros(3), up)
-    assert np.degrees(np.arccos(np.clip(fallback @ placed, -1, 1))) == pytest.approx(30.0, abs=1e-6)
