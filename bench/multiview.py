@@ -27,6 +27,7 @@ from bench.single import (  # noqa: E402
     flatten_eval,
     metric_columns,
     peak_rss_mb,
+    pick_cases,
     print_summary,
     print_table,
     run_child,
@@ -108,13 +109,7 @@ def select(objects: str) -> list[Path]:
     root = bench_root()
     cases = sorted(p for p in (root / "multiview").iterdir() if p.is_dir()) if (root / "multiview").is_dir() else []
     cases += [root / "real" / n for n in REAL_CASES if (root / "real" / n / "images").is_dir()]
-    if objects:
-        wanted = [o.strip() for o in objects.split(",") if o.strip()]
-        missing = [w for w in wanted if not any(c.name == w for c in cases)]
-        if missing:
-            raise SystemExit(f"unknown object(s) {', '.join(missing)} under {root}")
-        cases = [c for c in cases if c.name in wanted]
-    return cases
+    return pick_cases(cases, objects, root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -239,11 +239,16 @@ def stand_in(gt_ply: Path, out_glb: Path):
 
 def select_cases(folder: Path, objects: str) -> list[Path]:
     cases = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    return pick_cases(cases, objects, folder)
+
+
+def pick_cases(cases: list[Path], objects: str, where: Path) -> list[Path]:
+    """The cases named in `objects` ("a,b"; empty: all); an unknown name stops the run."""
     if objects:
         wanted = [o.strip() for o in objects.split(",") if o.strip()]
         missing = [w for w in wanted if not any(c.name == w for c in cases)]
         if missing:
-            raise SystemExit(f"unknown object(s) {', '.join(missing)} in {folder}")
+            raise SystemExit(f"unknown object(s) {', '.join(missing)} in {where}")
         cases = [c for c in cases if c.name in wanted]
     return cases
 
