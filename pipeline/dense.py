@@ -192,7 +192,9 @@ def _reconstruct(
             hi[1] = max(hi[1], lo[1] + radius)
 
         coarse = make_grid(lo, hi, axes, centre0, cfg.coarse_grid)
-        occ = _components(hull_at(coarse).cpu().numpy() < 0, cfg.keep_component)
+        # Within a voxel of the hull, not inside it: a rod thinner than the coarse voxels (an
+        # antenna, a bottle's wire handle) falls between their centres and would be cut off the box.
+        occ = _components(hull_at(coarse).cpu().numpy() < 0.9 * coarse.voxel, cfg.keep_component)
         if occ.sum() < 8:
             raise CaptureError(STAGE, _NO_CONSISTENT_ITEM,
                                "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")

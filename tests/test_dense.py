@@ -242,3 +242,34 @@ def test_front_comes_from_photo_0_even_when_it_could_not_be_placed():
     # Without the axis: the first placed photo (30 degrees round the ring), as before.
     fallback = front_direction(unplaced, np.zeros(3), up)
     assert np.degrees(np.arccos(np.clip(fallback @ placed, -1, 1))) == pytest.approx(30.0, abs=1e-6)
+
+
+def test_thin_rod_is_kept_in_the_object_box():
+    """A rod thinner than the coarse search voxels (an antenna) stays inside the fine grid's box."""
+    import trimesh
+
+    from pipeline import dense
+    from pipeline._dense_hull import render_silhouettes
+
+    body = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
+    body.apply_translation([0, 0.1, 0])
+    rod = trimesh.creation.cylinder(radius=0.003, segment=[[0, 0.18, 0], [0, 0.32, 0]], sections=12)
+    scene = trimesh.util.concatenate([body, rod])
+    cams = []
+    for k in range(24):
+        az, el = 2 * np.pi * k / 24, np.radians(20 + 15 * (k % 2))
+        eye = 0.9 * np.array([np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)]) + [0, 0.12, 0]
+        R, t = _look_at(eye, np.array([0.0, 0.12, 0.0]))
+        cams.append(Camera(np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), R, t, 640, 480))
+    # Exact silhouettes of the union: each part drawn, then merged.
+    sils = [a | b for a, b in zip(render_silhouettes(body.vertices, body.faces, cams),
+                                   render_silhouettes(rod.vertices, rod.faces, cams))]
+    assert all(s.any() for s in sils) and scene.bounds[1, 1] == pytest.approx(0.32)
+    photos = [Photo(f"{i}.jpg", i, np.full((480, 640, 3), 128, np.uint8), None, None, (640, 480)) for i in range(24)]
+    masks = [Mask(s, 0.9, False, "test") for s in sils]
+    floor = np.stack(np.meshgrid(np.linspace(-0.6, 0.6, 25), [0.0], np.linspace(-0.6, 0.6, 25)), -1).reshape(-1, 3)
+    poses = Poses(tuple(cams), floor, np.zeros((len(floor), 3), np.uint8), tuple(np.zeros(0, np.int32) for _ in floor), 0.5)
+    cfg = replace(dense.PRESETS["fast"], photo_consistency=False, refine=False)
+    shape, _ = dense.reconstruct_dense(photos, masks, poses, cfg, device="cpu")
+    top = float((shape.vertices @ shape.up).max() - (shape.vertices @ shape.up).min())
+    assert top > 0.30, f"model is {top:.3f} m tall; the rod reaches 0.32 m"
