@@ -126,24 +126,49 @@ def mask_distance_maps(masks: list[np.ndarray], long_side: int) -> tuple[np.ndar
     return out, s
 
 
+def mask_maps(masks: list[np.ndarray], long_side: int) -> np.ndarray:
+    """(V, 1, h, w) float32 masks (1 = set) at the same reduced size as `mask_distance_maps`."""
+    import cv2
+
+    s, per, (cw, ch) = reduced_sizes([(m.shape[1], m.shape[0]) for m in masks], long_side)
+    out = np.zeros((len(masks), 1, ch, cw), np.float32)
+    for i, (m, (w, h)) in enumerate(zip(masks, per)):
+        out[i, 0, :h, :w] = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    return out
+
+
 def hull_field(torch, views: Views, dist_maps, scale: float, points, tolerance: float, max_bad: int, far_value: float,
-               chunk: int):
+               chunk: int, snap_px: float = 0.0, snap_maps=None):
     """Voting hull value at world points (N, 3): scene units, negative inside. (N,) tensor.
 
-    A point seen by fewer than 3 views counts as outside (it cannot be confirmed)."""
+    A point seen by fewer than 3 views counts as outside (it cannot be confirmed).
+
+    `snap_px` > 0: near the voted surface (within snap_px inside it), a single view that sees the
+    point outside its mask by at most snap_px carves it. The vote needs several views to agree,
+    but a smooth side is seen edge-on by only a few, so the vote leaves it bulging by a few
+    pixels; one view's small disagreement there is the outline, not a segmentation error. A bad
+    mask's bite or blob is far bigger, and deep inside the item no single view carves at all.
+    `snap_maps` (V, 1, h, w), like `dist_maps`: where a view may snap (1) or not (0); None: everywhere."""
     out = torch.empty(points.shape[0], dtype=torch.float32, device=points.device)
     for s in range(0, points.shape[0], chunk):
         x = points[s : s + chunk]
         uv, z, inside = views.project(x)
-        d = sample_maps(torch, dist_maps, uv, scale)[:, 0]  # (V, N) pixels
-        d = d * z / views.K[:, 0, 0, None]  # pixels -> scene units at the point's depth
-        d = torch.where(inside, d, torch.full_like(d, -float("inf")))
+        d_px = sample_maps(torch, dist_maps, uv, scale)[:, 0]  # (V, N) pixels
+        per_px = z / views.K[:, 0, 0, None]  # scene units per pixel at the point's depth
+        d = torch.where(inside, d_px * per_px, torch.full_like(d_px, -float("inf")))
         ordered, _ = torch.sort(d, dim=0, descending=True)
         n_vote = inside.sum(dim=0)
         # Few disagreeing views are allowed even with many views: a flat face is carved only by the
         # couple of views that see it edge-on.
         k = torch.floor(n_vote.float() * tolerance).long().clamp(max=min(max_bad, len(views) - 1))
         val = ordered.gather(0, k[None])[0]
+        if snap_px > 0:
+            small = inside & (d_px > 0) & (d_px <= snap_px)
+            if snap_maps is not None:
+                small &= sample_maps(torch, snap_maps, uv, scale)[:, 0] > 0.5
+            snap = torch.where(small, d, torch.full_like(d, -float("inf"))).max(dim=0).values
+            unit = torch.where(inside, per_px, torch.zeros_like(per_px)).sum(0) / n_vote.clamp_min(1)
+            val = torch.where(val > -snap_px * unit, torch.maximum(val, snap), val)
         val = torch.where(n_vote >= 3, val, torch.full_like(val, far_value))
         out[s : s + chunk] = val
     return out

@@ -59,3 +59,18 @@ def refine_masks(
         band = max(2, round(band_share * max(photo.rgb.shape[:2])))
         out.append(refine_mask(photo, mask, band) if ok else mask)
     return tuple(out)
+
+
+def snap_allowed(carved: np.ndarray, sharp: np.ndarray, snap_px: float) -> np.ndarray | None:
+    """(H, W) bool: where the sharpened outline may snap the hull. Not near a piece thicker than
+    2 x snap_px that sharpening took off the first pass's outline: that is GrabCut dropping a
+    part (a dark handle against a dark background), not the first pass bulging."""
+    import cv2
+
+    if snap_px <= 0 or carved.shape != sharp.shape:
+        return None
+    r = max(1, int(round(snap_px)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    lost = (carved & ~sharp).astype(np.uint8)
+    dropped = cv2.morphologyEx(lost, cv2.MORPH_OPEN, disk)
+    return cv2.dilate(dropped, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * r + 1, 4 * r + 1))) == 0

@@ -273,3 +273,31 @@ def test_thin_rod_is_kept_in_the_object_box():
     shape, _ = dense.reconstruct_dense(photos, masks, poses, cfg, device="cpu")
     top = float((shape.vertices @ shape.up).max() - (shape.vertices @ shape.up).min())
     assert top > 0.30, f"model is {top:.3f} m tall; the rod reaches 0.32 m"
+
+
+def test_hull_snap_lets_one_view_trim_the_surface_but_not_bite_into_the_item():
+    """The hull rule on planted outline distances: 6 views, one bad view allowed."""
+    import torch
+
+    from pipeline._dense_hull import Views, hull_field
+
+    K = np.array([[500.0, 0, 63.5], [0, 500.0, 63.5], [0, 0, 1]])
+    cams = []
+    for k in range(6):
+        az = 2 * np.pi * k / 6
+        R, t = _look_at(np.array([np.sin(az), 0.3, np.cos(az)]), np.zeros(3))
+        cams.append(Camera(K, R, t, 128, 128))
+    views = Views(cams, torch, "cpu")
+    point = torch.zeros((1, 3))
+
+    def value(first_px: float, others_px: float, snap_px: float = 3.0, allowed: float = 1.0) -> float:
+        dist = torch.full((6, 1, 128, 128), others_px)
+        dist[0] = first_px  # pixels outside (+) or inside (-) view 0's outline
+        snap_maps = torch.full((6, 1, 128, 128), allowed)
+        return float(hull_field(torch, views, dist, 1.0, point, 0.2, 1, 1.0, 1024, snap_px, snap_maps)[0])
+
+    assert value(2.0, -1.0, snap_px=0.0) < 0  # the vote alone keeps a point only one view rejects
+    assert value(2.0, -1.0) > 0  # ... near the surface, one view 2 px off trims it
+    assert value(2.0, -20.0) < 0  # deep inside the item no single view carves
+    assert value(10.0, -1.0) < 0  # a 10 px bite in one mask is a segmentation error: kept
+    assert value(2.0, -1.0, allowed=0.0) < 0  # where that view may not snap: kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline._dense_refine import refine_mask, refine_masks
+from pipeline._dense_refine import refine_mask, refine_masks, snap_allowed
 from pipeline.types import Mask, Photo
 
 
@@ -51,3 +51,18 @@ def test_unplaced_photos_and_empty_masks_pass_through():
     kept = Mask(disc, 0.5, False, "carved")
     out = refine_masks([photo, photo], [empty, kept], [True, False], band_share=0.03)
     assert out[0] is empty and out[1] is kept
+
+
+def test_snap_allowed_along_a_trimmed_rim_but_not_where_a_part_was_dropped():
+    _, disc = _scene()
+    h, w = disc.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    sharp = (xx - 200) ** 2 + (yy - 150) ** 2 <= 77**2  # 3 px trimmed all round: a bulge fixed
+    ok = snap_allowed(disc, sharp, 5)
+    assert ok.all()
+    dropped = sharp.copy()
+    dropped[140:170, 100:140] = False  # a 30 x 30 px piece of the item dropped by GrabCut
+    ok = snap_allowed(disc, dropped, 5)
+    assert not ok[150, 125] and not ok[150, 145]  # in the piece and next to it
+    assert ok[150, 278] and ok[71, 200]  # the rest of the rim may still snap
+    assert snap_allowed(disc, sharp, 0) is None
