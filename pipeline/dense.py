@@ -9,6 +9,8 @@ Method (torch, same code on any device):
    its arms, the inside of a bowl) it is carved away (see _dense_mvs).
 4. Cut at the table plane, marching cubes on the padded field (watertight), and the mesh projected
    back into every photo as the new, multi-view-consistent masks.
+5. Those masks snapped to each photo's edges (see _dense_refine) and steps 2-4 once more, with a
+   stricter vote in which a single view may also trim the surface by a few pixels.
 """
 
 from __future__ import annotations
