@@ -9,9 +9,8 @@ Method (torch, same code on any device):
    its arms, the inside of a bowl) it is carved away (see _dense_mvs).
 4. Cut at the table plane, marching cubes on the padded field (watertight), and the mesh projected
    back into every photo as the new, multi-view-consistent masks.
-5. Those masks snapped to each photo's edges (see _dense_refine) and steps 2-4 again, twice, with
-   a stricter vote in which a single view may also trim the surface by a few pixels. Each pass
-   starts from a tighter outline; one that makes the item shorter (a part dropped) is undone.
+5. Those masks snapped to each photo's edges (see _dense_refine) and steps 2-4 once more, with a
+   stricter vote in which a single view may also trim the surface by a few pixels.
 """
 
 from __future__ import annotations
@@ -42,10 +41,6 @@ class DenseConfig:
     refine: bool = True
     refine_band: float = 0.012  # share of the long side (12 px at 1024) GrabCut may move an outline
     refined_max_bad_views: int = 3
-    # 2 (true cameras, segmenter masks, F@1%): banana 0.875 -> 0.954, avocado 0.840 -> 0.866 over 1;
-    # a third pass thins the chair and the boombox. Each pass costs 5-17 s.
-    refine_passes: int = 2
-    refine_max_shrink: float = 0.03  # a pass that makes the item this much shorter is undone
     # A single view may pull the voted surface in by up to this many px (see hull_field). Only in
     # the second pass, where outlines are sharp: with the segmenter's own masks it carves away
     # real parts. 5 px (36 bench photos, true cameras): F@1% +0.05 banana, +0.02 avocado, chair
@@ -108,30 +103,15 @@ def reconstruct_dense(
         return shape, carved
     from ._dense_refine import refine_masks, snap_allowed
 
+    if progress is not None:
+        progress(0.6, "Sharpening the outlines in every photo")
+    sharp = refine_masks(photos, carved, [c is not None for c in poses.cameras], cfg.refine_band)
     strict = replace(cfg, max_bad_views=cfg.refined_max_bad_views, snap_px=cfg.refined_snap_px)
-    placed = [c is not None for c in poses.cameras]
-    share = 0.4 / cfg.refine_passes
-    for n in range(cfg.refine_passes):
-        lo = 0.6 + n * share
-        if progress is not None:
-            progress(lo, "Sharpening the outlines in every photo")
-        sharp = refine_masks(photos, carved, placed, cfg.refine_band)
-        snap_ok = [snap_allowed(c.mask, m.mask, cfg.refined_snap_px) for c, m in zip(carved, sharp)]
-        try:
-            better = _reconstruct(photos, sharp, poses, strict, device, _sub(progress, lo + 0.2 * share, lo + share), snap_ok)
-        except CaptureError:
-            break  # the last pass stands
-        if not _same_height(shape, better[0], cfg.refine_max_shrink):
-            break  # sharpening dropped a part (a dark handle against a dark table): keep the last pass
-        shape, carved = better
-    return shape, carved
-
-
-def _same_height(before: Shape, after: Shape, max_shrink: float) -> bool:
-    """Whether `after` keeps `before`'s height within max_shrink (the height is what the merchant's
-    known size scales, and a part lost from the top, a handle, changes it most)."""
-    height = lambda v: float(np.ptp(v @ before.up))  # noqa: E731
-    return height(after.vertices) >= (1 - max_shrink) * height(before.vertices)
+    snap_ok = [snap_allowed(c.mask, m.mask, cfg.refined_snap_px) for c, m in zip(carved, sharp)]
+    try:
+        return _reconstruct(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok)
+    except CaptureError:
+        return shape, carved  # the first pass stands
 
 
 def _sub(progress, lo: float, hi: float):

@@ -301,21 +301,3 @@ def test_hull_snap_lets_one_view_trim_the_surface_but_not_bite_into_the_item():
     assert value(2.0, -20.0) < 0  # deep inside the item no single view carves
     assert value(10.0, -1.0) < 0  # a 10 px bite in one mask is a segmentation error: kept
     assert value(2.0, -1.0, allowed=0.0) < 0  # where that view may not snap: kept
-
-
-def test_a_sharpening_pass_that_makes_the_item_shorter_is_undone():
-    """The guard behind the sharpening passes: losing a top part (a handle) changes the height."""
-    from pipeline.dense import _same_height
-    from pipeline.types import Shape
-
-    box = np.array([[x, y, z] for x in (0, 1) for y in (0, 0.5) for z in (0, 1)], float)
-
-    def shape(v):
-        return Shape(vertices=v, faces=np.zeros((0, 3), np.int64), views=(), up=np.array([0, 1.0, 0]),
-                     front=np.array([0, 0, 1.0]), kind="scan", kind_reason="test")
-
-    with_handle = shape(np.vstack([box, [[0.5, 0.6, 0.5]]]))
-    trimmed_sides = shape(box * [0.9, 1.0, 0.9] + [0.05, 0.0, 0.05])  # narrower, same height
-    assert _same_height(with_handle, shape(box * [1.0, 0.6 / 0.5, 1.0]), 0.03)
-    assert _same_height(shape(box), trimmed_sides, 0.03)
-    assert not _same_height(with_handle, shape(box), 0.03)  # the handle's 0.1 of 0.6 is gone
