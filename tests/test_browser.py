@@ -76,11 +76,16 @@ def model_pixels(png: bytes) -> float:
 
 
 def decode_qr(png: bytes) -> str:
+    """OpenCV's detector is picky about scale and quiet zone: try the shot as is, then padded and 2x."""
     import cv2
 
-    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(img)
-    return text
+    img = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY)
+    padded = cv2.copyMakeBorder(img, 32, 32, 32, 32, cv2.BORDER_CONSTANT, value=255)
+    for candidate in (img, padded, cv2.resize(padded, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)):
+        text, _points, _ = cv2.QRCodeDetector().detectAndDecode(candidate)
+        if text:
+            return text
+    return ""
 
 
 def shot(page, path: Path) -> None:
@@ -95,15 +100,25 @@ def shot(page, path: Path) -> None:
     page.set_viewport_size(size)
 
 
-def read_qr(locator) -> str:
-    """Decode the QR image; retry a few times while the image settles (scroll, late paint)."""
-    text = ""
+def read_qr(locator, artifacts: Path) -> str:
+    """Decode the QR image as shown; retry while it settles (scroll, late paint, hover toolbar)."""
+    text, png = "", b""
     for _ in range(10):
         locator.scroll_into_view_if_needed()
-        text = decode_qr(locator.screenshot())
+        # Streamlit lays a fullscreen button over a hovered image, over one of the finder squares
+        locator.page.mouse.move(1, 1)
+        locator.evaluate("img => img.complete || new Promise(r => img.addEventListener('load', r, {once: true}))")
+        png = locator.screenshot()
+        text = decode_qr(png)
         if text:
             break
         time.sleep(0.5)
+    if not text:  # say what was on screen: CI keeps only the log
+        import cv2
+
+        (artifacts / "qr_unreadable.png").write_bytes(png)
+        img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+        text = f"unreadable: {img.shape} px, dark share {np.mean(img < 128):.2f}"
     return text
 
 
@@ -165,7 +180,7 @@ def test_upload_to_result_and_share_page(size, server, browser, bench, artifacts
     page.get_by_text(share_url).first.wait_for()
     qr = page.locator("[data-testid=stImage] img").first
     qr.scroll_into_view_if_needed()
-    assert read_qr(qr) == share_url
+    assert read_qr(qr, artifacts) == share_url
 
     # Library
     page.goto(server + "/library")
