@@ -14,14 +14,16 @@ from typing import Sequence
 
 import numpy as np
 
-from .types import Mask, Photo
+from .types import Camera, Mask, Photo
 
 
-def refine_mask(photo: Photo, carved: Mask, band_px: int, iterations: int = 4) -> Mask:
+def refine_mask(photo: Photo, carved: Mask, band_px: int, iterations: int = 4,
+                table: np.ndarray | None = None) -> Mask:
     """GrabCut inside a `band_px` band (working px) around the carved outline; (H, W) bool out.
 
     Pixels deeper than the band inside stay object, beyond it outside stay background, so a
-    wrong colour model can only move the outline by the band's width.
+    wrong colour model can only move the outline by the band's width. `table` (H, W) bool: pixels
+    that show the table top (see table_pixels); in the band they are certain background.
     """
     import cv2
 
@@ -40,6 +42,8 @@ def refine_mask(photo: Photo, carved: Mask, band_px: int, iterations: int = 4) -
     seeds[outer[y0:y1, x0:x1] > 0] = cv2.GC_PR_BGD
     seeds[m[y0:y1, x0:x1] > 0] = cv2.GC_PR_FGD
     seeds[inner[y0:y1, x0:x1] > 0] = cv2.GC_FGD
+    if table is not None and table.shape == m.shape:
+        seeds[table[y0:y1, x0:x1] & (seeds != cv2.GC_FGD)] = cv2.GC_BGD
     if not (seeds == cv2.GC_BGD).any() or not ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).any():
         return carved  # the item fills the crop: no background to learn from
     bgr = np.ascontiguousarray(photo.rgb[y0:y1, x0:x1, ::-1])
@@ -51,14 +55,109 @@ def refine_mask(photo: Photo, carved: Mask, band_px: int, iterations: int = 4) -
 
 
 def refine_masks(
-    photos: Sequence[Photo], carved: Sequence[Mask], placed: Sequence[bool], band_share: float
+    photos: Sequence[Photo], carved: Sequence[Mask], placed: Sequence[bool], band_share: float,
+    tables: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[Mask, ...]:
     """`refine_mask` for every placed photo; band = `band_share` x the photo's long side."""
     out = []
-    for photo, mask, ok in zip(photos, carved, placed):
+    for i, (photo, mask, ok) in enumerate(zip(photos, carved, placed)):
         band = max(2, round(band_share * max(photo.rgb.shape[:2])))
-        out.append(refine_mask(photo, mask, band) if ok else mask)
+        table = None if tables is None else tables[i]
+        out.append(refine_mask(photo, mask, band, table=table) if ok else mask)
     return tuple(out)
+
+
+def outline_band(mask: np.ndarray, px: int) -> np.ndarray:
+    """(H, W) bool: pixels within `px` of the mask's outline, on either side."""
+    import cv2
+
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    m = mask.astype(np.uint8)
+    return (cv2.dilate(m, kernel) > 0) & ~(cv2.erode(m, kernel) > 0)
+
+
+def table_pixels(
+    photos: Sequence[Photo],
+    cams: Sequence[Camera | None],
+    near: Sequence[np.ndarray | None],
+    up: np.ndarray,
+    offset: float,
+    rise: float,
+    neighbours: int = 4,
+    radius: int = 3,
+    min_score: float = 0.6,
+    margin: float = 0.2,
+    min_texture: float = 0.015,
+) -> list[np.ndarray | None]:
+    """Per photo, (H, W) bool: pixels within `near` (H, W) bool whose patch matches the
+    neighbouring photos through the table plane (up . x = offset) clearly better than through
+    the planes `rise` and 2 x `rise` above it: they show the table, not the item.
+
+    A contact shadow is table seen darker: colour alone (the segmenter, GrabCut) takes it for the
+    item, but its texture lies on the table plane. The raised planes stop a patch that matches
+    any plane (an edge along the direction of parallax, a smooth part) from counting; ZNCC
+    (best half of the neighbours) ignores the shadow's darkening and occlusion in a few views.
+    """
+    import cv2
+
+    from ._dense_frame import look_at_point
+
+    placed = [i for i, c in enumerate(cams) if c is not None]
+    centres = np.array([cams[i].center for i in placed])
+    aim = look_at_point([cams[i] for i in placed])
+    dirs = centres - aim
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    ang = np.degrees(np.arccos(np.clip(dirs @ dirs.T, -1, 1)))
+    grays = {i: cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0 for i in placed}
+    k = 2 * radius + 1
+    out: list[np.ndarray | None] = [None] * len(cams)
+    for a, i in enumerate(placed):
+        if near[i] is None or not near[i].any():
+            continue
+        order = np.argsort(np.abs(ang[a] - 15.0))
+        nbrs = [placed[b] for b in order if b != a and 5.0 <= ang[a, b] <= 45.0][:neighbours]
+        if len(nbrs) < 2:
+            continue
+        ys, xs = np.nonzero(near[i])
+        h, w = grays[i].shape
+        y0, y1 = max(ys.min() - k, 0), min(ys.max() + k + 1, h)
+        x0, x1 = max(xs.min() - k, 0), min(xs.max() + k + 1, w)
+        ref = grays[i][y0:y1, x0:x1]
+        mr = cv2.blur(ref, (k, k))
+        vr = np.maximum(cv2.blur(ref * ref, (k, k)) - mr * mr, 0)
+        shift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], float)  # crop px -> photo px
+
+        def score(height: float) -> np.ndarray:
+            per = []
+            for j in nbrs:
+                hom = _plane_homography(cams[i], cams[j], up, offset + height) @ shift
+                warped = cv2.warpPerspective(grays[j], hom, (x1 - x0, y1 - y0),
+                                             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=-1.0)
+                mw = cv2.blur(warped, (k, k))
+                vw = np.maximum(cv2.blur(warped * warped, (k, k)) - mw * mw, 0)
+                per.append((cv2.blur(ref * warped, (k, k)) - mr * mw) / np.sqrt(vr * vw + 1e-6))
+            per = np.sort(np.stack(per), axis=0)
+            return per[-max(1, len(nbrs) // 2):].mean(axis=0)
+
+        flat = score(0.0)
+        raised = np.maximum(score(rise), score(2 * rise))
+        hit = (flat > min_score) & (flat > raised + margin) & (np.sqrt(vr) > min_texture)
+        # A window that straddles the outline matches the table when the table fills most of it:
+        # shrink the hits by the window's radius so they stop where the window reaches the item.
+        hit = cv2.erode(hit.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+        full = np.zeros((h, w), bool)
+        full[y0:y1, x0:x1] = hit
+        out[i] = full & near[i]
+    return out
+
+
+def _plane_homography(ci: Camera, cj: Camera, n: np.ndarray, d: float) -> np.ndarray:
+    """(3, 3) pixel of view i -> pixel of view j, through the plane n . x = d (world frame)."""
+    r = cj.R @ ci.R.T
+    t = cj.t - r @ ci.t
+    nc = ci.R @ n  # the plane in camera i: nc . x_cam = dc
+    dc = d + nc @ ci.t
+    return cj.K @ (r + np.outer(t, nc) / dc) @ np.linalg.inv(ci.K)
 
 
 def snap_allowed(carved: np.ndarray, sharp: np.ndarray, snap_px: float) -> np.ndarray | None:

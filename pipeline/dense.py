@@ -47,6 +47,16 @@ class DenseConfig:
     # and water bottle; 6-7 px start to thin the boombox's dark grille and handle.
     snap_px: float = 0.0
     refined_snap_px: float = 5.0
+    # In the second pass, outline pixels whose texture lies on the table plane (a contact shadow)
+    # are background (see table_pixels); the test planes sit this share of the camera distance
+    # (and twice it) above the table. 0: off.
+    table_rise: float = 0.02
+    # Thin parts (see _dense_thin): a point the vote dropped comes back when at least thin_share
+    # of the masks hold it and its colour agrees (within the tolerance, CIELAB) in thin_agree of
+    # the views. 0: off.
+    thin_share: float = 0.4
+    thin_agree: float = 0.4
+    thin_colour_tolerance: float = 20.0
     photo_consistency: bool = True  # carve concavities with depth maps (False: hull only)
     depth_long_side: int = 320  # px, images are reduced to this for the plane sweep
     planes: int = 48  # depth hypotheses per pixel, between the hull's front and back
@@ -89,27 +99,34 @@ def reconstruct_dense(
     """
     first = _sub(progress, 0.0, 0.6 if cfg.refine else 1.0)
     try:
-        shape, carved = _reconstruct(photos, masks, poses, cfg, device, first)
+        shape, carved, table = _reconstruct(photos, masks, poses, cfg, device, first)
     except CaptureError as error:
         if error.message != _NO_CONSISTENT_ITEM:
             raise
         central = tuple(_central_mask(p) for p in photos)
-        shape, carved = _reconstruct(photos, central, poses, cfg, device, first)
+        shape, carved, _ = _reconstruct(photos, central, poses, cfg, device, first)
         note = ("The item's outline could not be found consistently in the photos, so the model was shaped from "
                 "the photos' depth around their centre; it may include some surroundings.")
         # The outline is a guess here: sharpening it against the photos would make it look sure.
         return replace(shape, warnings=shape.warnings + (note,)), carved
     if not cfg.refine:
         return shape, carved
-    from ._dense_refine import refine_masks, snap_allowed
+    from ._dense_refine import outline_band, refine_masks, snap_allowed, table_pixels
 
     if progress is not None:
         progress(0.6, "Sharpening the outlines in every photo")
-    sharp = refine_masks(photos, carved, [c is not None for c in poses.cameras], cfg.refine_band)
+    bands = [max(2, round(cfg.refine_band * max(p.rgb.shape[:2]))) for p in photos]
+    tables = None
+    if table is not None and cfg.table_rise > 0:
+        up, offset, scale = table
+        near = [outline_band(m.mask, b) if c is not None else None
+                for m, b, c in zip(carved, bands, poses.cameras)]
+        tables = table_pixels(photos, poses.cameras, near, up, offset, cfg.table_rise * scale)
+    sharp = refine_masks(photos, carved, [c is not None for c in poses.cameras], cfg.refine_band, tables)
     strict = replace(cfg, max_bad_views=cfg.refined_max_bad_views, snap_px=cfg.refined_snap_px)
     snap_ok = [snap_allowed(c.mask, m.mask, cfg.refined_snap_px) for c, m in zip(carved, sharp)]
     try:
-        return _reconstruct(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok)
+        return _reconstruct(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok)[:2]
     except CaptureError:
         return shape, carved  # the first pass stands
 
@@ -139,8 +156,9 @@ def _reconstruct(
     device: str,
     progress: Callable[[float, str], None] | None,
     snap_ok: Sequence[np.ndarray | None] | None = None,
-) -> tuple[Shape, tuple[Mask, ...]]:
-    """One pass; `snap_ok`: per photo, where its outline may snap the hull (see hull_field)."""
+) -> tuple[Shape, tuple[Mask, ...], tuple[np.ndarray, float, float] | None]:
+    """One pass; `snap_ok`: per photo, where its outline may snap the hull (see hull_field).
+    Also returns the table plane found, (up (3,), offset, median camera distance), or None."""
     import torch
 
     from ._dense_frame import find_ground, front_direction, look_at_point, seen_sides
@@ -182,6 +200,10 @@ def _reconstruct(
             return hull_field(torch, views, dist, dscale, pts, cfg.vote_tolerance, cfg.max_bad_views,
                               grid.voxel * 10, cfg.chunk, cfg.snap_px, snap_maps)
 
+        def loose_at(grid):
+            return _cut(hull_field(torch, views, dist, dscale, grid.centres(torch, device), 1.0 - cfg.thin_share,
+                                   len(views), grid.voxel * 10, cfg.chunk).reshape(grid.shape), grid)
+
         def hull_at(grid, band: bool = False):
             if band:  # exact values only near the surface of a half-resolution pass (8x fewer views x voxels)
                 half = Grid(grid.origin, grid.axes, 2 * grid.voxel, tuple((n + 2) // 2 for n in grid.shape))
@@ -214,7 +236,10 @@ def _reconstruct(
         coarse = make_grid(lo, hi, axes, centre0, cfg.coarse_grid)
         # Within a voxel of the hull, not inside it: a rod thinner than the coarse voxels (an
         # antenna, a bottle's wire handle) falls between their centres and would be cut off the box.
-        occ = _components(hull_at(coarse).cpu().numpy() < 0.9 * coarse.voxel, cfg.keep_component)
+        occ = hull_at(coarse).cpu().numpy() < 0.9 * coarse.voxel
+        if cfg.thin_share > 0:  # room for thin parts that only some masks hold (see _dense_thin)
+            occ = _touching(occ, loose_at(coarse).cpu().numpy() < 0.9 * coarse.voxel)
+        occ = _components(occ, cfg.keep_component)
         if occ.sum() < 8:
             raise CaptureError(STAGE, _NO_CONSISTENT_ITEM,
                                "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
@@ -229,6 +254,10 @@ def _reconstruct(
 
         if cfg.photo_consistency:
             field = _carve_with_photos(torch, photos, placed, views, fine, field, centre0, cfg, device, tick)
+        if cfg.thin_share > 0:
+            # Just above the table the table itself passes the colour test: leave that band alone.
+            floor = None if ground_y is None else ground_y + cfg.table_rise * scale - float((fine.origin - centre0) @ up)
+            field = _add_thin_parts(torch, photos, placed, views, dist, dscale, fine, field, floor, cfg, device)
 
         tick(0.9, "Building the surface")
         vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
@@ -255,7 +284,8 @@ def _reconstruct(
         seen_sides=seen_sides(cams, centre, up, front),
         notes=tuple(notes),
     )
-    return shape, tuple(out_masks)
+    table = None if ground.offset is None else (up, float(ground.offset), scale)
+    return shape, tuple(out_masks), table
 
 
 def _carve_with_photos(torch, photos, placed, views, grid, hull, centre, cfg: DenseConfig, device, tick):
@@ -300,6 +330,62 @@ def _carve_with_photos(torch, photos, placed, views, grid, hull, centre, cfg: De
     return torch.where(sealed & (hull < 0), hull, field)
 
 
+def _add_thin_parts(torch, photos, placed, views, dist, dscale, grid, field, floor, cfg: DenseConfig, device):
+    """Field (nx, ny, nz) with the thin parts the vote dropped put back (see _dense_thin), none
+    lower than `floor` (scene units along the grid's up axis from its origin; None: anywhere)."""
+    import cv2
+    from scipy import ndimage
+    from scipy.spatial import ConvexHull
+
+    from ._dense_thin import thin_parts
+
+    centres = grid.centres(torch, device)
+    body = centres[(field < 0).reshape(-1)].cpu().numpy().astype(np.float64)
+    if len(body) < 4:
+        return field
+    # Only parts that stick out of the item's convex hull (a handle, an antenna): inside it, air
+    # in a gap (between a chair's back slats) can look like the item behind it in every photo.
+    # More than 1.5 voxels out: the vote's own bulge (a voxel or so) is not a part.
+    planes = ConvexHull(body[:: max(1, len(body) // 20000)]).equations  # (P, 4): n . x + d <= 0 inside
+    planes = torch.as_tensor(planes, dtype=torch.float32, device=device)
+
+    def beyond(pts):
+        step = max(1, 2_000_000 // len(planes))  # (step, P) floats at a time
+        return torch.cat([(pts[s : s + step] @ planes[:, :3].T + planes[:, 3]).amax(dim=1)
+                          for s in range(0, len(pts), step)]) > 1.5 * grid.voxel
+
+    out = field > 0
+    if floor is not None:
+        y = torch.arange(grid.shape[1], device=device, dtype=torch.float32) * grid.voxel
+        out &= (y >= floor)[None, :, None]
+    idx = torch.nonzero(out.reshape(-1))[:, 0]
+    labs = [cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2Lab) for i in placed]
+    found = thin_parts(torch, views, dist, dscale, labs, centres[idx], cfg.thin_share, cfg.thin_agree,
+                       cfg.thin_colour_tolerance, cfg.chunk, beyond)
+    if not bool(found.any()):
+        return field
+    # A part about a voxel thick is found as a dotted line of voxels: close the gaps (a surface
+    # between diagonal neighbours falls apart), and give it a voxel's thickness.
+    part = np.zeros(field.numel(), bool)
+    part[idx[found].cpu().numpy()] = True
+    part = ndimage.binary_closing(part.reshape(field.shape), np.ones((3, 3, 3), bool), iterations=2)
+    # A lone voxel is a speck of colour that happened to agree, not a part.
+    labels, n = ndimage.label(part, np.ones((3, 3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    part &= sizes[labels] >= 4
+    flat = field.reshape(-1).clone()
+    flat[torch.as_tensor(part.reshape(-1), device=device) & (flat > 0)] = -grid.voxel
+    return flat.reshape(field.shape)
+
+
+def _touching(core: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """core plus the connected pieces of extra that touch it."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(core | extra)
+    return np.isin(labels, np.unique(labels[core])) & (labels > 0)
+
+
 def _surface(field: np.ndarray, grid, keep: float) -> tuple[np.ndarray, np.ndarray]:
     """Marching cubes of field < 0 (small stray pieces dropped), padded so the mesh is closed."""
     from skimage.measure import marching_cubes
@@ -330,16 +416,21 @@ def _sealed(empty: np.ndarray) -> np.ndarray:
     return (labels > 0) & ~np.isin(labels, border)
 
 
-def _components(occ: np.ndarray, keep: float) -> np.ndarray:
-    """Keep the connected pieces of occ that hold at least `keep` of the largest piece's voxels."""
+def _components(occ: np.ndarray, keep: float, reach: int = 2) -> np.ndarray:
+    """Keep the connected pieces of occ that hold at least `keep` of the largest piece's voxels.
+
+    Pieces within `reach` voxels of each other count as one: a wire handle or an antenna about a
+    voxel thick comes out of marching cubes' grid as a dotted line, and each dot alone is tiny.
+    """
     from scipy import ndimage
 
-    labels, n = ndimage.label(occ)
+    grouped = ndimage.binary_dilation(occ, iterations=reach) if reach > 0 else occ
+    labels, n = ndimage.label(grouped)
     if n <= 1:
         return occ
-    sizes = np.bincount(labels.ravel())[1:]
+    sizes = np.bincount(labels[occ], minlength=n + 1)[1:]
     good = np.flatnonzero(sizes >= keep * sizes.max()) + 1
-    return np.isin(labels, good)
+    return occ & np.isin(labels, good)
 
 
 def _object_radius(cams, masks: list[np.ndarray], centre: np.ndarray) -> float:
