@@ -37,10 +37,12 @@ class Grid:
         return self.origin + (np.asarray(ijk, float) * self.voxel) @ self.axes
 
 
-def make_grid(lo: np.ndarray, hi: np.ndarray, axes: np.ndarray, frame_origin: np.ndarray, longest: int) -> Grid:
-    """Grid covering the box [lo, hi] given in the local frame (world = frame_origin + local @ axes)."""
+def make_grid(lo: np.ndarray, hi: np.ndarray, axes: np.ndarray, frame_origin: np.ndarray, longest: int,
+              voxel: float | None = None) -> Grid:
+    """Grid covering the box [lo, hi] given in the local frame (world = frame_origin + local @ axes),
+    `longest` voxels along its longest side unless the `voxel` size is given."""
     size = np.maximum(hi - lo, 1e-9)
-    voxel = float(size.max() / (longest - 1))
+    voxel = float(size.max() / (longest - 1)) if voxel is None else voxel
     shape = tuple(int(np.ceil(s / voxel)) + 1 for s in size)
     return Grid(frame_origin + lo @ axes, axes, voxel, shape)  # type: ignore[arg-type]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 MERGE_TOL = 1e-7  # vertices closer than this share of the bbox diagonal are one vertex
+NEAR_PIECE = 0.01  # a small piece this close (share of the diagonal) to a big one is part of the item
 FLAT_CUT = 0.005  # rms distance of a hole's rim from its plane, as a share of the rim length
 
 
@@ -93,12 +94,27 @@ def face_areas(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     return 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1)
 
 
-def keep_big_pieces(v: np.ndarray, f: np.ndarray, share: float):
-    """Drop pieces whose surface area is below `share` of the biggest piece's. Returns (v, f, dropped)."""
+def keep_big_pieces(v: np.ndarray, f: np.ndarray, share: float, near: float = NEAR_PIECE):
+    """Drop pieces whose surface area is below `share` of the biggest piece's, unless they come
+    within `near` x the mesh diagonal of a big one: a thin part (a wire handle) can reach the mesh
+    as a few separate bits beside the body. Returns (v, f, dropped)."""
     labels = components(len(v), f)
     area = np.bincount(labels, weights=face_areas(v, f))
     present = np.unique(labels)
     big = present[area[present] >= share * area.max()]
+    small = np.setdiff1d(present, big)
+    if len(small) and near > 0:
+        from scipy.spatial import cKDTree
+
+        used = np.zeros(len(v), bool)
+        used[f.ravel()] = True
+        vlabel = np.full(len(v), -1)
+        vlabel[f.ravel()] = labels[np.repeat(np.arange(len(f)), 3)]
+        tree = cKDTree(v[np.isin(vlabel, big)])
+        diag = float(np.linalg.norm(np.ptp(v[used], 0))) or 1.0
+        gap, _ = tree.query(v[used & np.isin(vlabel, small)], distance_upper_bound=near * diag)
+        close = np.unique(vlabel[used & np.isin(vlabel, small)][np.isfinite(gap)])
+        big = np.union1d(big, close)
     dropped = len(present) - len(big)
     if dropped:
         v, f = compact(v, f[np.isin(labels, big)])

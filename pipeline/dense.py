@@ -236,19 +236,24 @@ def _reconstruct(
         coarse = make_grid(lo, hi, axes, centre0, cfg.coarse_grid)
         # Within a voxel of the hull, not inside it: a rod thinner than the coarse voxels (an
         # antenna, a bottle's wire handle) falls between their centres and would be cut off the box.
-        occ = hull_at(coarse).cpu().numpy() < 0.9 * coarse.voxel
-        if cfg.thin_share > 0:  # room for thin parts that only some masks hold (see _dense_thin)
-            occ = _touching(occ, loose_at(coarse).cpu().numpy() < 0.9 * coarse.voxel)
-        occ = _components(occ, cfg.keep_component)
+        occ = _components(hull_at(coarse).cpu().numpy() < 0.9 * coarse.voxel, cfg.keep_component)
         if occ.sum() < 8:
             raise CaptureError(STAGE, _NO_CONSISTENT_ITEM,
                                "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
-        idx = np.argwhere(occ)
-        c_lo = lo + (idx.min(axis=0) - 1.5) * coarse.voxel
-        c_hi = lo + (idx.max(axis=0) + 1.5) * coarse.voxel
+        c_lo, c_hi = _box(occ, lo, coarse.voxel)
         if ground_y is not None:
             c_lo[1] = max(c_lo[1], ground_y - 0.02 * float((c_hi - c_lo).max()))
-        fine = make_grid(c_lo, c_hi, axes, centre0, cfg.grid)
+        voxel = float((c_hi - c_lo).max()) / (cfg.grid - 1)
+        if cfg.thin_share > 0:
+            # Room for thin parts that only some masks hold (see _dense_thin), at the same voxel
+            # size, and at most half the item's size further out on each side.
+            loose = _touching(occ, loose_at(coarse).cpu().numpy() < 0.9 * coarse.voxel)
+            l_lo, l_hi = _box(loose, lo, coarse.voxel)
+            reach = 0.5 * (c_hi - c_lo)
+            c_lo, c_hi = np.minimum(c_lo, np.maximum(l_lo, c_lo - reach)), np.maximum(c_hi, np.minimum(l_hi, c_hi + reach))
+            if ground_y is not None:
+                c_lo[1] = max(c_lo[1], ground_y - 0.02 * voxel * (cfg.grid - 1))
+        fine = make_grid(c_lo, c_hi, axes, centre0, cfg.grid, voxel)
         tick(0.15, "Carving the outline seen in all photos")
         field = hull_at(fine, band=True)
 
@@ -376,6 +381,12 @@ def _add_thin_parts(torch, photos, placed, views, dist, dscale, grid, field, flo
     flat = field.reshape(-1).clone()
     flat[torch.as_tensor(part.reshape(-1), device=device) & (flat > 0)] = -grid.voxel
     return flat.reshape(field.shape)
+
+
+def _box(occ: np.ndarray, lo: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """Local-frame box (lo, hi) round the set voxels of a grid starting at `lo`, 1.5 voxels wider."""
+    idx = np.argwhere(occ)
+    return lo + (idx.min(axis=0) - 1.5) * voxel, lo + (idx.max(axis=0) + 1.5) * voxel
 
 
 def _touching(core: np.ndarray, extra: np.ndarray) -> np.ndarray:

@@ -67,6 +67,22 @@ def test_sphere_is_cleaned_closed_and_decimated_under_budget():
     assert "floating" in text and "hole" in text and "Simplified" in text
 
 
+def test_small_piece_beside_the_body_is_kept_but_a_far_floater_is_not():
+    """A thin part can reach the mesh stage as bits just off the body (a handle's dotted line)."""
+    from pipeline._mesh_repair import keep_big_pieces
+
+    body = trimesh.creation.icosphere(subdivisions=4, radius=1.0)
+    bit = trimesh.creation.icosphere(subdivisions=1, radius=0.02)
+    near = bit.vertices + [1.03, 0, 0]  # 1 cm gap at 1 m radius: 0.35% of the diagonal
+    far = bit.vertices + [1.5, 0, 0]
+    v = np.concatenate([body.vertices, near, far])
+    n, m = len(body.vertices), len(bit.vertices)
+    f = np.concatenate([body.faces, bit.faces + n, bit.faces + n + m])
+    v2, f2, dropped = keep_big_pieces(v, f, 0.02)
+    assert dropped == 1
+    assert v2[:, 0].max() == pytest.approx(1.05, abs=1e-6)  # the near bit, not the far one (1.52)
+
+
 def test_single_photo_shapes_aim_lower_than_scans():
     s = trimesh.creation.icosphere(subdivisions=6)
     photo = mesh.finish_mesh(_shape(s.vertices, s.faces, kind="round"), None, "floor", CFG)
