@@ -192,3 +192,54 @@ def fuse_tsdf(torch, depths, views: Views, points, trunc: float, chunk: int):
         wsum[s : s + chunk] = upd.float().sum(dim=0)
         hidden[s : s + chunk] = (inside & (d > 0) & (sdf <= -trunc)).float().sum(dim=0)
     return tsum, wsum, hidden
+
+
+def carve_with_photos(torch, photos, placed, views, grid, hull, centre, cfg, device, tick):
+    """Hull field (nx, ny, nz) -> field with the concavities the depth maps show carved out.
+    `cfg`: the dense stage's DenseConfig; `placed`: indices of the photos behind `views`."""
+    gray, s = gray_images(torch, [photos[i].rgb for i in placed], cfg.depth_long_side, device)
+    lviews = scaled_views(torch, views, s, device)
+    inside = hull < 0
+    # Surface voxels: inside, with an outside 6-neighbour.
+    outside = (~inside).float()[None, None]
+    grown = torch.nn.functional.max_pool3d(outside, 3, stride=1, padding=1)[0, 0] > 0
+    surface = grid.centres(torch, device)[(inside & grown).reshape(-1)]
+    canvas = (gray.shape[-1], gray.shape[-2])
+    near, far = hull_depth_range(torch, lviews, surface, grid.voxel, canvas)
+    nbrs = choose_neighbours(views, centre, cfg.neighbours)
+    depths = torch.zeros((len(views), canvas[1], canvas[0]), device=device)
+    for r in range(len(views)):
+        d, score = plane_sweep(torch, gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,
+                               cfg.min_texture)
+        depths[r] = torch.where(score >= cfg.min_score, d, torch.zeros_like(d))
+        tick(0.15 + 0.65 * (r + 1) / len(views), f"Matching photo {r + 1} of {len(views)}")
+    depths = consistency_filter(torch, depths, lviews, nbrs, cfg.consistency, cfg.min_agree)
+    trunc = cfg.trunc_voxels * grid.voxel
+    flat = hull.reshape(-1)
+    near_hull = flat < trunc  # voxels well outside the hull stay outside whatever the TSDF says
+    pts = grid.centres(torch, device)[near_hull]
+    tsum, wsum, hid = fuse_tsdf(torch, depths, lviews, pts, trunc, cfg.chunk)
+    sums = torch.zeros((3, flat.shape[0]), device=flat.device)
+    sums[0, near_hull], sums[1, near_hull], sums[2, near_hull] = tsum, wsum, hid
+    # Light 3x3x3 smoothing of the sums keeps single-view noise from pitting the surface.
+    ts, ws, hid = torch.nn.functional.avg_pool3d(sums.reshape(3, 1, *grid.shape), 3, stride=1, padding=1)[:, 0]
+    tsdf = ts / ws.clamp_min(1e-6) * trunc
+    # Inside a solid part every view sees a surface in front of the voxel and only a stray wrong
+    # depth says "empty"; inside a real concavity a good share of the views look into it.
+    seen = (ws >= cfg.min_observations) & (ws >= cfg.min_free_share * (ws + hid))
+    field = torch.where(seen, torch.maximum(hull, tsdf), hull)
+    # Carved space must open to the outside: a pocket sealed inside the item is a wrong depth
+    # (a reflection on a glossy top looks like a surface behind the real one), so refill it.
+    sealed = torch.as_tensor(_sealed(field.cpu().numpy() >= 0), device=field.device)
+    return torch.where(sealed & (hull < 0), hull, field)
+
+
+def _sealed(empty: np.ndarray) -> np.ndarray:
+    """Empty voxels not connected to the grid's border (enclosed pockets)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(empty)
+    if n == 0:
+        return np.zeros_like(empty)
+    border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()]))
+    return (labels > 0) & ~np.isin(labels, border)

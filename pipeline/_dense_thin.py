@@ -1,17 +1,21 @@
-"""Thin parts the voting hull drops: a bottle's wire handle, an antenna, a chair's thin rail.
+"""Thin parts the voting hull drops: a bottle's wire handle, an antenna, a strap.
 
 A part a few pixels wide is exactly what a colour segmenter misses in many photos (GrabCut's
-smoothing removes it), so the vote, built to ignore a few bad masks, removes it too. Two pieces
-of evidence bring such a point back:
+smoothing removes it), so the vote, built to ignore a few bad masks, removes it too. A point
+outside the voted hull comes back when all of these hold:
 
-* enough masks still hold it (a share of the views that see it, not all but a few), and
-* its colour agrees across the photos, also in the photos whose mask left it out: a point on the
-  wire shows the wire's dark colour in every photo, while a point in the air beside the item
-  shows a different bit of table or wall in each. Measured on the bench water bottle with true
-  cameras: 87% of the points on its handle agree in at least 40% of the views, 0.5% of the
-  points 3-15 mm beside it do.
+* it sticks out of the voted item's convex hull (inside it, air in a gap can look like the item
+  behind it from every side), and not from its lowest fifth (beside its base, the shadowed table
+  can look like a dark item);
+* at least a share of the masks hold it (not all: the segmenter dropped it in many);
+* in the photos whose mask left it out, its pixel still shows the colour it has in the photos
+  that held it, and stands out from the pixels around it. A point on a dark wire shows the dark
+  wire against the table everywhere; air beside a plain blue bottle looks blue where masks hold
+  it (the bottle is behind it) but shows table in the photos that left it out.
 
 Colours are looked up at full resolution (a wire is 2-3 px wide), for candidate points only.
+Bench water bottle, 36 photos, real SfM poses: its handle comes back and the model's F-score at
+5% as delivered goes from 0.65 to 0.98 (the handle sets where the bounding box is centred).
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from typing import Sequence
 
 import numpy as np
 
-from ._dense_hull import Views, sample_maps
+from ._dense_hull import Grid, Views, sample_maps
+
+_RING = 8  # pixels sampled on a circle around the point's own pixel
+_RING_PX = 5.0  # its radius: wider than a thin part (2-4 px at 1024)
+_RING_OTHER = 3  # ring pixels that must differ from the part's colour
+_OUT_PX = 3.0  # px outside a mask before a view counts as having left a point out
+_LOW_SHARE = 0.2  # no thin parts in this share of the item's height above its lowest point
+_MIN_CONFIRM = 3  # photos that left a point out but show its colour, at the least
 
 
 def inside_share(torch, views: Views, dist_maps, scale: float, points, chunk: int):
@@ -75,18 +86,22 @@ def thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.n
         sel = idx[s : s + 10000]
         pts = points[sel]
         uv, _, seen = views.project(pts)
-        held = (seen & (sample_maps(torch, dist_maps, uv, scale)[:, 0] < 0)).cpu().numpy()
+        d_px = sample_maps(torch, dist_maps, uv, scale)[:, 0]
+        held = (seen & (d_px < 0)).cpu().numpy()
+        # Left out by more than a few pixels: just outside an outline, a view sees the background
+        # at the item's edge, which says nothing about a part.
+        clearly_out = (d_px > _OUT_PX).cpu().numpy()
         seen = seen.cpu().numpy()
         p64 = pts.cpu().numpy().astype(np.float64)
         own = _colours(labs, views, p64, np.zeros((1, 2)))[0]  # (V, M, 3)
         seen &= ~np.isnan(own[..., 0])
         held &= seen
-        left_out = seen & ~held
+        left_out = seen & clearly_out
         ref = np.nanmedian(np.where(held[..., None], own, np.nan), axis=0)  # (M, 3)
         close = ((own - ref[None]) ** 2).sum(axis=2) < tol2
-        need = np.maximum(left_out.sum(0), 1) * min_agree
+        need = np.maximum(left_out.sum(0) * min_agree, _MIN_CONFIRM)
         # The colour alone rules most points out; the ring test runs on the rest only.
-        maybe = ((close & left_out).sum(0) >= need) & (left_out.sum(0) >= 1) & (held.sum(0) >= 3)
+        maybe = ((close & left_out).sum(0) >= need) & (held.sum(0) >= 3)
         if not maybe.any():
             continue
         around = _colours(labs, views, p64[maybe], ring)  # (K, V, m, 3)
@@ -100,6 +115,59 @@ def thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.n
     return out
 
 
-_RING = 8  # pixels sampled on a circle around the point's own pixel
-_RING_PX = 5.0  # its radius: wider than a thin part (2-4 px at 1024)
-_RING_OTHER = 3  # ring pixels that must differ from the part's colour
+def add_thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray], grid: Grid, field,
+                   floor: float | None, min_share: float, min_agree: float, tolerance: float, chunk: int):
+    """Hull field (nx, ny, nz) with the thin parts the vote dropped put back as a voxel-thick
+    solid, none lower than `floor` (scene units up the grid's j axis from its origin; None:
+    anywhere). `labs`: the placed photos in CIELAB, (H, W, 3) uint8, in `views` order."""
+    from scipy import ndimage
+    from scipy.spatial import ConvexHull
+
+    device = field.device
+    centres = grid.centres(torch, device)
+    body = centres[(field < 0).reshape(-1)].cpu().numpy().astype(np.float64)
+    if len(body) < 4:
+        return field
+    # Only parts that stick out of the item's convex hull (a handle, an antenna): inside it, air
+    # in a gap (between a chair's back slats) can look like the item behind it in every photo.
+    # More than 1.5 voxels out: the vote's own bulge (a voxel or so) is not a part.
+    planes = ConvexHull(body[:: max(1, len(body) // 20000)]).equations  # (P, 4): n . x + d <= 0 inside
+    planes = torch.as_tensor(planes, dtype=torch.float32, device=device)
+
+    def beyond(pts):
+        step = max(1, 2_000_000 // len(planes))  # (step, P) floats at a time
+        return torch.cat([(pts[s : s + step] @ planes[:, :3].T + planes[:, 3]).amax(dim=1)
+                          for s in range(0, len(pts), step)]) > 1.5 * grid.voxel
+
+    # Nor in the lowest part of the item: next to its base, the shadowed table can share a dark
+    # item's colour. Handles and antennas sit higher.
+    rows = torch.nonzero((field < 0).any(dim=2).any(dim=0))[:, 0].float() * grid.voxel
+    low = float(rows.min() + _LOW_SHARE * (rows.max() - rows.min()))
+    floor = low if floor is None else max(floor, low)
+    y = torch.arange(grid.shape[1], device=device, dtype=torch.float32) * grid.voxel
+    out = (field > 0) & (y >= floor)[None, :, None]
+    idx = torch.nonzero(out.reshape(-1))[:, 0]
+    found = thin_parts(torch, views, dist_maps, scale, labs, centres[idx], min_share, min_agree, tolerance, chunk,
+                       beyond)
+    if not bool(found.any()):
+        return field
+    # A part about a voxel thick is found as a dotted line of voxels: close the gaps (a surface
+    # between diagonal neighbours falls apart), and give it a voxel's thickness.
+    part = np.zeros(field.numel(), bool)
+    part[idx[found].cpu().numpy()] = True
+    part = ndimage.binary_closing(part.reshape(field.shape), np.ones((3, 3, 3), bool), iterations=2)
+    # A lone voxel is a speck of colour that happened to agree, not a part.
+    labels, n = ndimage.label(part, np.ones((3, 3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    part &= sizes[labels] >= 4
+    flat = field.reshape(-1).clone()
+    flat[torch.as_tensor(part.reshape(-1), device=device) & (flat > 0)] = -grid.voxel
+    return flat.reshape(field.shape)
+
+
+def touching(core: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """core plus the connected pieces of extra that touch it."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(core | extra)
+    return np.isin(labels, np.unique(labels[core])) & (labels > 0)

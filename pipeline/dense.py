@@ -7,9 +7,12 @@ Method (torch, same code on any device):
 3. Plane-sweep ZNCC depth maps inside the hull's depth range, checked between neighbouring views
    and fused as a TSDF; where enough views saw empty space inside the hull (a chair seat between
    its arms, the inside of a bowl) it is carved away (see _dense_mvs).
-4. Cut at the table plane, marching cubes on the padded field (watertight), and the mesh projected
+4. Thin parts the vote dropped (a wire handle, an antenna) put back where enough masks hold them
+   and their colour agrees across the photos (see _dense_thin).
+5. Cut at the table plane, marching cubes on the padded field (watertight), and the mesh projected
    back into every photo as the new, multi-view-consistent masks.
-5. Those masks snapped to each photo's edges (see _dense_refine) and steps 2-4 once more, with a
+6. Those masks snapped to each photo's edges (see _dense_refine; outline pixels whose texture
+   lies on the table plane, a contact shadow, are background) and steps 2-5 once more, with a
    stricter vote in which a single view may also trim the surface by a few pixels.
 """
 
@@ -126,7 +129,7 @@ def reconstruct_dense(
     strict = replace(cfg, max_bad_views=cfg.refined_max_bad_views, snap_px=cfg.refined_snap_px)
     snap_ok = [snap_allowed(c.mask, m.mask, cfg.refined_snap_px) for c, m in zip(carved, sharp)]
     try:
-        return _reconstruct(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok)[:2]
+        return _reconstruct(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok, masks)[:2]
     except CaptureError:
         return shape, carved  # the first pass stands
 
@@ -156,13 +159,19 @@ def _reconstruct(
     device: str,
     progress: Callable[[float, str], None] | None,
     snap_ok: Sequence[np.ndarray | None] | None = None,
+    thin_masks: Sequence[Mask] | None = None,
 ) -> tuple[Shape, tuple[Mask, ...], tuple[np.ndarray, float, float] | None]:
-    """One pass; `snap_ok`: per photo, where its outline may snap the hull (see hull_field).
+    """One pass; `snap_ok`: per photo, where its outline may snap the hull (see hull_field);
+    `thin_masks`: the masks thin parts are looked for in (default `masks`): the segmenter's own,
+    since sharpening the outlines drops thin parts again.
     Also returns the table plane found, (up (3,), offset, median camera distance), or None."""
+    import cv2
     import torch
 
     from ._dense_frame import find_ground, front_direction, look_at_point, seen_sides
     from ._dense_hull import Grid, Views, hull_field, make_grid, mask_distance_maps, mask_maps, render_silhouettes
+    from ._dense_mvs import carve_with_photos
+    from ._dense_thin import add_thin_parts, touching
 
     def tick(f: float, msg: str) -> None:
         if progress is not None:
@@ -247,7 +256,7 @@ def _reconstruct(
         if cfg.thin_share > 0:
             # Room for thin parts that only some masks hold (see _dense_thin), at the same voxel
             # size, and at most half the item's size further out on each side.
-            loose = _touching(occ, loose_at(coarse).cpu().numpy() < 0.9 * coarse.voxel)
+            loose = touching(occ, loose_at(coarse).cpu().numpy() < 0.9 * coarse.voxel)
             l_lo, l_hi = _box(loose, lo, coarse.voxel)
             reach = 0.5 * (c_hi - c_lo)
             c_lo, c_hi = np.minimum(c_lo, np.maximum(l_lo, c_lo - reach)), np.maximum(c_hi, np.minimum(l_hi, c_hi + reach))
@@ -258,11 +267,18 @@ def _reconstruct(
         field = hull_at(fine, band=True)
 
         if cfg.photo_consistency:
-            field = _carve_with_photos(torch, photos, placed, views, fine, field, centre0, cfg, device, tick)
+            field = carve_with_photos(torch, photos, placed, views, fine, field, centre0, cfg, device, tick)
         if cfg.thin_share > 0:
             # Just above the table the table itself passes the colour test: leave that band alone.
             floor = None if ground_y is None else ground_y + cfg.table_rise * scale - float((fine.origin - centre0) @ up)
-            field = _add_thin_parts(torch, photos, placed, views, dist, dscale, fine, field, floor, cfg, device)
+            labs = [cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2Lab) for i in placed]
+            tdist = dist
+            if thin_masks is not None:
+                tdist = torch.as_tensor(mask_distance_maps([_fit_mask(thin_masks[i].mask, cams[k])
+                                                            for k, i in enumerate(placed)], cfg.mask_long_side)[0],
+                                        device=device)
+            field = add_thin_parts(torch, views, tdist, dscale, labs, fine, field, floor, cfg.thin_share,
+                                   cfg.thin_agree, cfg.thin_colour_tolerance, cfg.chunk)
 
         tick(0.9, "Building the surface")
         vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
@@ -293,108 +309,10 @@ def _reconstruct(
     return shape, tuple(out_masks), table
 
 
-def _carve_with_photos(torch, photos, placed, views, grid, hull, centre, cfg: DenseConfig, device, tick):
-    """Hull field (nx, ny, nz) -> field with the concavities the depth maps show carved out."""
-    from ._dense_mvs import (choose_neighbours, consistency_filter, fuse_tsdf, gray_images, hull_depth_range,
-                             plane_sweep, scaled_views)
-
-    gray, s = gray_images(torch, [photos[i].rgb for i in placed], cfg.depth_long_side, device)
-    lviews = scaled_views(torch, views, s, device)
-    inside = hull < 0
-    # Surface voxels: inside, with an outside 6-neighbour.
-    outside = (~inside).float()[None, None]
-    grown = torch.nn.functional.max_pool3d(outside, 3, stride=1, padding=1)[0, 0] > 0
-    surface = grid.centres(torch, device)[(inside & grown).reshape(-1)]
-    canvas = (gray.shape[-1], gray.shape[-2])
-    near, far = hull_depth_range(torch, lviews, surface, grid.voxel, canvas)
-    nbrs = choose_neighbours(views, centre, cfg.neighbours)
-    depths = torch.zeros((len(views), canvas[1], canvas[0]), device=device)
-    for r in range(len(views)):
-        d, score = plane_sweep(torch, gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,
-                               cfg.min_texture)
-        depths[r] = torch.where(score >= cfg.min_score, d, torch.zeros_like(d))
-        tick(0.15 + 0.65 * (r + 1) / len(views), f"Matching photo {r + 1} of {len(views)}")
-    depths = consistency_filter(torch, depths, lviews, nbrs, cfg.consistency, cfg.min_agree)
-    trunc = cfg.trunc_voxels * grid.voxel
-    flat = hull.reshape(-1)
-    near_hull = flat < trunc  # voxels well outside the hull stay outside whatever the TSDF says
-    pts = grid.centres(torch, device)[near_hull]
-    tsum, wsum, hid = fuse_tsdf(torch, depths, lviews, pts, trunc, cfg.chunk)
-    sums = torch.zeros((3, flat.shape[0]), device=flat.device)
-    sums[0, near_hull], sums[1, near_hull], sums[2, near_hull] = tsum, wsum, hid
-    # Light 3x3x3 smoothing of the sums keeps single-view noise from pitting the surface.
-    ts, ws, hid = torch.nn.functional.avg_pool3d(sums.reshape(3, 1, *grid.shape), 3, stride=1, padding=1)[:, 0]
-    tsdf = ts / ws.clamp_min(1e-6) * trunc
-    # Inside a solid part every view sees a surface in front of the voxel and only a stray wrong
-    # depth says "empty"; inside a real concavity a good share of the views look into it.
-    seen = (ws >= cfg.min_observations) & (ws >= cfg.min_free_share * (ws + hid))
-    field = torch.where(seen, torch.maximum(hull, tsdf), hull)
-    # Carved space must open to the outside: a pocket sealed inside the item is a wrong depth
-    # (a reflection on a glossy top looks like a surface behind the real one), so refill it.
-    sealed = torch.as_tensor(_sealed(field.cpu().numpy() >= 0), device=field.device)
-    return torch.where(sealed & (hull < 0), hull, field)
-
-
-def _add_thin_parts(torch, photos, placed, views, dist, dscale, grid, field, floor, cfg: DenseConfig, device):
-    """Field (nx, ny, nz) with the thin parts the vote dropped put back (see _dense_thin), none
-    lower than `floor` (scene units along the grid's up axis from its origin; None: anywhere)."""
-    import cv2
-    from scipy import ndimage
-    from scipy.spatial import ConvexHull
-
-    from ._dense_thin import thin_parts
-
-    centres = grid.centres(torch, device)
-    body = centres[(field < 0).reshape(-1)].cpu().numpy().astype(np.float64)
-    if len(body) < 4:
-        return field
-    # Only parts that stick out of the item's convex hull (a handle, an antenna): inside it, air
-    # in a gap (between a chair's back slats) can look like the item behind it in every photo.
-    # More than 1.5 voxels out: the vote's own bulge (a voxel or so) is not a part.
-    planes = ConvexHull(body[:: max(1, len(body) // 20000)]).equations  # (P, 4): n . x + d <= 0 inside
-    planes = torch.as_tensor(planes, dtype=torch.float32, device=device)
-
-    def beyond(pts):
-        step = max(1, 2_000_000 // len(planes))  # (step, P) floats at a time
-        return torch.cat([(pts[s : s + step] @ planes[:, :3].T + planes[:, 3]).amax(dim=1)
-                          for s in range(0, len(pts), step)]) > 1.5 * grid.voxel
-
-    out = field > 0
-    if floor is not None:
-        y = torch.arange(grid.shape[1], device=device, dtype=torch.float32) * grid.voxel
-        out &= (y >= floor)[None, :, None]
-    idx = torch.nonzero(out.reshape(-1))[:, 0]
-    labs = [cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2Lab) for i in placed]
-    found = thin_parts(torch, views, dist, dscale, labs, centres[idx], cfg.thin_share, cfg.thin_agree,
-                       cfg.thin_colour_tolerance, cfg.chunk, beyond)
-    if not bool(found.any()):
-        return field
-    # A part about a voxel thick is found as a dotted line of voxels: close the gaps (a surface
-    # between diagonal neighbours falls apart), and give it a voxel's thickness.
-    part = np.zeros(field.numel(), bool)
-    part[idx[found].cpu().numpy()] = True
-    part = ndimage.binary_closing(part.reshape(field.shape), np.ones((3, 3, 3), bool), iterations=2)
-    # A lone voxel is a speck of colour that happened to agree, not a part.
-    labels, n = ndimage.label(part, np.ones((3, 3, 3), bool))
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    part &= sizes[labels] >= 4
-    flat = field.reshape(-1).clone()
-    flat[torch.as_tensor(part.reshape(-1), device=device) & (flat > 0)] = -grid.voxel
-    return flat.reshape(field.shape)
-
-
 def _box(occ: np.ndarray, lo: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:
     """Local-frame box (lo, hi) round the set voxels of a grid starting at `lo`, 1.5 voxels wider."""
     idx = np.argwhere(occ)
     return lo + (idx.min(axis=0) - 1.5) * voxel, lo + (idx.max(axis=0) + 1.5) * voxel
-
-
-def _touching(core: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """core plus the connected pieces of extra that touch it."""
-    from scipy import ndimage
-
-    labels, _ = ndimage.label(core | extra)
-    return np.isin(labels, np.unique(labels[core])) & (labels > 0)
 
 
 def _surface(field: np.ndarray, grid, keep: float) -> tuple[np.ndarray, np.ndarray]:
@@ -414,17 +332,6 @@ def _surface(field: np.ndarray, grid, keep: float) -> tuple[np.ndarray, np.ndarr
     if vol < 0:  # outward normals: counter-clockwise seen from outside
         faces = faces[:, ::-1].copy()
     return vertices, faces
-
-
-def _sealed(empty: np.ndarray) -> np.ndarray:
-    """Empty voxels not connected to the grid's border (enclosed pockets)."""
-    from scipy import ndimage
-
-    labels, n = ndimage.label(empty)
-    if n == 0:
-        return np.zeros_like(empty)
-    border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()]))
-    return (labels > 0) & ~np.isin(labels, border)
 
 
 def _components(occ: np.ndarray, keep: float, reach: int = 2) -> np.ndarray:
