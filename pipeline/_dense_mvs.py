@@ -8,9 +8,12 @@ given device, float32, one reference view at a time (memory ~ planes x pixels).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ._dense_hull import Views, reduced_sizes
+from .types import Camera
 
 
 def gray_images(torch, rgbs: list[np.ndarray], long_side: int, device):
@@ -39,10 +42,10 @@ def scaled_views(torch, views: Views, s: float, device) -> Views:
     return Views(cams, torch, device)
 
 
-def choose_neighbours(views: Views, centre: np.ndarray, count: int) -> list[list[int]]:
-    """Per view, the `count` views whose rays to the object centre differ by closest to 15 deg
+def choose_neighbours(cams: Sequence[Camera], centre: np.ndarray, count: int) -> list[list[int]]:
+    """Per camera, the `count` cameras whose rays to the object centre differ by closest to 15 deg
     (5-45 deg allowed): enough parallax for depth, similar enough to match patches."""
-    dirs = np.array([c.center - centre for c in views.cams])
+    dirs = np.array([c.center - centre for c in cams])
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     ang = np.degrees(np.arccos(np.clip(dirs @ dirs.T, -1, 1)))
     out = []
@@ -206,7 +209,7 @@ def carve_with_photos(torch, photos, placed, views, grid, hull, centre, cfg, dev
     surface = grid.centres(torch, device)[(inside & grown).reshape(-1)]
     canvas = (gray.shape[-1], gray.shape[-2])
     near, far = hull_depth_range(torch, lviews, surface, grid.voxel, canvas)
-    nbrs = choose_neighbours(views, centre, cfg.neighbours)
+    nbrs = choose_neighbours(views.cams, centre, cfg.neighbours)
     depths = torch.zeros((len(views), canvas[1], canvas[0]), device=device)
     for r in range(len(views)):
         d, score = plane_sweep(torch, gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,

@@ -6,6 +6,11 @@ carved masks are consistent but soft. GrabCut, seeded with them (certain inside,
 doubt around the outline, certain background beyond), snaps each outline to the photo's
 edges; the second pass can then trust the masks more. Measured with ground-truth cameras
 (bench/dense_check.py, segmenter masks): mask IoU 0.92 -> 0.98 (avocado), 0.79 -> 0.93 (chair).
+
+A contact shadow under the item is the one thing colour cannot tell from the item (GrabCut keeps
+it), but its texture lies on the table plane: `table_pixels` finds such outline pixels by
+plane-induced matching between neighbouring photos, and they seed GrabCut as background. True
+cameras, segmenter masks: banana F@1% 0.875 -> 0.934, the others unchanged (+-0.005).
 """
 
 from __future__ import annotations
@@ -101,21 +106,18 @@ def table_pixels(
     import cv2
 
     from ._dense_frame import look_at_point
+    from ._dense_mvs import choose_neighbours
 
     placed = [i for i, c in enumerate(cams) if c is not None]
-    centres = np.array([cams[i].center for i in placed])
-    aim = look_at_point([cams[i] for i in placed])
-    dirs = centres - aim
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    ang = np.degrees(np.arccos(np.clip(dirs @ dirs.T, -1, 1)))
+    placed_cams = [cams[i] for i in placed]
+    nbrs_of = choose_neighbours(placed_cams, look_at_point(placed_cams), neighbours)
     grays = {i: cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0 for i in placed}
     k = 2 * radius + 1
     out: list[np.ndarray | None] = [None] * len(cams)
     for a, i in enumerate(placed):
         if near[i] is None or not near[i].any():
             continue
-        order = np.argsort(np.abs(ang[a] - 15.0))
-        nbrs = [placed[b] for b in order if b != a and 5.0 <= ang[a, b] <= 45.0][:neighbours]
+        nbrs = [placed[b] for b in nbrs_of[a]]
         if len(nbrs) < 2:
             continue
         ys, xs = np.nonzero(near[i])
