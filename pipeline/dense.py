@@ -107,7 +107,9 @@ def reconstruct_dense(
         if error.message != _NO_CONSISTENT_ITEM:
             raise
         central = tuple(_central_mask(p) for p in photos)
-        shape, carved, _ = _reconstruct(photos, central, poses, cfg, device, first)
+        # No thin parts: every photo "holds" the whole centre, so the room around the item would
+        # pass (a real scene is photo-consistent).
+        shape, carved, _ = _reconstruct(photos, central, poses, replace(cfg, thin_share=0.0), device, first)
         note = ("The item's outline could not be found consistently in the photos, so the model was shaped from "
                 "the photos' depth around their centre; it may include some surroundings.")
         # The outline is a guess here: sharpening it against the photos would make it look sure.
