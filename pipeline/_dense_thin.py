@@ -20,6 +20,7 @@ Bench water bottle, 36 photos, real SfM poses: its handle comes back and the mod
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -66,8 +67,9 @@ def _colours(labs: Sequence[np.ndarray], views: Views, points: np.ndarray,
 def thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray], points,
                min_share: float, min_agree: float, tolerance: float, chunk: int, where=None):
     """(N,) bool for candidate points (N, 3) torch: held by at least `min_share` of the masks, and
-    whose colour in the photos that left them out is, in at least `min_agree` of those photos,
-    within `tolerance` (CIELAB, 8-bit units) of their median colour in the photos that held them.
+    whose colour in the photos that left them out (by more than _OUT_PX) is, in at least
+    `min_agree` of those photos and at least _MIN_CONFIRM, within `tolerance` (CIELAB, 8-bit
+    units) of their median colour in the photos that held them, with the pixels around it unlike it.
 
     The second test is what tells a thin part from air beside a plain-coloured item: from most
     directions such air is seen against the item, so it looks item-coloured where masks hold it,
@@ -97,7 +99,9 @@ def thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.n
         seen &= ~np.isnan(own[..., 0])
         held &= seen
         left_out = seen & clearly_out
-        ref = np.nanmedian(np.where(held[..., None], own, np.nan), axis=0)  # (M, 3)
+        with warnings.catch_warnings():  # a point no photo holds has no colour yet: NaN, ruled out below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanmedian(np.where(held[..., None], own, np.nan), axis=0)  # (M, 3)
         close = ((own - ref[None]) ** 2).sum(axis=2) < tol2
         need = np.maximum(left_out.sum(0) * min_agree, _MIN_CONFIRM)
         # The colour alone rules most points out; the ring test runs on the rest only.
@@ -121,7 +125,7 @@ def add_thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[
     solid, none lower than `floor` (scene units up the grid's j axis from its origin; None:
     anywhere). `labs`: the placed photos in CIELAB, (H, W, 3) uint8, in `views` order."""
     from scipy import ndimage
-    from scipy.spatial import ConvexHull
+    from scipy.spatial import ConvexHull, QhullError
 
     device = field.device
     centres = grid.centres(torch, device)
@@ -131,7 +135,10 @@ def add_thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[
     # Only parts that stick out of the item's convex hull (a handle, an antenna): inside it, air
     # in a gap (between a chair's back slats) can look like the item behind it in every photo.
     # More than 1.5 voxels out: the vote's own bulge (a voxel or so) is not a part.
-    planes = ConvexHull(body[:: max(1, len(body) // 20000)]).equations  # (P, 4): n . x + d <= 0 inside
+    try:
+        planes = ConvexHull(body[:: max(1, len(body) // 20000)]).equations  # (P, 4): n . x + d <= 0 inside
+    except QhullError:  # a flat or degenerate body: nothing to measure against
+        return field
     planes = torch.as_tensor(planes, dtype=torch.float32, device=device)
 
     def beyond(pts):

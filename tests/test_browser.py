@@ -105,7 +105,7 @@ def read_qr(locator, artifacts: Path) -> str:
     text, png = "", b""
     for _ in range(10):
         locator.scroll_into_view_if_needed()
-        # Streamlit lays a fullscreen button over a hovered image, over one of the finder squares
+        # Pointer off the image: Streamlit draws a fullscreen button over a hovered one
         locator.page.mouse.move(1, 1)
         locator.evaluate("img => img.complete || new Promise(r => img.addEventListener('load', r, {once: true}))")
         png = locator.screenshot()
