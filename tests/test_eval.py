@@ -189,3 +189,59 @@ def test_occupancy_fills_closed_and_pinholed_shells_but_not_open_rings():
     occ = ev.occupancy(_dense(ring.vertices, ring.faces), origin, pitch, grid)
     ring_voxels = np.pi * (0.4**2 - 0.35**2) * 0.05 / pitch**3
     assert occ.sum() < 2.5 * ring_voxels  # far from the filled disc (about 8x)
+
+
+def _ring(n: int, elevations_deg, dist: float = 3.0):
+    """(K, R, t) of cameras on rings around the origin, looking at it (OpenCV axes, +Y up)."""
+    out = []
+    for el in np.radians(elevations_deg):
+        for az in np.linspace(0, 2 * np.pi, n, endpoint=False):
+            eye = dist * np.array([np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)])
+            z = -eye / np.linalg.norm(eye)
+            x = np.cross(z, [0.0, 1.0, 0.0])
+            x /= np.linalg.norm(x)
+            R = np.stack([x, np.cross(z, x), z])
+            out.append((np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]]), R, -R @ eye))
+    return out
+
+
+def test_ceiling_seen_share_misses_what_no_camera_sees():
+    import trimesh
+
+    from bench.ceiling import seen_counts
+
+    # A cube on the table seen from above only: its bottom face (1/6 of the area) is never seen;
+    # a second cube stacked on top hides the first one's top as well.
+    box = trimesh.creation.box((1.0, 1.0, 1.0))
+    centres = np.array([-R.T @ t for _, R, t in _ring(8, [30])])
+    counts = seen_counts(np.asarray(box.vertices), np.asarray(box.faces), centres, n=6000)
+    assert abs((counts >= 1).mean() - 5 / 6) < 0.02
+    # Each side face is seen by the 3-5 cameras in front of it, the top by all 8.
+    assert counts.max() == 8
+    stacked = trimesh.util.concatenate([box, box.copy().apply_translation((0, 1.0, 0))])
+    counts = seen_counts(np.asarray(stacked.vertices), np.asarray(stacked.faces), centres, n=12000)
+    assert abs((counts >= 1).mean() - 8 / 12) < 0.02
+
+
+def test_ceiling_exact_hull_of_a_sphere_is_the_sphere_from_enough_views():
+    import trimesh
+
+    from bench.ceiling import exact_hull
+    from pipeline._dense_hull import render_silhouettes
+    from pipeline.types import Camera
+
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
+    rig = _ring(12, [-40, 0, 40])
+    cams = [Camera(K=K, R=R, t=t, width=320, height=240) for K, R, t in rig]
+    masks = render_silhouettes(np.asarray(sphere.vertices), np.asarray(sphere.faces), cams)
+    v, f = exact_hull(masks, [c.K for c in cams], [c.R for c in cams], [c.t for c in cams],
+                      np.full(3, -0.6), np.full(3, 0.6), grid=96)
+    hull = trimesh.Trimesh(v, f)
+    assert 1.0 < hull.volume / sphere.volume < 1.12  # a hull can only be bigger than the object
+    e = ev.evaluate((v, f), sphere, n_points=20000, aligned=False, iou=False)
+    assert e.as_is.fscore[0.02] > 0.95
+    # One wrong outline (half the sphere missing in one view) bites into the exact hull: no vote.
+    masks[0][:, :160] = False
+    v, f = exact_hull(masks, [c.K for c in cams], [c.R for c in cams], [c.t for c in cams],
+                      np.full(3, -0.6), np.full(3, 0.6), grid=96)
+    assert trimesh.Trimesh(v, f).volume < 0.8 * sphere.volume
