@@ -29,13 +29,13 @@ from bench.single import OUTPUT, bench_root  # noqa: E402
 OBJECTS = ("avocado", "banana", "boombox", "chair", "waterbottle")
 
 
-def camera_centres(cameras_json: dict) -> np.ndarray:
-    """(V, 3) camera centres in the world frame from the bench's cameras.json (x_cam = R x + t)."""
-    out = []
-    for f in cameras_json["frames"]:
-        R, t = np.asarray(f["R"], float), np.asarray(f["t"], float)
-        out.append(-R.T @ t)
-    return np.array(out)
+def bench_cameras(cameras_json: dict) -> list:
+    """The bench's cameras.json frames (x_cam = R x + t, OpenCV axes) as pipeline Cameras."""
+    from pipeline.types import Camera
+
+    w, h = int(cameras_json["width"]), int(cameras_json["height"])
+    return [Camera(np.asarray(f["K"], float), np.asarray(f["R"], float), np.asarray(f["t"], float), w, h)
+            for f in cameras_json["frames"]]
 
 
 def seen_counts(vertices: np.ndarray, faces: np.ndarray, centres: np.ndarray, n: int = 8000,
@@ -58,22 +58,24 @@ def seen_counts(vertices: np.ndarray, faces: np.ndarray, centres: np.ndarray, n:
     return count
 
 
-def exact_hull(masks: list[np.ndarray], Ks: list[np.ndarray], Rs: list[np.ndarray], ts: list[np.ndarray],
-               lo: np.ndarray, hi: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+def exact_hull(masks: list[np.ndarray], cams: list, lo: np.ndarray, hi: np.ndarray,
+               grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Mesh (vertices (N, 3), faces (M, 3)) of the points in [lo, hi] (world box) inside every
-    mask (H, W) bool, outward faces, by marching cubes on a `grid`-voxel (long side) occupancy grid."""
+    mask (H, W) bool of its camera, outward faces, by marching cubes on a `grid`-voxel (long
+    side) occupancy grid."""
     from skimage import measure
+
+    from pipeline.geom import project
 
     voxel = float((hi - lo).max()) / grid
     axes = [lo[i] + voxel * np.arange(int(np.ceil((hi[i] - lo[i]) / voxel)) + 1) for i in range(3)]
     shape = tuple(len(a) for a in axes)
     pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     occ = np.ones(len(pts), bool)
-    for m, K, R, t in zip(masks, Ks, Rs, ts):
-        x = (pts @ R.T + t) @ K.T
-        z = np.maximum(x[:, 2], 1e-9)
-        u, v = np.round(x[:, 0] / z).astype(int), np.round(x[:, 1] / z).astype(int)
-        ok = (x[:, 2] > 0) & (u >= 0) & (v >= 0) & (u < m.shape[1]) & (v < m.shape[0])
+    for m, cam in zip(masks, cams):
+        uv, z = project(cam, pts)
+        u, v = np.round(uv[:, 0]).astype(int), np.round(uv[:, 1]).astype(int)
+        ok = (z > 0) & (u >= 0) & (v >= 0) & (u < m.shape[1]) & (v < m.shape[0])
         keep = np.zeros(len(pts), bool)
         keep[ok] = m[v[ok], u[ok]]
         occ &= keep
@@ -91,17 +93,16 @@ def ceiling(case: Path, grid: int) -> dict:
     from bench.eval import evaluate
 
     gt = trimesh.load(case / "gt.ply", force="mesh")
-    cams = json.loads((case / "cameras.json").read_text())
-    counts = seen_counts(np.asarray(gt.vertices), np.asarray(gt.faces), camera_centres(cams))
+    meta = json.loads((case / "cameras.json").read_text())
+    cams = bench_cameras(meta)
+    counts = seen_counts(np.asarray(gt.vertices), np.asarray(gt.faces), np.array([c.center for c in cams]))
     seen = float((counts >= 1).mean())
-    frames = cams["frames"]
-    masks = [cv2.imread(str(case / f["mask"]), cv2.IMREAD_GRAYSCALE) > 127 for f in frames]
+    masks = [cv2.imread(str(case / f["mask"]), cv2.IMREAD_GRAYSCALE) > 127 for f in meta["frames"]]
     lo, hi = gt.bounds[0].copy(), gt.bounds[1].copy()
     pad = 0.05 * float((hi - lo).max())
     lo, hi = lo - pad, hi + pad
     lo[1] = gt.bounds[0][1]  # the table: the hull stops where the item stands
-    v, f = exact_hull(masks, [np.asarray(x["K"], float) for x in frames], [np.asarray(x["R"], float) for x in frames],
-                      [np.asarray(x["t"], float) for x in frames], lo, hi, grid)
+    v, f = exact_hull(masks, cams, lo, hi, grid)
     ev = evaluate((v, f), (np.asarray(gt.vertices), np.asarray(gt.faces)), aligned=True, iou=False)
     return {
         "name": case.name,

@@ -66,10 +66,15 @@ def refine_masks(
     """`refine_mask` for every placed photo; band = `band_share` x the photo's long side."""
     out = []
     for i, (photo, mask, ok) in enumerate(zip(photos, carved, placed)):
-        band = max(2, round(band_share * max(photo.rgb.shape[:2])))
+        band = band_px(photo, band_share)
         table = None if tables is None else tables[i]
         out.append(refine_mask(photo, mask, band, table=table) if ok else mask)
     return tuple(out)
+
+
+def band_px(photo: Photo, band_share: float) -> int:
+    """The refinement band in pixels: `band_share` x the photo's long side, at least 2."""
+    return max(2, round(band_share * max(photo.rgb.shape[:2])))
 
 
 def outline_band(mask: np.ndarray, px: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ._dense_hull import Grid, Views, sample_maps
+from .geom import project
 
 _RING = 8  # pixels sampled on a circle around the point's own pixel
 _RING_PX = 5.0  # its radius: wider than a thin part (2-4 px at 1024)
@@ -53,10 +54,8 @@ def _colours(labs: Sequence[np.ndarray], views: Views, points: np.ndarray,
     the pixel offsets (K, 2); NaN where unseen or off the photo."""
     cols = np.full((len(offsets), len(views), len(points), 3), np.nan, np.float32)
     for v, (cam, lab) in enumerate(zip(views.cams, labs)):
-        x = points @ cam.R.T + cam.t
-        z = x[:, 2]
+        uv, z = project(cam, points)
         front = z > 1e-9
-        uv = (x[:, :2] / np.where(front, z, 1.0)[:, None]) @ cam.K[:2, :2].T + cam.K[:2, 2]
         for k, (du, dv) in enumerate(offsets):
             u, w = np.rint(uv[:, 0] + du).astype(np.int64), np.rint(uv[:, 1] + dv).astype(np.int64)
             ok = front & (u >= 0) & (w >= 0) & (u < lab.shape[1]) & (w < lab.shape[0])

@@ -116,16 +116,15 @@ def reconstruct_dense(
         return replace(shape, warnings=shape.warnings + (note,)), carved
     if not cfg.refine:
         return shape, carved
-    from ._dense_refine import outline_band, refine_masks, snap_allowed, table_pixels
+    from ._dense_refine import band_px, outline_band, refine_masks, snap_allowed, table_pixels
 
     if progress is not None:
         progress(0.6, "Sharpening the outlines in every photo")
-    bands = [max(2, round(cfg.refine_band * max(p.rgb.shape[:2]))) for p in photos]
     tables = None
     if table is not None and cfg.table_rise > 0:
         up, offset, scale = table
-        near = [outline_band(m.mask, b) if c is not None else None
-                for m, b, c in zip(carved, bands, poses.cameras)]
+        near = [outline_band(m.mask, band_px(p, cfg.refine_band)) if c is not None else None
+                for p, m, c in zip(photos, carved, poses.cameras)]
         tables = table_pixels(photos, poses.cameras, near, up, offset, cfg.table_rise * scale)
     sharp = refine_masks(photos, carved, [c is not None for c in poses.cameras], cfg.refine_band, tables)
     strict = replace(cfg, max_bad_views=cfg.refined_max_bad_views, snap_px=cfg.refined_snap_px)

@@ -234,14 +234,12 @@ def test_ceiling_exact_hull_of_a_sphere_is_the_sphere_from_enough_views():
     rig = _ring(12, [-40, 0, 40])
     cams = [Camera(K=K, R=R, t=t, width=320, height=240) for K, R, t in rig]
     masks = render_silhouettes(np.asarray(sphere.vertices), np.asarray(sphere.faces), cams)
-    v, f = exact_hull(masks, [c.K for c in cams], [c.R for c in cams], [c.t for c in cams],
-                      np.full(3, -0.6), np.full(3, 0.6), grid=96)
+    v, f = exact_hull(masks, cams, np.full(3, -0.6), np.full(3, 0.6), grid=96)
     hull = trimesh.Trimesh(v, f)
     assert 1.0 < hull.volume / sphere.volume < 1.12  # a hull can only be bigger than the object
     e = ev.evaluate((v, f), sphere, n_points=20000, aligned=False, iou=False)
     assert e.as_is.fscore[0.02] > 0.95
     # One wrong outline (half the sphere missing in one view) bites into the exact hull: no vote.
     masks[0][:, :160] = False
-    v, f = exact_hull(masks, [c.K for c in cams], [c.R for c in cams], [c.t for c in cams],
-                      np.full(3, -0.6), np.full(3, 0.6), grid=96)
+    v, f = exact_hull(masks, cams, np.full(3, -0.6), np.full(3, 0.6), grid=96)
     assert trimesh.Trimesh(v, f).volume < 0.8 * sphere.volume
