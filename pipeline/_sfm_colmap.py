@@ -90,6 +90,7 @@ def extract(
     opts.num_threads = cfg.num_threads
     opts.max_image_size = -1
     opts.sift.max_num_features = cfg.hard_max_features if hard else cfg.max_features
+    opts.sift.estimate_affine_shape = cfg.affine_shape
     if hard:
         # Low-texture scenes: keep weak corners and make descriptors tolerant to viewpoint change.
         opts.sift.peak_threshold = cfg.hard_peak_threshold

@@ -38,6 +38,9 @@ RESHOOT_ADVICE = (
 class SfmConfig:
     max_image_size: int = 1024  # long side the features are found at (px); K is still in working px
     max_features: int = 4096  # SIFT features per photo
+    # Affine-adapted SIFT regions: a photo from low down sees the table and the item squashed
+    # compared with one from higher up, and plain SIFT matches too few such pairs to place it.
+    affine_shape: bool = True
     camera_model: Literal["SIMPLE_RADIAL", "SIMPLE_PINHOLE"] = "SIMPLE_RADIAL"
     pinhole: bool = True  # re-fit without distortion at the end (dense uses pinhole K only)
     default_focal_factor: float = 0.78  # focal / long side when EXIF has none (28 mm equivalent)
