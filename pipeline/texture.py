@@ -36,6 +36,10 @@ class TextureConfig:
     feather_px: float = 8.0  # views fade in over this many pixels inside the eroded mask
     sharpness: float = 6.0  # view blend exponent: higher = best view dominates, sharper seams
     balance_exposure: bool = True  # per-view colour gains matched on the overlaps
+    # A placed photo whose colours differ this much from the others' (see _unlike_views) shows
+    # another item and is not painted from.
+    unlike_ratio: float = 4.0
+    unlike_margin: float = 12.0
     steep_cos: float = 0.35  # single photo: below this cosine fade to a blurred colour (no streaks)
     fill_blur: float = 0.04  # blur of the fill colours, as a share of the object's size in the photo
     tight_atlas: bool = True  # re-pack charts with xatlas (about 2x the texel density, ~0.2 s)
@@ -106,14 +110,16 @@ def bake_texture(
     diag = float(np.linalg.norm(verts.max(0) - verts.min(0)))
     timings["texels"] = time.perf_counter() - t0 - timings["unwrap"]
 
-    heldout = pick_heldout(mesh.views, cfg.heldout_views, cfg.heldout_min_views)
     views = []
     for i, cam in enumerate(mesh.views):
-        if cam is None or i in heldout:
+        if cam is None:
             continue
         views.append(tv.prepare_view(i, cam, photos[i].rgb, masks[i].mask, v_t, f_t, cfg.depth_size,
                                      cfg.mask_erode_px, cfg.feather_px, device=dev))
         tick(0.1 + 0.3 * len(views) / max(1, len(mesh.views)), "Checking what each photo sees")
+    odd = _unlike_views(views, pos, nrm, diag, cfg.unlike_ratio, cfg.unlike_margin)
+    heldout = tuple(i for i in pick_heldout(mesh.views, cfg.heldout_views, cfg.heldout_min_views) if i not in odd)
+    views = [v for v in views if v.index not in odd and v.index not in heldout]
     single = len(views) == 1
     if single:
         tv.add_fill(views[0], cfg.fill_blur)
@@ -174,6 +180,8 @@ def bake_texture(
     LAST_TIMINGS.clear()
     LAST_TIMINGS.update(timings)
     notes = []
+    warnings = tuple(f"Photo {i + 1} ({photos[i].name}) does not look like the other photos of the same side "
+                     "(another item?), so its colours were not used." for i in sorted(odd))
     if coverage < 0.6:
         notes.append(f"Only {coverage:.0%} of the surface was seen in a photo; the rest was filled in.")
     return TexturedMesh(
@@ -181,6 +189,7 @@ def bake_texture(
         dimensions_m=mesh.dimensions_m, coverage=coverage,
         heldout_error=round(float(np.mean(errors)), 2) if errors else None,
         notes=tuple(notes),
+        warnings=warnings,
     )
 
 
@@ -203,6 +212,42 @@ def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     for k in range(3):
         np.add.at(vn, f[:, k], fn)
     return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-20)
+
+
+def _unlike_views(views, pos, nrm, diag: float, ratio: float, margin: float, samples: int = 20000) -> set[int]:
+    """Photo indices of the views whose colours disagree with the others on the same surface points.
+
+    Per view, the median over sample points (seen by at least 4 views) of its mean absolute RGB
+    difference (0..255) to the median colour of all the views seeing the point; a view is unlike
+    when that is over `ratio` times the views' median and over it by `margin`. Bench avocado with
+    3 boombox photos mixed in (structure from motion places them: the same table is around
+    both): 1.4-3.5 for its own photos, 34-59 for the boombox ones.
+    """
+    import torch
+
+    from . import _texture_views as tv
+
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    idx = torch.randperm(pos.shape[0], generator=gen)[:samples].to(pos.device)
+    sp, sn = pos[idx], nrm[idx]
+    cols, seen = [], []
+    for view in views:
+        grid, _, logw, _, _ = tv.view_terms(view, sp, sn, diag)
+        cols.append(tv.grid_sample_colour(view.image, grid))
+        seen.append(torch.isfinite(logw))
+    c = torch.stack(cols)  # (V, S, 3)
+    ok = torch.stack(seen)  # (V, S)
+    consensus = torch.where(ok[..., None], c, torch.full_like(c, float("nan"))).nanmedian(dim=0).values
+    enough = ok.sum(0) >= 4
+    errors = {}
+    for k, view in enumerate(views):
+        m = ok[k] & enough
+        if int(m.sum()) >= 50:
+            errors[view.index] = float((c[k, m] - consensus[m]).abs().mean(1).median())
+    if len(errors) < 6:  # too few photos to tell the odd one out
+        return set()
+    typical = float(np.median(list(errors.values())))
+    return {i for i, e in errors.items() if e > max(ratio * typical, typical + margin)}
 
 
 def _exposure_gains(views, pos, nrm, diag: float, cfg: TextureConfig, samples: int = 20000):

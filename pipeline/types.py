@@ -146,6 +146,7 @@ class TexturedMesh:
     coverage: float = 1.0  # share of the surface area textured from a photo (rest filled)
     heldout_error: float | None = None  # mean abs RGB error (0..255) re-rendering photos left out of the bake
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # things the merchant should know (a photo not used)
 
 
 @dataclass(frozen=True)

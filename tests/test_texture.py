@@ -125,18 +125,38 @@ def test_heldout_photos_measure_photometric_error(device):
     cfg = replace(texture.PRESETS["balanced"], texture_size=256, bake_size=256)
     tm = texture.bake_texture(mesh, photos, masks, cfg, device=device)
     assert tm.heldout_error is not None and tm.heldout_error < 8.0, tm.heldout_error
-    # Held-out photos that disagree with the model (inverted colours) give a large error.
-    from pipeline._texture_heldout import pick_heldout
+    # A model that disagrees with a held-out photo (inverted colours) gives a large error.
+    from pipeline._texture_heldout import heldout_error, pick_heldout
 
     held = pick_heldout(mesh.views, cfg.heldout_views, cfg.heldout_min_views)
     assert len(held) == 3 and 0 not in held
-    wrong = [replace(p, rgb=np.where(m.mask[..., None], 255 - p.rgb, p.rgb)) if i in held else p
-             for i, (p, m) in enumerate(zip(photos, masks))]
-    tm_wrong = texture.bake_texture(mesh, wrong, masks, cfg, device=device)
-    assert tm_wrong.heldout_error > 4 * tm.heldout_error, (tm.heldout_error, tm_wrong.heldout_error)
+    i = held[0]
+    args = (photos[i].rgb, masks[i].mask, tm.vertices, tm.faces, tm.uv)
+    right = heldout_error(cams[i], *args, tm.texture, cfg.depth_size, device)
+    wrong = heldout_error(cams[i], *args, 255 - tm.texture, cfg.depth_size, device)
+    assert wrong > 4 * right, (right, wrong)
     # Too few photos: nothing is held out, the error stays unknown.
     few = texture.bake_texture(replace(mesh, views=mesh.views[:6]), photos[:6], masks[:6], cfg, device=device)
     assert few.heldout_error is None
+
+
+def test_photos_of_another_item_are_not_painted_from(device):
+    """Structure from motion can place a photo of another item shot on the same table; its colours
+    must not end up on this model, and the merchant is told which photo it was."""
+    v, f = sphere()
+    cams = ring_cameras()
+    mesh, photos, masks = make_inputs(v, f, cams)
+    other = {2, 7, 11}  # a differently coloured item where this one stands (not the held-out 3, 8, 13)
+    mixed = [replace(p, rgb=np.where(m.mask[..., None], 255 - p.rgb, p.rgb)) if i in other else p
+             for i, (p, m) in enumerate(zip(photos, masks))]
+    cfg = replace(texture.PRESETS["balanced"], texture_size=256, bake_size=256)
+    tm = texture.bake_texture(mesh, mixed, masks, cfg, device=device)
+    inside, pts = texel_truth(tm, 256)
+    err = np.abs(tm.texture[inside].astype(float) - colour_field(pts)).mean(axis=1)
+    assert err.mean() < 6.0, err.mean()
+    assert len(tm.warnings) == 3 and all(f"Photo {i + 1} ({i}.jpg)" in w for i, w in zip(sorted(other), tm.warnings))
+    # The same photos, all of this item: none is left out.
+    assert texture.bake_texture(mesh, photos, masks, cfg, device=device).warnings == ()
 
 
 def test_exposure_differences_are_balanced(device):
