@@ -33,6 +33,8 @@ def test_reduced_capture_makes_true_size_textured_scan(bench, tmp_path, device):
     assert any("blank.jpg" in w for w in report.warnings), report.warnings
     assert report.reprojection_error_px < 2.0
     assert "bottom" in report.unseen_sides and {"front", "back", "left", "right"} <= set(report.seen_sides)
+    # Under 20 photos the merchant is told the size may be off, and why.
+    assert any("Only 12 photos could be used" in a for a in report.advice), report.advice
     assert report.heldout_photometric_error is None or report.heldout_photometric_error < 40
     assert validate_glb(out)["issues"]["numErrors"] == 0
     assert abs(report.dimensions_m[1] - height) < 0.01 * height
