@@ -3,7 +3,9 @@
 Every texel of the atlas gets a 3D position and normal; it is projected into each placed photo,
 depth-tested against a small z-buffer of that view, kept inside the (eroded) object mask, and the
 views are blended with weights that favour the most head-on, highest-resolution view (soft-max,
-so seams blend instead of jumping). Per-view colour gains even out exposure differences. Texels no
+so seams blend instead of jumping). Per-view colour gains even out exposure differences. A placed
+photo whose colours disagree with the others on the same surface (another item shot on the same
+table, which structure from motion can place) is left out and named in a warning. Texels no
 photo sees are filled from the nearest plausible photo colours (mirrored through the front for a
 single photo) and the atlas gutter is filled so mip-maps never bleed black.
 """
