@@ -74,6 +74,10 @@ class DenseConfig:
     silhouette_long_side: int = 640  # px, the carved masks are drawn at this size, then scaled up
     min_free_share: float = 0.25  # of the views with a depth there, share that must see a voxel
     keep_component: float = 0.1  # keep pieces at least this share of the largest piece
+    # Outlines that disagree in 3D: from this many placed photos on, a scene rather than a product
+    # (the real 23-photo set), shaped from the photos' centre; from fewer, more likely photos placed
+    # wrongly (bench boombox, 9 of 12 placed 4 degrees off: a heap of table), so the capture fails.
+    min_scene_photos: int = 15
     chunk: int = 131072  # voxels per batch (memory ~ chunk x views x 40 bytes)
     seed: int = 0
 
@@ -98,7 +102,7 @@ def reconstruct_dense(
     When the outlines from the 2D masks do not agree in 3D (an item that fills the frame, a scene
     rather than a product on a table), it retries once with a central region of every photo as
     the outline, the one thing all the photos agree on, and lets the photo-consistency carving
-    shape the model.
+    shape the model; with fewer than `cfg.min_scene_photos` placed it raises CaptureError instead.
     """
     first = _sub(progress, 0.0, 0.6 if cfg.refine else 1.0)
     try:
@@ -106,6 +110,10 @@ def reconstruct_dense(
     except CaptureError as error:
         if error.message != _NO_CONSISTENT_ITEM:
             raise
+        if poses.placed < cfg.min_scene_photos:
+            raise CaptureError(STAGE, f"The item could not be found consistently in the {poses.placed} photos "
+                               "that were placed.", "Take 20-80 photos walking all around the item, keeping all of "
+                               "it in the middle of every photo.") from None
         central = tuple(_central_mask(p) for p in photos)
         # No thin parts: every photo "holds" the whole centre, so the room around the item would
         # pass (a real scene is photo-consistent).

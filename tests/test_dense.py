@@ -224,6 +224,24 @@ def test_bad_input_is_reported():
         dense.reconstruct_dense([photo] * 3, [mask] * 3, poses, dense.PRESETS["fast"], device="cpu")
 
 
+def test_few_photos_whose_outlines_disagree_fail_with_advice(capture):
+    """Ten photos whose outlines point at different places (photos placed wrongly): a clear
+    failure with advice, not a model shaped from the middle of the photos."""
+    from pipeline import dense
+    from pipeline.errors import CaptureError
+
+    photos, masks, poses, _ = capture
+    keep = list(range(0, 20, 2))
+    yy, xx = np.mgrid[0:H, 0:W]
+    spots = [(W * (0.15 + 0.7 * ((k * 7) % 10) / 9), H * (0.2 + 0.6 * ((k * 3) % 10) / 9)) for k in range(len(keep))]
+    moved = [Mask(np.hypot(xx - x, yy - y) < 0.08 * W, 0.7, False, "test") for x, y in spots]
+    few = Poses(tuple(poses.cameras[i] for i in keep), poses.points, poses.point_colors, poses.point_views, 0.3)
+    with pytest.raises(CaptureError) as err:
+        dense.reconstruct_dense([photos[i] for i in keep], moved, few, replace(dense.PRESETS["fast"], grid=64),
+                                device="cpu")
+    assert "10 photos that were placed" in err.value.message and "20-80 photos" in err.value.advice
+
+
 def test_front_comes_from_photo_0_even_when_it_could_not_be_placed():
     """Photo 0 decides the front; unplaced, its viewing direction (from its pairs) still does."""
     from pipeline._dense_frame import front_direction
