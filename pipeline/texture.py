@@ -216,6 +216,24 @@ def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-20)
 
 
+def _sample_views(views, pos, nrm, diag: float, samples: int, seed: int):
+    """Colours (V, S, 3) and log-weights (V, S) (-inf where unusable) of every view at `samples`
+    random texels (positions and normals (T, 3)), drawn the same way for the same seed."""
+    import torch
+
+    from . import _texture_views as tv
+
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    idx = torch.randperm(pos.shape[0], generator=gen)[:samples].to(pos.device)
+    sp, sn = pos[idx], nrm[idx]
+    cols, logws = [], []
+    for view in views:
+        grid, _, logw, _, _ = tv.view_terms(view, sp, sn, diag)
+        cols.append(tv.grid_sample_colour(view.image, grid))
+        logws.append(logw)
+    return torch.stack(cols), torch.stack(logws)
+
+
 def _unlike_views(views, pos, nrm, diag: float, ratio: float, margin: float, samples: int = 20000) -> set[int]:
     """Photo indices of the views whose colours disagree with the others on the same surface points.
 
@@ -227,18 +245,8 @@ def _unlike_views(views, pos, nrm, diag: float, ratio: float, margin: float, sam
     """
     import torch
 
-    from . import _texture_views as tv
-
-    gen = torch.Generator(device="cpu").manual_seed(1)
-    idx = torch.randperm(pos.shape[0], generator=gen)[:samples].to(pos.device)
-    sp, sn = pos[idx], nrm[idx]
-    cols, seen = [], []
-    for view in views:
-        grid, _, logw, _, _ = tv.view_terms(view, sp, sn, diag)
-        cols.append(tv.grid_sample_colour(view.image, grid))
-        seen.append(torch.isfinite(logw))
-    c = torch.stack(cols)  # (V, S, 3)
-    ok = torch.stack(seen)  # (V, S)
+    c, lw = _sample_views(views, pos, nrm, diag, samples, seed=1)
+    ok = torch.isfinite(lw)  # (V, S)
     consensus = torch.where(ok[..., None], c, torch.full_like(c, float("nan"))).nanmedian(dim=0).values
     enough = ok.sum(0) >= 4
     errors = {}
@@ -256,18 +264,7 @@ def _exposure_gains(views, pos, nrm, diag: float, cfg: TextureConfig, samples: i
     """Per-view RGB gains (V, 3) that make overlapping views agree (geometric mean 1)."""
     import torch
 
-    from . import _texture_views as tv
-
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    idx = torch.randperm(pos.shape[0], generator=gen)[:samples].to(pos.device)
-    sp, sn = pos[idx], nrm[idx]
-    cols, logws = [], []
-    for view in views:
-        grid, _, logw, _, _ = tv.view_terms(view, sp, sn, diag)
-        cols.append(tv.grid_sample_colour(view.image, grid))
-        logws.append(logw)
-    c = torch.stack(cols)  # (V, S, 3)
-    lw = torch.stack(logws)  # (V, S)
+    c, lw = _sample_views(views, pos, nrm, diag, samples, seed=0)
     w = torch.softmax(cfg.sharpness * lw, dim=0).nan_to_num(0.0) * torch.isfinite(lw)
     seen = torch.isfinite(lw)
     gains = torch.ones((len(views), 3), device=pos.device)
