@@ -1,17 +1,32 @@
 """Plinth reconstruction library: photos in, AR-ready GLB/USDZ out.
 
-    from pipeline import reconstruct, Options
+    from pipeline import reconstruct, Options, KnownSize
     result = reconstruct(["vase.jpg"], "out/vase.glb", Options(size=KnownSize("height", 0.3)))
 
-Importing this package is cheap and needs no GPU: heavy libraries load inside the stages.
+This module is the library's public face: the CLI, the web app, the API and the workers use
+only what it exports. Importing it is cheap and needs neither a GPU nor Streamlit: heavy
+libraries (torch, pycolmap, OpenCV) load inside the stages that need them.
 """
 
 from .errors import Cancelled, CaptureError, InputError, PlinthError
-from .orchestrator import Options, reconstruct
-from .types import KnownSize
-from .units import parse_size
+from .ingest import check_photo
+from .orchestrator import (
+    MIN_MULTIVIEW_PHOTOS,
+    QUALITIES,
+    STAGE_WORDS,
+    TEXTURE_SIZES,
+    Options,
+    reconstruct,
+    stages_for,
+)
+from .report import KIND_WORDS, plain_words
+from .types import SINGLE_VIEW_KINDS, KnownSize, QualityReport, Result, ScaleSource
+from .files import atomic_write
+from .units import format_dimensions, format_size, parse_size
 
 __all__ = [
-    "Cancelled", "CaptureError", "InputError", "KnownSize", "Options", "PlinthError",
-    "parse_size", "reconstruct",
+    "Cancelled", "CaptureError", "InputError", "KIND_WORDS", "KnownSize", "MIN_MULTIVIEW_PHOTOS", "Options",
+    "PlinthError", "QUALITIES", "QualityReport", "Result", "SINGLE_VIEW_KINDS", "STAGE_WORDS", "ScaleSource",
+    "TEXTURE_SIZES", "atomic_write", "check_photo", "format_dimensions", "format_size", "parse_size", "plain_words",
+    "reconstruct", "stages_for",
 ]

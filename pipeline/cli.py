@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import Cancelled, PlinthError
+from .errors import Cancelled, CaptureError, PlinthError
 from .orchestrator import QUALITIES, Options, reconstruct
 from .types import KnownSize, SINGLE_VIEW_KINDS
 from .units import format_size, parse_size
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve(args)
     except PlinthError as error:
         print(f"plinth: {error}", file=sys.stderr)
-        return EXIT_CAPTURE if error.__class__.__name__ == "CaptureError" else EXIT_BAD_INPUT
+        return EXIT_CAPTURE if isinstance(error, CaptureError) else EXIT_BAD_INPUT
     except (Cancelled, KeyboardInterrupt):
         print("plinth: stopped.", file=sys.stderr)
         return EXIT_INTERRUPTED

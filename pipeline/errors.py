@@ -25,5 +25,9 @@ class CaptureError(PlinthError):
     """The photos are readable but cannot make a model (too few placed, no object found)."""
 
 
+class OutlinesDisagree(CaptureError):
+    """The item's outlines in the placed photos do not meet in one 3D shape (geometry stage)."""
+
+
 class Cancelled(Exception):
     """Raised when the progress callback asks the pipeline to stop."""

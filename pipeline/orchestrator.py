@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +15,27 @@ from .types import KnownSize, Mask, Placement, ProgressFn, Result, SINGLE_VIEW_K
 #: Fewer photos than this take the single-photo path (photo 0 only) with a warning.
 MIN_MULTIVIEW_PHOTOS = 3
 QUALITIES = ("fast", "balanced", "high")
+#: Texture side per quality when the merchant does not choose one.
+TEXTURE_SIZES = {"fast": 1024, "balanced": 2048, "high": 2048}
+
+#: Every stage `reconstruct` reports through `progress`, in order, with the plain words a
+#: merchant sees for it. "poses" only runs for MIN_MULTIVIEW_PHOTOS photos or more.
+STAGE_WORDS: dict[str, str] = {
+    "ingest": "Reading your photos",
+    "segment": "Finding the product in each photo",
+    "poses": "Working out where each photo was taken",
+    "geometry": "Building the 3D shape",
+    "mesh": "Cleaning up and sizing the model",
+    "texture": "Painting the model from your photos",
+    "export": "Saving files for phones and online shops",
+    "report": "Checking the result",
+}
+
+
+def stages_for(photo_count: int) -> tuple[str, ...]:
+    """The stage ids a job with this many photos goes through, in order."""
+    multi = photo_count >= MIN_MULTIVIEW_PHOTOS
+    return tuple(s for s in STAGE_WORDS if multi or s != "poses")
 
 
 @dataclass(frozen=True)
@@ -26,17 +47,36 @@ class Options:
     size: KnownSize | None = None
     name: str = ""
     quality: str = "balanced"  # fast | balanced | high
-    texture_size: int = 2048
+    texture_size: int | None = None  # px, a power of two; None: TEXTURE_SIZES[quality]
     max_triangles: int = 100_000
     max_megabytes: float = 5.0
 
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (what a job record stores)."""
+        data = asdict(self)
+        data["size"] = None if self.size is None else {"axis": self.size.axis, "metres": self.size.metres}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Options":
+        """The inverse of `to_dict`; unknown keys are ignored (records written by older versions)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in dict(data).items() if k in known}
+        size = values.pop("size", None)
+        if size is not None:
+            values["size"] = KnownSize(size["axis"], float(size["metres"]))
+        return cls(**values)
+
     def check(self) -> "Options":
+        """The options with the quality's defaults filled in; InputError for a bad value."""
         if self.kind not in ("auto", *SINGLE_VIEW_KINDS):
             raise InputError("options", f"Unknown kind '{self.kind}'. Use auto, flat, box, revolve or round.")
         if self.placement not in ("floor", "wall"):
             raise InputError("options", f"Unknown placement '{self.placement}'. Use floor or wall.")
         if self.quality not in QUALITIES:
             raise InputError("options", f"Unknown quality '{self.quality}'. Use fast, balanced or high.")
+        if self.texture_size is None:
+            return replace(self, texture_size=TEXTURE_SIZES[self.quality]).check()
         if self.texture_size not in (256, 512, 1024, 2048, 4096):
             raise InputError("options", f"Texture size {self.texture_size} must be 256, 512, 1024, 2048 or 4096.")
         if not 1_000 <= self.max_triangles <= 1_000_000:
@@ -188,4 +228,4 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-__all__ = ["Options", "reconstruct", "CaptureError", "InputError", "Cancelled", "QUALITIES"]
+__all__ = ["MIN_MULTIVIEW_PHOTOS", "Options", "QUALITIES", "STAGE_WORDS", "TEXTURE_SIZES", "reconstruct", "stages_for"]

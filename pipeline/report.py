@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .types import Exports, Mask, Mesh, Photo, Poses, QualityReport, Shape, TexturedMesh
+from .files import atomic_write
+from .types import Exports, Mask, Mesh, Photo, Poses, QualityReport, ScaleSource, Shape, TexturedMesh
 from .units import format_size
 
 KIND_WORDS = {
@@ -60,7 +59,7 @@ def make_report(
 
     warn += list(shape.warnings) + list(textured.warnings)
     details = list(shape.notes) + list(mesh.notes) + list(textured.notes)
-    if "no size given" in mesh.scale_source or "assumed" in mesh.scale_source:
+    if mesh.scale_from is ScaleSource.ASSUMED:
         advice.append("Enter one real measurement (height, width or depth) so the model shows at true size in AR.")
 
     placed = poses.placed if poses is not None else len(photos)
@@ -139,8 +138,4 @@ def plain_words(report: QualityReport) -> list[str]:
 
 def write_report(report: QualityReport, path: str | Path) -> None:
     """Write the JSON report atomically (a reader never sees half a file)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(to_json(report), fh, indent=2)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(to_json(report), indent=2))

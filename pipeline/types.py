@@ -15,6 +15,7 @@ Frames used here:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable, Literal
 
 import numpy as np
@@ -29,6 +30,14 @@ ProgressFn = Callable[[str, float, str], "bool | None"]
 
 #: The single-photo shape priors, in the order `--kind` lists them.
 SINGLE_VIEW_KINDS: tuple[str, ...] = ("flat", "box", "revolve", "round")
+
+
+class ScaleSource(str, Enum):
+    """Where a model's size in metres came from."""
+
+    MERCHANT = "merchant"  # the one real measurement the merchant entered
+    MEASURED = "measured"  # the geometry stage knew the metric scale
+    ASSUMED = "assumed"  # a typical size for the kind of item: the merchant should enter one
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,8 @@ class Mesh:
     views: tuple[Camera | None, ...]
     placement: np.ndarray  # (4, 4) similarity: reconstruction frame -> product frame (metres)
     dimensions_m: tuple[float, float, float]  # product-frame bbox size (width x, height y, depth z)
-    scale_source: str  # "merchant height", "default size for a vase", ...
+    scale_source: str  # plain words: "the height you entered: 30.0 cm (11.8 in)", ...
+    scale_from: ScaleSource  # the same, for code to test
     kind: Kind
     notes: tuple[str, ...] = ()
 
@@ -147,6 +157,7 @@ class TexturedMesh:
     heldout_error: float | None = None  # mean abs RGB error (0..255) re-rendering photos left out of the bake
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()  # things the merchant should know (a photo not used)
+    seconds_per_step: dict[str, float] = field(default_factory=dict)  # bake diagnostics (unwrap, views, ...)
 
 
 @dataclass(frozen=True)

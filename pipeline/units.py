@@ -44,3 +44,9 @@ def parse_size(text: str, default_unit: str = "m") -> float:
 def format_size(metres: float) -> str:
     """'52.0 cm (20.5 in)': the way sizes are shown to merchants."""
     return f"{metres * 100:.1f} cm ({metres / 0.0254:.1f} in)"
+
+
+def format_dimensions(dims_m: tuple[float, float, float]) -> str:
+    """'44 × 85 × 42 cm (17.3 × 33.5 × 16.5 in)': width x height x depth, as merchants see them."""
+    w, h, d = (float(v) for v in dims_m)
+    return f"{w * 100:.0f} × {h * 100:.0f} × {d * 100:.0f} cm ({w / 0.0254:.1f} × {h / 0.0254:.1f} × {d / 0.0254:.1f} in)"

@@ -52,7 +52,7 @@ def test_make_single_photo_meets_contract(case, bench, tmp_path):
     assert code == 0
     _check_contract(out, height)
 
-    from pipeline._export_usdz import validate_usdz
+    from pipeline.export.usdz import validate_usdz
 
     usdz = out.with_suffix(".usdz")
     assert validate_usdz(usdz) == []

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from pipeline import geom
 from pipeline.types import Camera, Mask, Photo, Poses
@@ -21,7 +22,7 @@ HOLE_R, HOLE_BOTTOM = 0.3, 0.25
 W, H, F = 256, 192, 230.0
 
 
-def _sdf(torch, p):
+def _sdf(p):
     q = p - torch.tensor([0.0, 0.3, 0.0])
     d = q.abs() - torch.as_tensor(BOX, dtype=torch.float32)
     box = d.clamp_min(0).norm(dim=-1) + d.max(dim=-1).values.clamp_max(0)
@@ -40,7 +41,7 @@ def _look_at(eye: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return R, -R @ eye
 
 
-def _render(torch, R, t, tex_obj, tex_floor):
+def _render(R, t, tex_obj, tex_floor):
     """RGB (H, W, 3) uint8 and object mask (H, W) by sphere tracing object + floor (y = 0)."""
     v, u = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij")
     d_cam = torch.stack([(u - (W - 1) / 2) / F, (v - (H - 1) / 2) / F, torch.ones_like(u)], dim=-1).reshape(-1, 3)
@@ -51,17 +52,17 @@ def _render(torch, R, t, tex_obj, tex_floor):
     tt = torch.full((dirs.shape[0],), 1.0)  # cameras are 2.6 from the target: nothing within 1.0
     for _ in range(70):
         p = eye + tt[:, None] * dirs
-        d = torch.minimum(_sdf(torch, p), p[:, 1].abs())
+        d = torch.minimum(_sdf(p), p[:, 1].abs())
         tt = tt + d.clamp_min(1e-4)
     p = eye + tt[:, None] * dirs
-    obj = (_sdf(torch, p) < 2e-3) & (p[:, 1] > 1e-3)
-    tex = torch.where(obj[:, None], _noise(torch, tex_obj, p, 0.06), _noise(torch, tex_floor, p, 0.09))
-    hit = (torch.minimum(_sdf(torch, p), p[:, 1].abs()) < 1e-2)[:, None]
+    obj = (_sdf(p) < 2e-3) & (p[:, 1] > 1e-3)
+    tex = torch.where(obj[:, None], _noise(tex_obj, p, 0.06), _noise(tex_floor, p, 0.09))
+    hit = (torch.minimum(_sdf(p), p[:, 1].abs()) < 1e-2)[:, None]
     rgb = torch.where(hit, tex, torch.tensor([0.6, 0.7, 0.9]))
     return (rgb.reshape(H, W, 3).numpy() * 255).astype(np.uint8), obj.reshape(H, W).numpy()
 
 
-def _noise(torch, table, p, cell):
+def _noise(table, p, cell):
     idx = torch.floor(p / cell).long() % table.shape[0]
     return table[idx[:, 0], idx[:, 1], idx[:, 2]]
 
@@ -75,7 +76,6 @@ def _random_frame(rng) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def capture():
-    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
     gen = torch.Generator().manual_seed(3)
     tex_obj = torch.rand(64, 64, 64, 3, generator=gen) * 0.8 + 0.1
@@ -90,7 +90,7 @@ def capture():
         az = np.radians(i * 18.0)
         eye = target + 2.6 * np.array([np.sin(az) * np.cos(elev), np.sin(elev), np.cos(az) * np.cos(elev)])
         R, t = _look_at(eye, target)
-        rgb, m = _render(torch, R, t, tex_obj, tex_floor)
+        rgb, m = _render(R, t, tex_obj, tex_floor)
         if i in (3, 11):  # two segmenter mistakes: a blob of floor glued on, a bite taken out
             m = m.copy()
             m[100:140, 20:70] = True if i == 3 else m[100:140, 20:70]
@@ -200,8 +200,6 @@ def test_carved_masks_fix_bad_views(result, capture):
 
 
 def _rerender_mask(capture, i):
-    import torch
-
     photos, masks, poses, sim = capture
     cam = poses.cameras[i]
     rot = sim[:3, :3] / np.cbrt(np.linalg.det(sim[:3, :3]))
@@ -209,7 +207,7 @@ def _rerender_mask(capture, i):
     R = cam.R @ rot
     t = (cam.t + cam.R @ sim[:3, 3]) / s
     table = torch.zeros(64, 64, 64, 3)
-    _, m = _render(torch, R, t, table, table)
+    _, m = _render(R, t, table, table)
     return m
 
 
@@ -244,7 +242,7 @@ def test_few_photos_whose_outlines_disagree_fail_with_advice(capture):
 
 def test_front_comes_from_photo_0_even_when_it_could_not_be_placed():
     """Photo 0 decides the front; unplaced, its viewing direction (from its pairs) still does."""
-    from pipeline._dense_frame import front_direction
+    from pipeline.dense.frame import front_direction
     from pipeline.types import Camera
 
     from tests.test_sfm_filter import _ring
@@ -267,7 +265,7 @@ def test_thin_rod_is_kept_in_the_object_box():
     import trimesh
 
     from pipeline import dense
-    from pipeline._dense_hull import render_silhouettes
+    from pipeline.dense.hull import render_silhouettes
 
     body = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
     body.apply_translation([0, 0.1, 0])
@@ -295,9 +293,8 @@ def test_thin_rod_is_kept_in_the_object_box():
 
 def test_hull_snap_lets_one_view_trim_the_surface_but_not_bite_into_the_item():
     """The hull rule on planted outline distances: 6 views, one bad view allowed."""
-    import torch
 
-    from pipeline._dense_hull import Views, hull_field
+    from pipeline.dense.hull import Views, hull_field
 
     K = np.array([[500.0, 0, 63.5], [0, 500.0, 63.5], [0, 0, 1]])
     cams = []
@@ -305,14 +302,14 @@ def test_hull_snap_lets_one_view_trim_the_surface_but_not_bite_into_the_item():
         az = 2 * np.pi * k / 6
         R, t = _look_at(np.array([np.sin(az), 0.3, np.cos(az)]), np.zeros(3))
         cams.append(Camera(K, R, t, 128, 128))
-    views = Views(cams, torch, "cpu")
+    views = Views(cams, "cpu")
     point = torch.zeros((1, 3))
 
     def value(first_px: float, others_px: float, snap_px: float = 3.0, allowed: float = 1.0) -> float:
         dist = torch.full((6, 1, 128, 128), others_px)
         dist[0] = first_px  # pixels outside (+) or inside (-) view 0's outline
         snap_maps = torch.full((6, 1, 128, 128), allowed)
-        return float(hull_field(torch, views, dist, 1.0, point, 0.2, 1, 1.0, 1024, snap_px, snap_maps)[0])
+        return float(hull_field(views, dist, 1.0, point, 0.2, 1, 1.0, 1024, snap_px, snap_maps)[0])
 
     assert value(2.0, -1.0, snap_px=0.0) < 0  # the vote alone keeps a point only one view rejects
     assert value(2.0, -1.0) > 0  # ... near the surface, one view 2 px off trims it

@@ -1,10 +1,10 @@
-"""Outline sharpening between the two geometry passes (pipeline._dense_refine)."""
+"""Outline sharpening between the two geometry passes (pipeline.dense.refine)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline._dense_refine import refine_mask, refine_masks, snap_allowed
+from pipeline.dense.refine import refine_mask, refine_masks, snap_allowed
 from pipeline.types import Mask, Photo
 
 

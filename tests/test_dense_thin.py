@@ -3,10 +3,10 @@
 * A plain blue ball with a 4 mm black rod sticking out sideways (a handle, an antenna), seen by
   24 cameras against a different random background in each photo. Half of the masks leave the
   rod out, as a colour segmenter does with thin parts: the vote alone drops it, the thin-part
-  rule (mask share + colour agreement, see pipeline/_dense_thin.py) brings it back, and adds
+  rule (mask share + colour agreement, see pipeline/dense/thin.py) brings it back, and adds
   nothing where there is no rod.
 * A textured table with a textured block standing on it: the table-plane test
-  (pipeline/_dense_refine.table_pixels) marks the table and not the block's top.
+  (pipeline/dense/refine.py, table_pixels) marks the table and not the block's top.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _blocks(rng, h: int, w: int, cell: int) -> np.ndarray:
 def _ball_capture(with_rod: bool):
     import trimesh
 
-    from pipeline._dense_hull import render_silhouettes
+    from pipeline.dense.hull import render_silhouettes
 
     rng = np.random.default_rng(7)
     body = trimesh.creation.icosphere(subdivisions=4, radius=0.1)
@@ -98,7 +98,7 @@ def test_thin_part_dropped_from_half_the_masks_comes_back_and_air_does_not(with_
 def test_table_pixels_mark_the_table_and_not_a_block_standing_on_it():
     import cv2
 
-    from pipeline._dense_refine import table_pixels
+    from pipeline.dense.refine import table_pixels
 
     rng = np.random.default_rng(2)
     half, height = 0.12, 0.08  # the block's top: a textured square 0.24 wide, 8 cm above the table

@@ -227,7 +227,7 @@ def test_ceiling_exact_hull_of_a_sphere_is_the_sphere_from_enough_views():
     import trimesh
 
     from bench.ceiling import exact_hull
-    from pipeline._dense_hull import render_silhouettes
+    from pipeline.dense.hull import render_silhouettes
     from pipeline.types import Camera
 
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.5)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline import export, geom
-from pipeline._export_usdz import validate_usdz
+from pipeline.export.usdz import validate_usdz
 from pipeline.types import TexturedMesh
 from tests.gltf_validate import errors_of, validate_glb
 

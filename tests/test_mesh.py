@@ -69,7 +69,7 @@ def test_sphere_is_cleaned_closed_and_decimated_under_budget():
 
 def test_small_piece_beside_the_body_is_kept_but_a_far_floater_is_not():
     """A thin part can reach the mesh stage as bits just off the body (a handle's dotted line)."""
-    from pipeline._mesh_repair import keep_big_pieces
+    from pipeline.mesh.repair import keep_big_pieces
 
     body = trimesh.creation.icosphere(subdivisions=4, radius=1.0)
     bit = trimesh.creation.icosphere(subdivisions=1, radius=0.02)

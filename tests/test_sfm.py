@@ -71,7 +71,7 @@ def test_conversion_projects_like_pycolmap(scale):
 
 def test_mapping_recovers_synthetic_poses():
     """Our mapper settings recover known poses from a synthetic match database (up to similarity)."""
-    from pipeline import _sfm_colmap as colmap
+    from pipeline.sfm import colmap as colmap
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
@@ -121,7 +121,7 @@ def test_bad_input_is_input_error():
 
 
 def test_why_unplaced_wording():
-    from pipeline._sfm_colmap import MatchStats
+    from pipeline.sfm.colmap import MatchStats
 
     img = np.zeros((8, 8, 3), np.uint8)
     photos = [_photo(i, img) for i in range(5)]

@@ -1,11 +1,11 @@
-"""SfM outlier checks (pipeline._sfm_filter) on synthetic camera rings with planted wrong pairs."""
+"""SfM outlier checks (pipeline.sfm.filter) on synthetic camera rings with planted wrong pairs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline import _sfm_filter as filt
+from pipeline.sfm import filter as filt
 from pipeline.geom import frame_from_up_front
 
 

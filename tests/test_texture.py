@@ -12,7 +12,7 @@ import torch
 from pipeline import texture
 from pipeline.raster import rasterize
 from pipeline.errors import InputError
-from pipeline.types import Camera, Mask, Mesh, Photo
+from pipeline.types import Camera, Mask, Mesh, Photo, ScaleSource
 
 BACKGROUND = np.array([0.0, 255.0, 0.0])  # far from every colour of the field below
 RADIUS = 0.1
@@ -63,7 +63,8 @@ def make_inputs(vertices, faces, cams, kind="scan"):
                             original_size=(cam.width, cam.height)))
         masks.append(Mask(mask=mask, confidence=1.0, touches_border=False, method="test"))
     mesh = Mesh(vertices=np.asarray(vertices, float), faces=np.asarray(faces, np.int64), views=tuple(cams),
-                placement=np.eye(4), dimensions_m=(0.2, 0.2, 0.2), scale_source="test", kind=kind)
+                placement=np.eye(4), dimensions_m=(0.2, 0.2, 0.2), scale_source="test",
+                scale_from=ScaleSource.MERCHANT, kind=kind)
     return mesh, photos, masks
 
 
@@ -126,7 +127,7 @@ def test_heldout_photos_measure_photometric_error(device):
     tm = texture.bake_texture(mesh, photos, masks, cfg, device=device)
     assert tm.heldout_error is not None and tm.heldout_error < 8.0, tm.heldout_error
     # A model that disagrees with a held-out photo (inverted colours) gives a large error.
-    from pipeline._texture_heldout import heldout_error, pick_heldout
+    from pipeline.texture.heldout import heldout_error, pick_heldout
 
     held = pick_heldout(mesh.views, cfg.heldout_views, cfg.heldout_min_views)
     assert len(held) == 3 and 0 not in held

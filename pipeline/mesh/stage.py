@@ -13,17 +13,15 @@ The vertices stay in the reconstruction frame (the texture stage projects them w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from . import geom
-from ._mesh_repair import clean, decimate, is_closed
-from .errors import CaptureError, InputError
-from .types import KnownSize, Mesh, Shape
-from .units import MAX_SIZE_M, format_size
+from .. import geom
+from ..errors import CaptureError, InputError
+from ..types import KnownSize, Mesh, ScaleSource, Shape
+from ..units import MAX_SIZE_M, format_size
+from .config import STAGE, MeshConfig
+from .repair import clean, decimate, is_closed
 
-STAGE = "mesh"
 _AXES = {"width": 0, "height": 1, "depth": 2}
 _SIDE_WORD = {0: "wide", 1: "tall", 2: "deep"}
 _KIND_EXAMPLE = {
@@ -36,24 +34,6 @@ _KIND_EXAMPLE = {
     "scan": "a typical product",
 }
 
-
-@dataclass(frozen=True)
-class MeshConfig:
-    max_triangles: int = 100_000  # hard cap (the orchestrator sets the merchant's budget here)
-    target_triangles: int = 40_000  # the aim; the result has min(target, max) triangles at most
-    # Aim for single-photo shapes (every kind but "scan"): one photo holds no finer detail, and UV
-    # unwrapping (xatlas) grows faster than linearly: ~1 s at 8k curved triangles, ~11 s at 40k.
-    photo_target_triangles: int = 10_000
-    keep_piece_share: float = 0.02  # pieces with less surface than this share of the biggest are floaters
-    max_hole_share: float = 0.25  # close holes whose rim is shorter than this share of the bbox diagonal
-    max_hole_edges: int = 400  # ... and has at most this many edges
-
-
-PRESETS: dict[str, MeshConfig] = {
-    "fast": MeshConfig(target_triangles=20_000, photo_target_triangles=6_000),
-    "balanced": MeshConfig(target_triangles=40_000, photo_target_triangles=10_000),
-    "high": MeshConfig(target_triangles=80_000, photo_target_triangles=20_000),
-}
 
 
 def finish_mesh(shape: Shape, size: KnownSize | None, placement: str, cfg: MeshConfig) -> Mesh:
@@ -85,7 +65,7 @@ def finish_mesh(shape: Shape, size: KnownSize | None, placement: str, cfg: MeshC
     if not is_closed(f):
         notes.append("The model is not fully closed; small gaps may show from some angles.")
 
-    matrix, dims, source = placement_matrix(v, shape, size, placement)
+    matrix, dims, source, scale_from = placement_matrix(v, shape, size, placement)
     return Mesh(
         vertices=v,
         faces=f,
@@ -93,6 +73,7 @@ def finish_mesh(shape: Shape, size: KnownSize | None, placement: str, cfg: MeshC
         placement=matrix,
         dimensions_m=dims,
         scale_source=source,
+        scale_from=scale_from,
         kind=shape.kind,
         notes=tuple(notes),
     )
@@ -100,8 +81,9 @@ def finish_mesh(shape: Shape, size: KnownSize | None, placement: str, cfg: MeshC
 
 def placement_matrix(
     vertices: np.ndarray, shape: Shape, size: KnownSize | None, placement: str
-) -> tuple[np.ndarray, tuple[float, float, float], str]:
-    """(4, 4) similarity reconstruction -> product frame, product bbox size (m), scale source."""
+) -> tuple[np.ndarray, tuple[float, float, float], str, ScaleSource]:
+    """(4, 4) similarity reconstruction -> product frame, product bbox size (m), where the scale
+    came from in plain words and as a ScaleSource."""
     rot = geom.frame_from_up_front(shape.up, shape.front)
     p = vertices @ rot.T
     lo, hi = geom.bbox(p)
@@ -121,9 +103,11 @@ def placement_matrix(
                 f"{scale * largest:.0f} m across; check the size, or give another side (height, width or depth).",
             )
         source = f"the {size.axis} you entered: {format_size(size.metres)}"
+        scale_from = ScaleSource.MERCHANT
     elif shape.metres_per_unit:
         scale = float(shape.metres_per_unit)
         source = "measured from the photos"
+        scale_from = ScaleSource.MEASURED
     else:
         scale = shape.default_size_m / largest
         axis = int(np.argmax(ext))
@@ -133,9 +117,10 @@ def placement_matrix(
             f"no size given: assumed {shape.default_size_m * 100:.0f} cm {_SIDE_WORD[axis]}, {example}; "
             "enter one real measurement for true size"
         )
+        scale_from = ScaleSource.ASSUMED
     lo_s, hi_s = scale * lo, scale * hi
     centre = (lo_s + hi_s) / 2.0
     shift = np.array([-centre[0], -lo_s[1], -lo_s[2] if placement == "wall" else -centre[2]])
     matrix = geom.similarity(scale, rot, shift)
     dims = tuple(float(d) for d in scale * ext)
-    return matrix, dims, source
+    return matrix, dims, source, scale_from

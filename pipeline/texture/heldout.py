@@ -11,9 +11,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ._texture_views import grid_sample_colour, project
-from .raster import rasterize
-from .types import Camera
+from ..raster import rasterize
+from ..types import Camera
+from .views import grid_sample_colour, project
 
 
 def pick_heldout(views: Sequence[Camera | None], count: int, min_views: int) -> tuple[int, ...]:

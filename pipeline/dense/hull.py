@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from .types import Camera
+from ..types import Camera
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Grid:
     voxel: float  # edge length, scene units
     shape: tuple[int, int, int]
 
-    def centres(self, torch, device) -> "torch.Tensor":
+    def centres(self, device) -> "torch.Tensor":
         """(nx*ny*nz, 3) float32 world centres, C order (i slowest)."""
         ii = [torch.arange(n, device=device, dtype=torch.float32) * self.voxel for n in self.shape]
         g = torch.stack(torch.meshgrid(*ii, indexing="ij"), dim=-1).reshape(-1, 3)
@@ -50,7 +51,7 @@ def make_grid(lo: np.ndarray, hi: np.ndarray, axes: np.ndarray, frame_origin: np
 class Views:
     """The placed cameras as stacked torch tensors (full-resolution pixels)."""
 
-    def __init__(self, cams: list[Camera], torch, device):
+    def __init__(self, cams: list[Camera], device):
         f32 = dict(dtype=torch.float32, device=device)
         self.cams = cams
         self.R = torch.as_tensor(np.stack([c.R for c in cams]), **f32)
@@ -70,7 +71,7 @@ class Views:
         u = cam[..., 0] / zs * self.K[:, 0, 0, None] + cam[..., 1] / zs * self.K[:, 0, 1, None] + self.K[:, 0, 2, None]
         v = cam[..., 1] / zs * self.K[:, 1, 1, None] + self.K[:, 1, 2, None]
         inside = (z > 1e-9) & (u >= -0.5) & (v >= -0.5) & (u <= self.W[:, None] - 0.5) & (v <= self.H[:, None] - 0.5)
-        return torch_stack(u, v), z, inside
+        return torch.stack([u, v], dim=-1), z, inside
 
 
     def project_one(self, x, j: int):
@@ -82,16 +83,10 @@ class Views:
         u = cam[:, 0] / zs * K[0, 0] + cam[:, 1] / zs * K[0, 1] + K[0, 2]
         v = cam[:, 1] / zs * K[1, 1] + K[1, 2]
         inside = (z > 1e-9) & (u >= -0.5) & (v >= -0.5) & (u <= self.W[j] - 0.5) & (v <= self.H[j] - 0.5)
-        return torch_stack(u, v), z, inside
+        return torch.stack([u, v], dim=-1), z, inside
 
 
-def torch_stack(u, v):
-    import torch
-
-    return torch.stack([u, v], dim=-1)
-
-
-def sample_maps(torch, maps, uv, scale: float, mode: str = "bilinear"):
+def sample_maps(maps, uv, scale: float, mode: str = "bilinear"):
     """Sample per-view maps (V, C, h, w) at full-resolution pixels uv (V, N, 2) -> (V, C, N).
 
     Maps hold each view at `scale` times its full size, top-left aligned (integer pixel centres)."""
@@ -139,7 +134,7 @@ def mask_maps(masks: list[np.ndarray], long_side: int) -> np.ndarray:
     return out
 
 
-def hull_field(torch, views: Views, dist_maps, scale: float, points, tolerance: float, max_bad: int, far_value: float,
+def hull_field(views: Views, dist_maps, scale: float, points, tolerance: float, max_bad: int, far_value: float,
                chunk: int, snap_px: float = 0.0, snap_maps=None):
     """Voting hull value at world points (N, 3): scene units, negative inside. (N,) tensor.
 
@@ -155,7 +150,7 @@ def hull_field(torch, views: Views, dist_maps, scale: float, points, tolerance: 
     for s in range(0, points.shape[0], chunk):
         x = points[s : s + chunk]
         uv, z, inside = views.project(x)
-        d_px = sample_maps(torch, dist_maps, uv, scale)[:, 0]  # (V, N) pixels
+        d_px = sample_maps(dist_maps, uv, scale)[:, 0]  # (V, N) pixels
         per_px = z / views.K[:, 0, 0, None]  # scene units per pixel at the point's depth
         d = torch.where(inside, d_px * per_px, torch.full_like(d_px, -float("inf")))
         ordered, _ = torch.sort(d, dim=0, descending=True)
@@ -167,7 +162,7 @@ def hull_field(torch, views: Views, dist_maps, scale: float, points, tolerance: 
         if snap_px > 0:
             small = inside & (d_px > 0) & (d_px <= snap_px)
             if snap_maps is not None:
-                small &= sample_maps(torch, snap_maps, uv, scale)[:, 0] > 0.5
+                small &= sample_maps(snap_maps, uv, scale)[:, 0] > 0.5
             snap = torch.where(small, d, torch.full_like(d, -float("inf"))).max(dim=0).values
             unit = torch.where(inside, per_px, torch.zeros_like(per_px)).sum(0) / n_vote.clamp_min(1)
             val = torch.where(val > -snap_px * unit, torch.maximum(val, snap), val)
@@ -186,7 +181,7 @@ def render_silhouettes(vertices: np.ndarray, faces: np.ndarray, cams: list[Camer
     grid are filled one by one."""
     import cv2
 
-    from .geom import project
+    from ..geom import project
 
     tri3 = vertices[faces]
     normals = np.cross(tri3[:, 1] - tri3[:, 0], tri3[:, 2] - tri3[:, 0])

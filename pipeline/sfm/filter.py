@@ -14,7 +14,7 @@ pairs were of that kind, some with hundreds of inliers. Three checks, cheapest f
    near one point. A photo placed by a repeated pattern lands a pattern period away, looking
    past the item.
 
-Pure numpy (plus cv2 for the essential matrix); pycolmap stays in `_sfm_colmap` and `_sfm_models`.
+Pure numpy (plus cv2 for the essential matrix); pycolmap stays in `colmap` and `models`.
 """
 
 from __future__ import annotations

@@ -9,40 +9,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
-import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import geom
-from .errors import InputError
-from .types import Exports, TexturedMesh
-
-GENERATOR = "Plinth"
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    max_bytes: int = 5_000_000  # GLB size cap; the texture is re-encoded smaller until it fits
-    jpeg_quality: int = 90  # first JPEG quality tried
-    min_jpeg_quality: int = 60  # below this the texture is halved instead
-    roughness: float = 0.8
-    poster_size: int = 800
-    poster_supersample: float = 1.5  # render this much larger, then downsample (anti-aliasing)
-    usdz: bool = True
-    obj: bool = True
-    poster: bool = True
-
-
-PRESETS: dict[str, ExportConfig] = {
-    "fast": ExportConfig(jpeg_quality=85, poster_supersample=1.0),
-    "balanced": ExportConfig(),
-    "high": ExportConfig(jpeg_quality=92, poster_size=1024, poster_supersample=2.0),
-}
+from .. import geom
+from ..errors import InputError
+from ..files import atomic_write
+from ..types import Exports, TexturedMesh
+from .config import GENERATOR, STAGE, ExportConfig
 
 
 def export_all(textured: TexturedMesh, out_glb: Path, cfg: ExportConfig, name: str) -> Exports:
@@ -61,13 +38,13 @@ def export_all(textured: TexturedMesh, out_glb: Path, cfg: ExportConfig, name: s
     paths = {k: Path(f"{stem}{suffix}") for k, suffix in
              (("usdz", ".usdz"), ("obj", ".obj.zip"), ("poster", ".poster.png"))}
     if cfg.usdz:
-        from ._export_usdz import write_usdz
+        from .usdz import write_usdz
 
         write_usdz(paths["usdz"], points, faces, normals, uv, jpeg, "jpg", name, cfg.roughness)
     if cfg.obj:
         atomic_write(paths["obj"], _obj_zip(points, faces, normals, uv, jpeg, name))
     if cfg.poster:
-        from ._export_poster import render_poster
+        from .poster import render_poster
 
         img = render_poster(points, faces, normals, uv, texture, size=cfg.poster_size,
                             supersample=cfg.poster_supersample)
@@ -106,29 +83,12 @@ def vertex_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return n.astype(np.float32)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to `path` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; web servers need to read the files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _check(textured: TexturedMesh, texture: np.ndarray) -> None:
     s = texture.shape[0]
     if texture.ndim != 3 or texture.shape[1] != s or texture.shape[2] != 3 or s & (s - 1):
-        raise InputError("export", f"The texture must be square with a power-of-two side, not {texture.shape}.")
+        raise InputError(STAGE, f"The texture must be square with a power-of-two side, not {texture.shape}.")
     if len(textured.faces) == 0 or len(textured.uv) != len(textured.vertices):
-        raise InputError("export", "The model has no surface or its texture coordinates do not match.")
+        raise InputError(STAGE, "The model has no surface or its texture coordinates do not match.")
 
 
 def _jpeg(texture: np.ndarray, quality: int) -> bytes:

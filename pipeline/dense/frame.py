@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import Camera
+from ..types import Camera
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .types import Camera, Mask, Photo
+from ..types import Camera, Mask, Photo
 
 
 def refine_mask(photo: Photo, carved: Mask, band_px: int, iterations: int = 4,
@@ -110,8 +110,8 @@ def table_pixels(
     """
     import cv2
 
-    from ._dense_frame import look_at_point
-    from ._dense_mvs import choose_neighbours
+    from .frame import look_at_point
+    from .mvs import choose_neighbours
 
     placed = [i for i, c in enumerate(cams) if c is not None]
     placed_cams = [cams[i] for i in placed]

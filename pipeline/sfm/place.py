@@ -1,7 +1,7 @@
 """How the SfM stage places photos: candidate models, outlier checks, a last looser try.
 
-Only `pipeline.sfm` imports this module. pycolmap workflow in `_sfm_colmap`, database and model
-edits in `_sfm_models`, the checks' maths in `_sfm_filter`.
+Only `pipeline.sfm` imports this module. pycolmap workflow in `colmap`, database and model
+edits in `models`, the checks' maths in `filter`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _sfm_colmap as colmap
-from . import _sfm_filter as filt
-from . import _sfm_models as models
+from . import colmap, models
+from . import filter as filt
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .sfm import SfmConfig
+    from .config import SfmConfig
 
 
 def first_view_axis(rec, rotations) -> np.ndarray | None:
@@ -32,7 +31,7 @@ def first_view_axis(rec, rotations) -> np.ndarray | None:
 
 
 def place(db_path: Path, image_dir: Path, ws: Path, n: int, cfg: "SfmConfig", on_image, cancel):
-    """Mapper runs with the outlier checks of `_sfm_filter`; returns (pycolmap Reconstruction or
+    """Mapper runs with the outlier checks of `filter`; returns (pycolmap Reconstruction or
     None, the pairs' own rotations {(i, j): R (3, 3) camera i -> camera j}).
 
     Three candidate models grow from one clean core (pairs confirmed by closing triangles): from

@@ -24,9 +24,10 @@ import warnings
 from typing import Sequence
 
 import numpy as np
+import torch
 
-from ._dense_hull import Grid, Views, sample_maps
-from .geom import project
+from ..geom import project
+from .hull import Grid, Views, sample_maps
 
 _RING = 8  # pixels sampled on a circle around the point's own pixel
 _RING_PX = 5.0  # its radius: wider than a thin part (2-4 px at 1024)
@@ -36,12 +37,12 @@ _LOW_SHARE = 0.2  # no thin parts in this share of the item's height above its l
 _MIN_CONFIRM = 3  # photos that left a point out but show its colour, at the least
 
 
-def inside_share(torch, views: Views, dist_maps, scale: float, points, chunk: int):
+def inside_share(views: Views, dist_maps, scale: float, points, chunk: int):
     """(N,) share of the views seeing each point (in frame) whose mask holds it; 0 if < 3 views."""
     out = torch.zeros(points.shape[0], dtype=torch.float32, device=points.device)
     for s in range(0, points.shape[0], chunk):
         uv, _, seen = views.project(points[s : s + chunk])
-        d_px = sample_maps(torch, dist_maps, uv, scale)[:, 0]
+        d_px = sample_maps(dist_maps, uv, scale)[:, 0]
         n = seen.sum(dim=0)
         share = (seen & (d_px < 0)).sum(dim=0).float() / n.clamp_min(1)
         out[s : s + chunk] = torch.where(n >= 3, share, torch.zeros_like(share))
@@ -63,7 +64,7 @@ def _colours(labs: Sequence[np.ndarray], views: Views, points: np.ndarray,
     return cols
 
 
-def thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray], points,
+def thin_parts(views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray], points,
                min_share: float, min_agree: float, tolerance: float, chunk: int, where=None):
     """(N,) bool for candidate points (N, 3) torch: held by at least `min_share` of the masks, and
     whose colour in the photos that left them out (by more than _OUT_PX) is, in at least
@@ -74,7 +75,7 @@ def thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.n
     directions such air is seen against the item, so it looks item-coloured where masks hold it,
     but the photos that left it out see it against the table. `where`: optional test on the
     points (M, 3) torch -> (M,) bool that passed the share test, before the (slower) colour test."""
-    share = inside_share(torch, views, dist_maps, scale, points, chunk)
+    share = inside_share(views, dist_maps, scale, points, chunk)
     keep = share >= min_share
     if where is not None and bool(keep.any()):
         keep[keep.clone()] = where(points[keep])
@@ -87,7 +88,7 @@ def thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.n
         sel = idx[s : s + 10000]
         pts = points[sel]
         uv, _, seen = views.project(pts)
-        d_px = sample_maps(torch, dist_maps, uv, scale)[:, 0]
+        d_px = sample_maps(dist_maps, uv, scale)[:, 0]
         held = (seen & (d_px < 0)).cpu().numpy()
         # Left out by more than a few pixels: just outside an outline, a view sees the background
         # at the item's edge, which says nothing about a part.
@@ -118,7 +119,7 @@ def thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.n
     return out
 
 
-def add_thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray], grid: Grid, field,
+def add_thin_parts(views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray], grid: Grid, field,
                    floor: float | None, min_share: float, min_agree: float, tolerance: float, chunk: int):
     """Hull field (nx, ny, nz) with the thin parts the vote dropped put back as a voxel-thick
     solid, none lower than `floor` (scene units up the grid's j axis from its origin; None:
@@ -127,7 +128,7 @@ def add_thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[
     from scipy.spatial import ConvexHull, QhullError
 
     device = field.device
-    centres = grid.centres(torch, device)
+    centres = grid.centres(device)
     body = centres[(field < 0).reshape(-1)].cpu().numpy().astype(np.float64)
     if len(body) < 4:
         return field
@@ -153,7 +154,7 @@ def add_thin_parts(torch, views: Views, dist_maps, scale: float, labs: Sequence[
     y = torch.arange(grid.shape[1], device=device, dtype=torch.float32) * grid.voxel
     out = (field > 0) & (y >= floor)[None, :, None]
     idx = torch.nonzero(out.reshape(-1))[:, 0]
-    found = thin_parts(torch, views, dist_maps, scale, labs, centres[idx], min_share, min_agree, tolerance, chunk,
+    found = thin_parts(views, dist_maps, scale, labs, centres[idx], min_share, min_agree, tolerance, chunk,
                        beyond)
     if not bool(found.any()):
         return field

@@ -1,7 +1,7 @@
 """pycolmap databases and models, read and edited for the SfM stage's outlier checks.
 
-Only `pipeline._sfm_place` imports this module. Photo indices travel in image names
-(`_sfm_colmap.image_name`); everything returned here is numpy.
+Only `pipeline.sfm.place` imports this module. Photo indices travel in image names
+(`colmap.image_name`); everything returned here is numpy.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ._sfm_colmap import index_from_name
+from .colmap import index_from_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import pycolmap
@@ -28,7 +28,7 @@ def pair_poses(db_path: Path) -> dict[tuple[int, int], tuple[np.ndarray, np.ndar
     (R (3, 3), unit t (3,)), re-estimated from its inlier matches with a 5-point essential matrix."""
     import pycolmap
 
-    from ._sfm_filter import relative_pose
+    from .filter import relative_pose
 
     out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     with pycolmap.Database.open(db_path) as db:
@@ -59,7 +59,7 @@ def epipolar_inliers(
     placed cameras within `max_px` (Sampson distance), in the database's image order."""
     import pycolmap
 
-    from ._sfm_filter import fundamental, sampson_px
+    from .filter import fundamental, sampson_px
 
     cams = {}
     for image_id, img in rec.images.items():

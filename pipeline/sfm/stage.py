@@ -8,72 +8,22 @@ re-shoot advice. When the first pass places too few, one slower pass with featur
 plain surfaces is tried before giving up.
 
 Product photos are often taken on surfaces whose pattern repeats exactly; pairs matched across
-two copies of the pattern pass every two-view check and bend the model. `_sfm_place.place` guards against
-them with the checks in `_sfm_filter` (closing triangles, agreement with the grown model, photos
+two copies of the pattern pass every two-view check and bend the model. `place.place` guards against
+them with the checks in `filter` (closing triangles, agreement with the grown model, photos
 that look past the item) and would rather leave a photo out than place it wrongly.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import CaptureError, InputError
-from .types import Camera, Mask, Photo, Poses
-
-STAGE = "poses"
-
-RESHOOT_ADVICE = (
-    "Re-shoot: walk around the item taking a photo every 10-15 degrees, keep the whole item in view, "
-    "use a textured surface (a newspaper or patterned cloth) under it, and avoid moving the item "
-    "between photos."
-)
-
-
-@dataclass(frozen=True)
-class SfmConfig:
-    max_image_size: int = 1024  # long side the features are found at (px); K is still in working px
-    max_features: int = 4096  # SIFT features per photo
-    # Affine-adapted SIFT regions: a photo from low down sees the table and the item squashed
-    # compared with one from higher up, and plain SIFT matches too few such pairs to place it.
-    affine_shape: bool = True
-    camera_model: Literal["SIMPLE_RADIAL", "SIMPLE_PINHOLE"] = "SIMPLE_RADIAL"
-    pinhole: bool = True  # re-fit without distortion at the end (dense uses pinhole K only)
-    default_focal_factor: float = 0.78  # focal / long side when EXIF has none (28 mm equivalent)
-    centre_mask: float = 0.65  # find features only in this central ellipse (0: whole photo)
-    # With object masks: features only in the mask's bounding box grown by this share of its
-    # size (the object plus the table right around it; far table texture repeats and mismatches).
-    mask_grow: float = 0.4
-    mapper: Literal["incremental", "global"] = "incremental"
-    exhaustive_max_photos: int = 45  # above this, match along the walk (window + long-range)
-    window: int = 10  # neighbours each photo is matched with along the walk
-    long_range: int = 8  # evenly spaced extra partners per photo (joins the rings)
-    ransac_max_trials: int = 2000  # geometric verification; most true pairs converge far sooner
-    ba_global_max_iterations: int = 50
-    ba_local_max_iterations: int = 25
-    min_placed_share: float = 0.3  # below max(3, share * photos) placed: CaptureError
-    retry_hard: bool = True  # second pass for plain surfaces when the first places too few
-    # Repeated patterns (see _sfm_filter and _sfm_place): grow candidate models from pairs confirmed
-    # by closing triangles, keep only the matches that agree with each, pick the best-confirmed.
-    pair_filter: bool = True
-    strict_registration: bool = True  # tighter PnP checks in the mapper (see map_images)
-    epipolar_px: float = 4.0  # a match agrees with the model within this Sampson distance
-    stray_check: bool = True  # un-place photos looking past the common target (object-centred captures)
-    hard_max_features: int = 8192
-    hard_peak_threshold: float = 0.002
-    num_threads: int = -1
-    seed: int = 0  # fixed so a re-run gives the same model
-
-
-PRESETS: dict[str, SfmConfig] = {
-    "fast": SfmConfig(max_image_size=1024, max_features=2048, ba_global_max_iterations=30),
-    "balanced": SfmConfig(max_image_size=1024, max_features=4096),
-    "high": SfmConfig(max_image_size=1600, max_features=8192, ba_global_max_iterations=100),
-}
+from ..errors import CaptureError, InputError
+from ..types import Camera, Mask, Photo, Poses
+from .config import PRESETS, RESHOOT_ADVICE, STAGE, SfmConfig
 
 
 def estimate_poses(
@@ -158,8 +108,8 @@ def _run(
 ) -> Poses:
     import pycolmap
 
-    from . import _sfm_colmap as colmap
-    from ._sfm_place import first_view_axis, place
+    from . import colmap
+    from .place import first_view_axis, place
 
     pycolmap.logging.minloglevel = 3  # COLMAP logs give-ups (a failed candidate model) as errors: not the merchant's
     n = len(photos)

@@ -13,47 +13,13 @@ single photo) and the atlas gutter is filled so mip-maps never bleed black.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import CaptureError, InputError
-from .types import Mask, Mesh, Photo, TexturedMesh
-
-#: Kinds whose back is plausibly a mirror image of the front (single photo).
-MIRROR_KINDS = ("revolve", "round")
-
-#: Seconds per step of the latest bake (diagnostics for the benchmark; not part of the contract).
-LAST_TIMINGS: dict[str, float] = {}
-
-
-@dataclass(frozen=True)
-class TextureConfig:
-    texture_size: int = 2048  # output texture side (power of two)
-    bake_size: int = 1024  # side the colours are computed at, then upsampled to texture_size
-    padding_px: int = 4  # atlas gutter between charts, in bake texels
-    depth_size: int = 384  # long side of each view's z-buffer
-    mask_erode_px: int = 3  # never sample this close to the mask edge (background bleed)
-    feather_px: float = 8.0  # views fade in over this many pixels inside the eroded mask
-    sharpness: float = 6.0  # view blend exponent: higher = best view dominates, sharper seams
-    balance_exposure: bool = True  # per-view colour gains matched on the overlaps
-    # A placed photo whose colours differ this much from the others' (see _unlike_views) shows
-    # another item and is not painted from.
-    unlike_ratio: float = 4.0
-    unlike_margin: float = 12.0
-    steep_cos: float = 0.35  # single photo: below this cosine fade to a blurred colour (no streaks)
-    fill_blur: float = 0.04  # blur of the fill colours, as a share of the object's size in the photo
-    tight_atlas: bool = True  # re-pack charts with xatlas (about 2x the texel density, ~0.2 s)
-    heldout_views: int = 3  # photos left out of the bake to measure the photometric error honestly
-    heldout_min_views: int = 12  # only hold photos out when at least this many are placed
-
-
-PRESETS: dict[str, TextureConfig] = {
-    "fast": TextureConfig(bake_size=512, depth_size=256, sharpness=4.0, tight_atlas=False),
-    "balanced": TextureConfig(),
-    "high": TextureConfig(bake_size=2048, depth_size=512, padding_px=6),
-}
+from ..errors import CaptureError, InputError
+from ..types import Mask, Mesh, Photo, TexturedMesh
+from .config import MIRROR_KINDS, STAGE, TextureConfig
 
 
 def bake_texture(
@@ -74,10 +40,10 @@ def bake_texture(
     import cv2
     import torch
 
-    from . import _texture_views as tv
-    from .raster import push_pull, rasterize
-    from ._texture_heldout import heldout_error, pick_heldout
-    from ._texture_uv import unwrap
+    from ..raster import push_pull, rasterize
+    from . import views as tv
+    from .heldout import heldout_error, pick_heldout
+    from .uv import unwrap
 
     def tick(fraction: float, message: str) -> None:
         if progress is not None:
@@ -179,8 +145,6 @@ def bake_texture(
                             cfg.depth_size, str(dev)) for i in heldout]
     errors = [e for e in errors if e is not None]
     timings["heldout"] = time.perf_counter() - t3 - timings["finish"]
-    LAST_TIMINGS.clear()
-    LAST_TIMINGS.update(timings)
     notes = []
     warnings = tuple(f"Photo {i + 1} ({photos[i].name}) does not look like the other photos of the same side "
                      "(another item?), so its colours were not used." for i in sorted(odd))
@@ -192,19 +156,20 @@ def bake_texture(
         heldout_error=round(float(np.mean(errors)), 2) if errors else None,
         notes=tuple(notes),
         warnings=warnings,
+        seconds_per_step={k: round(v, 4) for k, v in timings.items()},
     )
 
 
 def _check(mesh: Mesh, photos: Sequence[Photo], masks: Sequence[Mask], cfg: TextureConfig) -> None:
     size = cfg.texture_size
     if size < 16 or size & (size - 1):
-        raise InputError("texture", f"Texture size {size} must be a power of two such as 1024 or 2048.")
+        raise InputError(STAGE, f"Texture size {size} must be a power of two such as 1024 or 2048.")
     if len(photos) != len(masks) or len(photos) != len(mesh.views):
-        raise InputError("texture", "The photos, masks and camera views do not line up (internal mismatch).")
+        raise InputError(STAGE, "The photos, masks and camera views do not line up (internal mismatch).")
     if mesh.faces.ndim != 2 or mesh.faces.shape[1] != 3 or len(mesh.faces) == 0:
-        raise InputError("texture", "The model has no surface to paint.")
+        raise InputError(STAGE, "The model has no surface to paint.")
     if not any(v is not None for v in mesh.views):
-        raise CaptureError("texture", "No photo could be matched to the model, so it cannot be painted.")
+        raise CaptureError(STAGE, "No photo could be matched to the model, so it cannot be painted.")
 
 
 def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
@@ -221,7 +186,7 @@ def _sample_views(views, pos, nrm, diag: float, samples: int, seed: int):
     random texels (positions and normals (T, 3)), drawn the same way for the same seed."""
     import torch
 
-    from . import _texture_views as tv
+    from . import views as tv
 
     gen = torch.Generator(device="cpu").manual_seed(seed)
     idx = torch.randperm(pos.shape[0], generator=gen)[:samples].to(pos.device)
@@ -286,7 +251,7 @@ def _fill_unseen(views, pos, nrm, kind: str, single: bool, cfg: TextureConfig):
     """
     import torch
 
-    from . import _texture_views as tv
+    from . import views as tv
 
     mirror = single and kind in MIRROR_KINDS
     terms = []

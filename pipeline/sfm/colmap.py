@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from .types import Photo
+from ..types import Photo
 
 if TYPE_CHECKING:  # pragma: no cover
     import pycolmap
 
-    from .sfm import SfmConfig
+    from .config import SfmConfig
 
 
 def image_name(index: int) -> str:

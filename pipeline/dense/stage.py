@@ -2,91 +2,30 @@
 
 Method (torch, same code on any device):
 1. Gravity from the table plane among the sparse points (RANSAC), else from the camera ring.
-2. A voting visual hull as a continuous field (see _dense_hull): a few wrong 2D masks cannot add
+2. A voting visual hull as a continuous field (see hull.py): a few wrong 2D masks cannot add
    background or remove real parts. A coarse pass finds the object's box, a fine pass fills it.
 3. Plane-sweep ZNCC depth maps inside the hull's depth range, checked between neighbouring views
    and fused as a TSDF; where enough views saw empty space inside the hull (a chair seat between
-   its arms, the inside of a bowl) it is carved away (see _dense_mvs).
+   its arms, the inside of a bowl) it is carved away (see mvs.py).
 4. Thin parts the vote dropped (a wire handle, an antenna) put back where enough masks hold them
-   and their colour agrees across the photos (see _dense_thin).
+   and their colour agrees across the photos (see thin.py).
 5. Cut at the table plane, marching cubes on the padded field (watertight), and the mesh projected
    back into every photo as the new, multi-view-consistent masks.
-6. Those masks snapped to each photo's edges (see _dense_refine; outline pixels whose texture
+6. Those masks snapped to each photo's edges (see refine.py; outline pixels whose texture
    lies on the table plane, a contact shadow, are background) and steps 2-5 once more, with a
    stricter vote in which a single view may also trim the surface by a few pixels.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import CaptureError, InputError
-from .types import Mask, Photo, Poses, Shape
-
-STAGE = "geometry"
-
-
-@dataclass(frozen=True)
-class DenseConfig:
-    grid: int = 128  # voxels along the longest side of the object's box
-    coarse_grid: int = 64  # voxels along the search cube used to find the object
-    mask_long_side: int = 512  # px, masks are reduced to this for the hull's distance maps
-    vote_tolerance: float = 0.15  # share of the views that may disagree with the hull (bad masks)
-    # ... but never more: each extra one keeps parts a real segmenter misses in a few views (chair
-    # legs) but lets flat faces bulge more, since only the views seeing a face edge-on carve it.
-    max_bad_views: int = 5
-    # Second pass (see _dense_refine): outlines snapped to each photo's edges, then a stricter
-    # vote. 3, not 0-2: one dark part GrabCut drops in a few views (a boombox's grille) would
-    # be carved away.
-    refine: bool = True
-    refine_band: float = 0.012  # share of the long side (12 px at 1024) GrabCut may move an outline
-    refined_max_bad_views: int = 3
-    # A single view may pull the voted surface in by up to this many px (see hull_field). Only in
-    # the second pass, where outlines are sharp: with the segmenter's own masks it carves away
-    # real parts. 5 px (36 bench photos, true cameras): F@1% +0.05 banana, +0.02 avocado, chair
-    # and water bottle; 6-7 px start to thin the boombox's dark grille and handle.
-    snap_px: float = 0.0
-    refined_snap_px: float = 5.0
-    # In the second pass, outline pixels whose texture lies on the table plane (a contact shadow)
-    # are background (see table_pixels); the test planes sit this share of the camera distance
-    # (and twice it) above the table. 0: off.
-    table_rise: float = 0.02
-    # Thin parts (see _dense_thin): a point the vote dropped comes back when at least thin_share
-    # of the masks hold it and its colour agrees (within the tolerance, CIELAB) in thin_agree of
-    # the views. 0: off.
-    thin_share: float = 0.4
-    thin_agree: float = 0.4
-    thin_colour_tolerance: float = 20.0
-    photo_consistency: bool = True  # carve concavities with depth maps (False: hull only)
-    depth_long_side: int = 320  # px, images are reduced to this for the plane sweep
-    planes: int = 48  # depth hypotheses per pixel, between the hull's front and back
-    neighbours: int = 4  # views matched against each reference view
-    ncc_radius: int = 2  # ZNCC window is (2r+1)^2 px
-    min_score: float = 0.0  # ZNCC a depth must reach to be used (0.6 loses most of a chair's carving)
-    min_texture: float = 0.015  # grey-level std (0..1) below which a patch is too plain to match
-    consistency: float = 0.01  # relative depth agreement between views
-    min_agree: int = 3  # neighbour depth maps that must confirm a depth (2 lets reflections carve)
-    trunc_voxels: float = 3.0  # TSDF truncation, in voxels
-    min_observations: float = 2.0  # views that must see a voxel before the TSDF may carve it
-    silhouette_long_side: int = 640  # px, the carved masks are drawn at this size, then scaled up
-    min_free_share: float = 0.25  # of the views with a depth there, share that must see a voxel
-    keep_component: float = 0.1  # keep pieces at least this share of the largest piece
-    # Outlines that disagree in 3D: from this many placed photos on, a scene rather than a product
-    # (the real 23-photo set), shaped from the photos' centre; from fewer, more likely photos placed
-    # wrongly (bench boombox, 9 of 12 placed 4 degrees off: a heap of table), so the capture fails.
-    min_scene_photos: int = 15
-    chunk: int = 131072  # voxels per batch (memory ~ chunk x views x 40 bytes)
-    seed: int = 0
-
-
-PRESETS: dict[str, DenseConfig] = {
-    "fast": DenseConfig(grid=96, mask_long_side=384, depth_long_side=256, planes=32, neighbours=3, min_agree=2),
-    "balanced": DenseConfig(),
-    "high": DenseConfig(grid=176, mask_long_side=768, depth_long_side=448, planes=64, neighbours=6, min_agree=3),
-}
+from ..errors import CaptureError, InputError, OutlinesDisagree
+from ..types import Mask, Photo, Poses, Shape
+from .config import STAGE, DenseConfig
 
 
 def reconstruct_dense(
@@ -107,9 +46,7 @@ def reconstruct_dense(
     first = _sub(progress, 0.0, 0.6 if cfg.refine else 1.0)
     try:
         shape, carved, table = _reconstruct(photos, masks, poses, cfg, device, first)
-    except CaptureError as error:
-        if error.message != _NO_CONSISTENT_ITEM:
-            raise
+    except OutlinesDisagree:
         if poses.placed < cfg.min_scene_photos:
             raise CaptureError(STAGE, f"The item could not be found consistently in the {poses.placed} photos "
                                "that were placed.", "Take 20-80 photos walking all around the item, keeping all of "
@@ -124,7 +61,7 @@ def reconstruct_dense(
         return replace(shape, warnings=shape.warnings + (note,)), carved
     if not cfg.refine:
         return shape, carved
-    from ._dense_refine import band_px, outline_band, refine_masks, snap_allowed, table_pixels
+    from .refine import band_px, outline_band, refine_masks, snap_allowed, table_pixels
 
     if progress is not None:
         progress(0.6, "Sharpening the outlines in every photo")
@@ -177,10 +114,18 @@ def _reconstruct(
     import cv2
     import torch
 
-    from ._dense_frame import find_ground, front_direction, look_at_point, seen_sides
-    from ._dense_hull import Grid, Views, hull_field, make_grid, mask_distance_maps, mask_maps, render_silhouettes
-    from ._dense_mvs import carve_with_photos
-    from ._dense_thin import add_thin_parts, touching
+    from .frame import find_ground, front_direction, look_at_point, seen_sides
+    from .hull import (
+        Grid,
+        Views,
+        hull_field,
+        make_grid,
+        mask_distance_maps,
+        mask_maps,
+        render_silhouettes,
+    )
+    from .mvs import carve_with_photos
+    from .thin import add_thin_parts, touching
 
     def tick(f: float, msg: str) -> None:
         if progress is not None:
@@ -212,14 +157,14 @@ def _reconstruct(
             ok = [np.ones(m.shape, bool) if snap_ok[i] is None else _fit_mask(snap_ok[i], cams[k])
                   for k, (i, m) in enumerate(zip(placed, mask_arrays))]
             snap_maps = torch.as_tensor(mask_maps(ok, cfg.mask_long_side), device=device)
-        views = Views(cams, torch, device)
+        views = Views(cams, device)
 
         def field_at(pts, grid):
-            return hull_field(torch, views, dist, dscale, pts, cfg.vote_tolerance, cfg.max_bad_views,
+            return hull_field(views, dist, dscale, pts, cfg.vote_tolerance, cfg.max_bad_views,
                               grid.voxel * 10, cfg.chunk, cfg.snap_px, snap_maps)
 
         def loose_at(grid):
-            return _cut(hull_field(torch, views, dist, dscale, grid.centres(torch, device), 1.0 - cfg.thin_share,
+            return _cut(hull_field(views, dist, dscale, grid.centres(device), 1.0 - cfg.thin_share,
                                    len(views), grid.voxel * 10, cfg.chunk).reshape(grid.shape), grid)
 
         def hull_at(grid, band: bool = False):
@@ -231,10 +176,10 @@ def _reconstruct(
                                                       align_corners=True)[0, 0]
                 val = val[: grid.shape[0], : grid.shape[1], : grid.shape[2]].contiguous().reshape(-1)
                 near = val.abs() < 4 * grid.voxel
-                pts = grid.centres(torch, device)[near]
+                pts = grid.centres(device)[near]
                 val[near] = field_at(pts, grid)
                 return _cut(val.reshape(grid.shape), grid)
-            pts = grid.centres(torch, device)
+            pts = grid.centres(device)
             val = field_at(pts, grid)
             return _cut(val.reshape(grid.shape), grid)
 
@@ -256,14 +201,14 @@ def _reconstruct(
         # antenna, a bottle's wire handle) falls between their centres and would be cut off the box.
         occ = _components(hull_at(coarse).cpu().numpy() < 0.9 * coarse.voxel, cfg.keep_component)
         if occ.sum() < 8:
-            raise CaptureError(STAGE, _NO_CONSISTENT_ITEM,
+            raise OutlinesDisagree(STAGE, _NO_CONSISTENT_ITEM,
                                "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
         c_lo, c_hi = _box(occ, lo, coarse.voxel)
         if ground_y is not None:
             c_lo[1] = max(c_lo[1], ground_y - 0.02 * float((c_hi - c_lo).max()))
         voxel = float((c_hi - c_lo).max()) / (cfg.grid - 1)
         if cfg.thin_share > 0:
-            # Room for thin parts that only some masks hold (see _dense_thin), at the same voxel
+            # Room for thin parts that only some masks hold (see thin.py), at the same voxel
             # size, and at most half the item's size further out on each side.
             loose = touching(occ, loose_at(coarse).cpu().numpy() < 0.9 * coarse.voxel)
             l_lo, l_hi = _box(loose, lo, coarse.voxel)
@@ -276,7 +221,7 @@ def _reconstruct(
         field = hull_at(fine, band=True)
 
         if cfg.photo_consistency:
-            field = carve_with_photos(torch, photos, placed, views, fine, field, centre0, cfg, device, tick)
+            field = carve_with_photos(photos, placed, views, fine, field, centre0, cfg, device, tick)
         if cfg.thin_share > 0:
             # Just above the table the table itself passes the colour test: leave that band alone.
             floor = None if ground_y is None else ground_y + cfg.table_rise * scale - float((fine.origin - centre0) @ up)
@@ -286,13 +231,13 @@ def _reconstruct(
                 tdist = torch.as_tensor(mask_distance_maps([_fit_mask(thin_masks[i].mask, cams[k])
                                                             for k, i in enumerate(placed)], cfg.mask_long_side)[0],
                                         device=device)
-            field = add_thin_parts(torch, views, tdist, dscale, labs, fine, field, floor, cfg.thin_share,
+            field = add_thin_parts(views, tdist, dscale, labs, fine, field, floor, cfg.thin_share,
                                    cfg.thin_agree, cfg.thin_colour_tolerance, cfg.chunk)
 
         tick(0.9, "Building the surface")
         vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
         if len(faces) == 0:
-            raise CaptureError(STAGE, _NO_CONSISTENT_ITEM,
+            raise OutlinesDisagree(STAGE, _NO_CONSISTENT_ITEM,
                                "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
         centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
         front = front_direction(poses.cameras, centre, up, poses.first_view_axis)
@@ -363,7 +308,7 @@ def _components(occ: np.ndarray, keep: float, reach: int = 2) -> np.ndarray:
 def _object_radius(cams, masks: list[np.ndarray], centre: np.ndarray) -> float:
     """Half-size of a cube around `centre` that surely holds the item: from how far each mask
     reaches from the projected centre, at the centre's depth (median over views, x1.4)."""
-    from .geom import project
+    from ..geom import project
 
     reach = []
     for cam, m in zip(cams, masks):

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 
-from ._dense_hull import Views, reduced_sizes
-from .types import Camera
+from ..types import Camera
+from .hull import Views, reduced_sizes
 
 
-def gray_images(torch, rgbs: list[np.ndarray], long_side: int, device):
+def gray_images(rgbs: list[np.ndarray], long_side: int, device):
     """(V, 1, h, w) float32 grey images in [0, 1] at reduced size, and the reduction factor."""
     import cv2
 
@@ -27,9 +28,9 @@ def gray_images(torch, rgbs: list[np.ndarray], long_side: int, device):
     return torch.as_tensor(out, device=device) / 255.0, s
 
 
-def scaled_views(torch, views: Views, s: float, device) -> Views:
+def scaled_views(views: Views, s: float, device) -> Views:
     """The same cameras with intrinsics for images reduced by factor s (integer pixel centres)."""
-    from .types import Camera
+    from ..types import Camera
 
     cams = []
     for c in views.cams:
@@ -39,7 +40,7 @@ def scaled_views(torch, views: Views, s: float, device) -> Views:
         k[0, 2] = (c.K[0, 2] + 0.5) * s - 0.5
         k[1, 2] = (c.K[1, 2] + 0.5) * s - 0.5
         cams.append(Camera(k, c.R, c.t, w, h))
-    return Views(cams, torch, device)
+    return Views(cams, device)
 
 
 def choose_neighbours(cams: Sequence[Camera], centre: np.ndarray, count: int) -> list[list[int]]:
@@ -56,7 +57,7 @@ def choose_neighbours(cams: Sequence[Camera], centre: np.ndarray, count: int) ->
     return out
 
 
-def hull_depth_range(torch, views: Views, surface, margin: float, canvas: tuple[int, int]):
+def hull_depth_range(views: Views, surface, margin: float, canvas: tuple[int, int]):
     """Per-view (V, h, w) near/far depth of the hull from its surface voxel centres (M, 3),
     splatted to 2x2 pixels and widened by `margin` scene units; near = inf where no hull."""
     V = len(views)
@@ -79,11 +80,11 @@ def hull_depth_range(torch, views: Views, surface, margin: float, canvas: tuple[
     return near, far
 
 
-def _box(torch, x, r: int):
+def _box(x, r: int):
     return torch.nn.functional.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
 
 
-def plane_sweep(torch, gray, views: Views, ref: int, nbrs: list[int], near, far, planes: int, radius: int,
+def plane_sweep(gray, views: Views, ref: int, nbrs: list[int], near, far, planes: int, radius: int,
                 min_std: float):
     """Depth (h, w) and ZNCC score (h, w) of view `ref`; depth 0 where no hull or no texture.
 
@@ -110,8 +111,8 @@ def plane_sweep(torch, gray, views: Views, ref: int, nbrs: list[int], near, far,
     world = (cam_pts - t) @ R  # R^T (x - t), row-vector form
 
     ref_img = gray[ref : ref + 1, :, y0:y1, x0:x1]
-    mr = _box(torch, ref_img, radius)
-    var_r = (_box(torch, ref_img * ref_img, radius) - mr * mr).clamp_min(0)
+    mr = _box(ref_img, radius)
+    var_r = (_box(ref_img * ref_img, radius) - mr * mr).clamp_min(0)
     textured = var_r[0, 0].sqrt() > min_std
     D, hh, ww = depth.shape
     scores = []
@@ -122,9 +123,9 @@ def plane_sweep(torch, gray, views: Views, ref: int, nbrs: list[int], near, far,
         grid = torch.stack([gx, gy], dim=-1).reshape(1, D * hh, ww, 2)
         warped = torch.nn.functional.grid_sample(gray[j : j + 1], grid, mode="bilinear", padding_mode="border",
                                                  align_corners=True).reshape(D, 1, hh, ww)
-        mn = _box(torch, warped, radius)
-        var_n = (_box(torch, warped * warped, radius) - mn * mn).clamp_min(0)
-        cov = _box(torch, warped * ref_img, radius) - mn * mr
+        mn = _box(warped, radius)
+        var_n = (_box(warped * warped, radius) - mn * mn).clamp_min(0)
+        cov = _box(warped * ref_img, radius) - mn * mr
         ncc = cov / (var_r * var_n + 1e-6).sqrt()
         ncc = torch.where(inside.reshape(D, 1, hh, ww), ncc, torch.full_like(ncc, -1.0))
         scores.append(ncc[:, 0])
@@ -146,7 +147,7 @@ def plane_sweep(torch, gray, views: Views, ref: int, nbrs: list[int], near, far,
     return out_d, out_s
 
 
-def consistency_filter(torch, depths, views: Views, nbrs: list[list[int]], rel_tol: float, min_agree: int):
+def consistency_filter(depths, views: Views, nbrs: list[list[int]], rel_tol: float, min_agree: int):
     """Zero out depth pixels that fewer than `min_agree` neighbour depth maps confirm (V, h, w)."""
     V, h, w = depths.shape
     vv, uu = torch.meshgrid(torch.arange(h, device=depths.device, dtype=torch.float32),
@@ -174,7 +175,7 @@ def consistency_filter(torch, depths, views: Views, nbrs: list[list[int]], rel_t
     return out
 
 
-def fuse_tsdf(torch, depths, views: Views, points, trunc: float, chunk: int):
+def fuse_tsdf(depths, views: Views, points, trunc: float, chunk: int):
     """Per point (N,): truncated signed distance (positive in front of the observed surface)
     summed over the views that see the point free or near their surface, the number of those
     views, and the number of views that see a surface in front of the point (hidden there)."""
@@ -197,31 +198,31 @@ def fuse_tsdf(torch, depths, views: Views, points, trunc: float, chunk: int):
     return tsum, wsum, hidden
 
 
-def carve_with_photos(torch, photos, placed, views, grid, hull, centre, cfg, device, tick):
+def carve_with_photos(photos, placed, views, grid, hull, centre, cfg, device, tick):
     """Hull field (nx, ny, nz) -> field with the concavities the depth maps show carved out.
     `cfg`: the dense stage's DenseConfig; `placed`: indices of the photos behind `views`."""
-    gray, s = gray_images(torch, [photos[i].rgb for i in placed], cfg.depth_long_side, device)
-    lviews = scaled_views(torch, views, s, device)
+    gray, s = gray_images([photos[i].rgb for i in placed], cfg.depth_long_side, device)
+    lviews = scaled_views(views, s, device)
     inside = hull < 0
     # Surface voxels: inside, with an outside 6-neighbour.
     outside = (~inside).float()[None, None]
     grown = torch.nn.functional.max_pool3d(outside, 3, stride=1, padding=1)[0, 0] > 0
-    surface = grid.centres(torch, device)[(inside & grown).reshape(-1)]
+    surface = grid.centres(device)[(inside & grown).reshape(-1)]
     canvas = (gray.shape[-1], gray.shape[-2])
-    near, far = hull_depth_range(torch, lviews, surface, grid.voxel, canvas)
+    near, far = hull_depth_range(lviews, surface, grid.voxel, canvas)
     nbrs = choose_neighbours(views.cams, centre, cfg.neighbours)
     depths = torch.zeros((len(views), canvas[1], canvas[0]), device=device)
     for r in range(len(views)):
-        d, score = plane_sweep(torch, gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,
+        d, score = plane_sweep(gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,
                                cfg.min_texture)
         depths[r] = torch.where(score >= cfg.min_score, d, torch.zeros_like(d))
         tick(0.15 + 0.65 * (r + 1) / len(views), f"Matching photo {r + 1} of {len(views)}")
-    depths = consistency_filter(torch, depths, lviews, nbrs, cfg.consistency, cfg.min_agree)
+    depths = consistency_filter(depths, lviews, nbrs, cfg.consistency, cfg.min_agree)
     trunc = cfg.trunc_voxels * grid.voxel
     flat = hull.reshape(-1)
     near_hull = flat < trunc  # voxels well outside the hull stay outside whatever the TSDF says
-    pts = grid.centres(torch, device)[near_hull]
-    tsum, wsum, hid = fuse_tsdf(torch, depths, lviews, pts, trunc, cfg.chunk)
+    pts = grid.centres(device)[near_hull]
+    tsum, wsum, hid = fuse_tsdf(depths, lviews, pts, trunc, cfg.chunk)
     sums = torch.zeros((3, flat.shape[0]), device=flat.device)
     sums[0, near_hull], sums[1, near_hull], sums[2, near_hull] = tsum, wsum, hid
     # Light 3x3x3 smoothing of the sums keeps single-view noise from pitting the surface.

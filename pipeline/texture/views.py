@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .raster import push_pull, rasterize
-from .types import Camera
+from ..raster import push_pull, rasterize
+from ..types import Camera
 
 
 @dataclass
