@@ -1,4 +1,8 @@
-"""`plinth` command line: `plinth make PHOTO... --out MODEL.glb` and `plinth serve`.
+"""The library's command line: `python -m pipeline make PHOTO... --out MODEL.glb`.
+
+The `plinth` console script (webapp/cli.py) builds on the pieces here and adds what needs the
+web app, `make --publish` and `serve`; this module never imports the web app, so the library
+works without Streamlit installed.
 
 Every user mistake ends in one plain line on stderr and a non-zero exit code, never a traceback.
 """
@@ -9,11 +13,21 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
-from .errors import Cancelled, CaptureError, PlinthError
-from .orchestrator import QUALITIES, Options, reconstruct
-from .types import KnownSize, SINGLE_VIEW_KINDS
-from .units import format_size, parse_size
+from pipeline import (
+    QUALITIES,
+    SINGLE_VIEW_KINDS,
+    Cancelled,
+    CaptureError,
+    KnownSize,
+    Options,
+    PlinthError,
+    Result,
+    format_size,
+    parse_size,
+    reconstruct,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_CAPTURE = 3
@@ -27,10 +41,19 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def new_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The `plinth` parser and its (still empty) set of commands."""
     parser = _Parser(prog="plinth", description="Turn product photos into AR-ready 3D models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    return parser, sub
 
+
+def add_make_command(
+    sub: argparse._SubParsersAction,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.ArgumentParser:
+    """Add `make` and its options. `more` adds options of its own before --name (the web app's
+    --publish), so that usage lines and help read as they always did."""
     make = sub.add_parser("make", help="make a 3D model from one photo or 20-80 photos around the item")
     make.add_argument("photos", nargs="+", metavar="PHOTO", help="JPEG, PNG, WebP or HEIC photos")
     make.add_argument("--out", "-o", required=True, metavar="MODEL.glb", help="where to write the GLB")
@@ -49,13 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--max-mb", type=float, default=5.0, help="GLB size cap in MB (default 5)")
     make.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
     make.add_argument("--quiet", "-q", action="store_true", help="print only the result")
-    make.add_argument("--publish", action="store_true",
-                      help="add the model to the library (PLINTH_DATA_DIR) and print its share link")
+    if more is not None:
+        more(make)
     make.add_argument("--name", default="", help="product name shown on the share page")
+    return make
 
-    serve = sub.add_parser("serve", help="start the web app and the AR share pages")
-    serve.add_argument("--host", default="localhost")
-    serve.add_argument("--port", type=int, default=8501)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser, sub = new_parser()
+    add_make_command(sub)
     return parser
 
 
@@ -80,7 +105,8 @@ def _progress_printer(quiet: bool):
     return progress
 
 
-def cmd_make(args: argparse.Namespace) -> int:
+def make(args: argparse.Namespace) -> Result:
+    """Run `make` with parsed arguments: reconstruct, print where the files are, return the Result."""
     options = Options(
         kind=args.kind,
         placement=args.placement,
@@ -109,28 +135,18 @@ def cmd_make(args: argparse.Namespace) -> int:
     print(f"  report   {result.report_path}")
     for line in (*report.advice, *report.warnings):
         print(f"  note     {line}")
-    if args.publish:
-        from webapp.library import publish  # no Streamlit import: the library is plain SQLite + files
+    return result
 
-        url = publish(result, name=args.name or out.stem, photos=[Path(p) for p in args.photos],
-                      placement=args.placement)
-        print(f"Share link: {url}")
+
+def cmd_make(args: argparse.Namespace) -> int:
+    make(args)
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from webapp.server import serve
-
-    serve(host=args.host, port=args.port)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run one command, turning every failure the user can act on into one line and an exit code."""
     try:
-        if args.command == "make":
-            return cmd_make(args)
-        return cmd_serve(args)
+        return command(args)
     except PlinthError as error:
         print(f"plinth: {error}", file=sys.stderr)
         return EXIT_CAPTURE if isinstance(error, CaptureError) else EXIT_BAD_INPUT
@@ -143,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # disk full, unwritable --out folder, ...
         print(f"plinth: could not write the files: {error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(cmd_make, args)
 
 
 if __name__ == "__main__":

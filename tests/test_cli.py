@@ -108,7 +108,7 @@ def test_bad_input_corpus_gives_model_or_one_line(tmp_path, capsys):
     from tests.badinputs import EXPECTED, make_corpus
 
     corpus = make_corpus(tmp_path / "corpus")
-    assert len(corpus) >= 12
+    assert set(corpus) == set(EXPECTED)  # every file has an expected outcome, every outcome a file
     for label, path in corpus.items():
         expect_model = EXPECTED[label].valid
         out = tmp_path / "out" / f"{label}.glb"
@@ -142,3 +142,32 @@ def test_missing_photo_is_a_plain_error(tmp_path, capsys):
     code = main(["make", str(tmp_path / "nope.jpg"), "--out", str(tmp_path / "x.glb")])
     err = capsys.readouterr().err
     assert code == 2 and "nope.jpg" in err and "Traceback" not in err
+
+
+def test_library_cli_makes_a_model_without_the_web_app(bench, tmp_path):
+    """`python -m pipeline make` with Streamlit and the web app unimportable (not installed)."""
+    out = tmp_path / "chair.glb"
+    code = (
+        "import runpy, sys\n"
+        "sys.modules['streamlit'] = None  # any import of it now raises ImportError\n"
+        "sys.modules['webapp'] = None\n"
+        "import pipeline.cli\n"
+        f"sys.argv = ['plinth', 'make', {str(bench / 'single' / 'chair' / 'image.jpg')!r}, '--out', {str(out)!r},"
+        " '--height', '0.5m', '--quality', 'fast', '--texture-size', '512', '-q']\n"
+        "runpy.run_module('pipeline', run_name='__main__')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Made {out}" in proc.stdout and "Share link" not in proc.stdout
+    assert out.is_file() and out.with_suffix(".report.json").is_file()
+
+
+def test_library_cli_has_no_publish_or_serve(tmp_path, capsys):
+    # Publishing and serving need the web app: only the `plinth` console script (webapp.cli) has them.
+    for argv in (["make", "x.jpg", "--out", str(tmp_path / "x.glb"), "--publish"], ["serve"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2, argv
+        assert err.splitlines()[-1].startswith("plinth: ") and ("--publish" in err or "'serve'" in err), err

@@ -1,4 +1,5 @@
-"""HTTP tests of the one-process server: `plinth make --publish` against a running `plinth serve`,
+"""HTTP tests of the one-process server: `plinth make --publish` against a running `plinth serve`
+(both through the web app's CLI, `python -m webapp`, as the `plinth` console script runs them),
 the AR share page, the model files, 404s, path traversal and an XSS product name."""
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def running_server(data: Path):
     # The log goes to a file: an unread pipe would fill up and stall the server and its jobs.
     with open(data / "server.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_healthy(proc, port, data / "server.log")
@@ -78,7 +79,7 @@ def share_url(server, bench, tmp_path_factory):
     photo = bench / "single" / "chair" / "image.jpg"
     env = {**os.environ, "PLINTH_DATA_DIR": str(data)}
     env.pop("PLINTH_PUBLIC_URL", None)
-    cmd = [sys.executable, "-m", "pipeline", "make", str(photo), "--height", "0.5m", "--publish", "--name", XSS,
+    cmd = [sys.executable, "-m", "webapp", "make", str(photo), "--height", "0.5m", "--publish", "--name", XSS,
            "--out", str(out), "--quality", "fast", "--texture-size", "512", "--quiet"]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
