@@ -8,21 +8,24 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from webapp import jobs, library
+import pipeline
+from webapp import jobs, library, store, ui, workers
+from webapp.jobs import JobStatus
 
 APP = str(Path(__file__).resolve().parent.parent / "webapp" / "app.py")
 
 
 @pytest.fixture
-def app_data(tmp_path, monkeypatch):
+def app_data(tmp_path, monkeypatch, device):
     import streamlit as st
 
     monkeypatch.setenv("PLINTH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PLINTH_DEVICES", device)
     monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
     st.cache_resource.clear()
     st.cache_data.clear()
     yield tmp_path
-    jobs.stop_workers()
+    workers.stop_workers()
     st.cache_resource.clear()
 
 
@@ -38,7 +41,20 @@ def test_create_page_asks_for_photos_first(app_data):
     create = next(b for b in at.button if b.label == "Create 3D model")
     create.click().run()
     assert any("Add at least one photo" in e.value for e in at.error)
-    assert not jobs.get_job("x" * 16, app_data)
+    with store.connect(app_data) as con:
+        assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0  # nothing was queued
+
+
+def test_create_page_offers_the_pipelines_choices(app_data):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    shape = next(s for s in at.selectbox if s.label == "Shape")
+    assert shape.options == [ui.KIND_LABELS[k] for k in ("auto", *pipeline.SINGLE_VIEW_KINDS)]
+    detail = next(r for r in at.radio if r.label == "Detail")
+    assert detail.options == [ui.QUALITY_LABELS[q] for q in pipeline.QUALITIES]
+    assert detail.value == pipeline.Options().quality
+    assert not [r for r in at.radio if "texture" in r.label.lower()]
+    assert not [s for s in at.selectbox if "texture" in s.label.lower()]
 
 
 @pytest.mark.slow
@@ -55,28 +71,31 @@ def test_create_to_result_with_the_real_pipeline(app_data, bench):
     assert not at.exception and not at.error, [e.value for e in at.error]
     job_id = at.query_params["job"]
     job_id = job_id[0] if isinstance(job_id, list) else job_id
-    assert jobs.get_job(job_id, app_data) is not None
+    queued = jobs.get_job(job_id, app_data)
+    assert queued.options.quality == "fast" and queued.options.texture_size is None  # the preset decides
+    assert queued.options.size == pipeline.KnownSize("height", pytest.approx(0.85))
 
     seen_progress = False
     end = time.monotonic() + 300
     while time.monotonic() < end:
         job = jobs.get_job(job_id, app_data)
-        if job.status in ("done", "failed", "cancelled"):
+        if job.status.finished:
             break
         at.run()
         assert not at.exception
-        stages_shown = any("Building the 3D shape" in m.value for m in at.markdown)
+        stages_shown = any(pipeline.STAGE_WORDS["geometry"] in m.value for m in at.markdown)
         seen_progress |= (bool(at.get("progress")) and stages_shown) or any("next in line" in i.value for i in at.info)
         time.sleep(1.0)
-    assert job.status == "done", job.error
+    assert job.status is JobStatus.DONE, job.error
     assert seen_progress
     at.run()  # the Create page hands over to the Result page
     assert not at.exception
     model = library.get_model(job.share_id, app_data)
     assert model is not None and model.name == "Oak <b>chair</b>"
     assert model.dimensions_m[1] == pytest.approx(0.85, rel=0.02)
+    assert model.report["texture_size"] == pipeline.TEXTURE_SIZES["fast"]
     text = _texts(at)
-    assert "Oak" in text and "cm" in text
+    assert "Oak" in text and pipeline.format_dimensions(model.dimensions_m) in text
     labels = [b.label for b in at.get("download_button")]
     assert len(labels) == 4 and any("GLB" in lab for lab in labels) and any("USDZ" in lab for lab in labels)
     assert any(f"/ar/{job.share_id}" in c.value for c in at.code)

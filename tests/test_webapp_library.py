@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 import pipeline
-from webapp import jobs, library, sanitize, store
+from webapp import jobs, library, sanitize, store, workers
+from webapp.jobs import JobStatus
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -35,10 +36,10 @@ def photo(bench) -> Path:
 
 
 @pytest.fixture(scope="module")
-def made(photo, tmp_path_factory):
+def made(photo, tmp_path_factory, device):
     out = tmp_path_factory.mktemp("made") / "chair.glb"
     options = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
-    return pipeline.reconstruct([photo], out, options, device="cpu")
+    return pipeline.reconstruct([photo], out, options, device=device)
 
 
 def _jpeg_with_gps() -> bytes:
@@ -145,7 +146,9 @@ def test_rename_delete_and_orphans(made, photo, tmp_path):
     assert library.delete_model(gone.share_id, tmp_path)
     assert library.get_model(gone.share_id, tmp_path) is None and not gone.folder.exists()
     assert not library.delete_model(gone.share_id, tmp_path)
-    assert library.get_model("x" * 32, tmp_path) is None and library.get_model("../../etc", tmp_path) is None
+    # an id one character off a real one, and a path, find nothing
+    near = keep.share_id[:-1] + ("A" if keep.share_id[-1] != "A" else "B")
+    assert library.get_model(near, tmp_path) is None and library.get_model("../../etc", tmp_path) is None
     stray = tmp_path / "models" / ".incoming-crashed"
     stray.mkdir()
     assert library.remove_orphans(tmp_path, min_age_s=0) == 1 and not stray.exists()
@@ -154,60 +157,64 @@ def test_rename_delete_and_orphans(made, photo, tmp_path):
 
 def test_queue_positions_cancel_and_restart_recovery(photo, tmp_path):
     files = [("front.jpg", photo.read_bytes())]
-    ids = [jobs.submit(files, f"Item {i}", jobs.JobOptions(), data_dir=tmp_path) for i in range(3)]
+    ids = [jobs.submit(files, f"Item {i}", pipeline.Options(), data_dir=tmp_path) for i in range(3)]
     assert [jobs.get_job(i, tmp_path).position for i in ids] == [1, 2, 3]
     jobs.cancel(ids[0], tmp_path)
-    assert jobs.get_job(ids[0], tmp_path).status == "cancelled"
+    assert jobs.get_job(ids[0], tmp_path).status is JobStatus.CANCELLED
     assert [jobs.get_job(i, tmp_path).position for i in ids[1:]] == [1, 2]
     # a server died while ids[1] was running: on restart it is failed, with its photos kept
     with store.connect(tmp_path) as con:
-        con.execute("UPDATE jobs SET status='running' WHERE id=?", (ids[1],))
+        con.execute("UPDATE jobs SET status=? WHERE id=?", (JobStatus.RUNNING.value, ids[1]))
     assert jobs.recover(tmp_path) == 1
     failed = jobs.get_job(ids[1], tmp_path)
-    assert failed.status == "failed" and "photos are kept" in failed.error
+    assert failed.status is JobStatus.FAILED and "photos are kept" in failed.error
     assert [p.read_bytes() for p in failed.photos] == [photo.read_bytes()]
     again = jobs.get_job(jobs.retry(ids[1], tmp_path), tmp_path)
-    assert again.status == "queued" and again.name == "Item 1" and len(again.photos) == 1
-    assert jobs.get_job("nope-nope-nope", tmp_path) is None
+    assert again.status is JobStatus.QUEUED and again.name == "Item 1" and len(again.photos) == 1
+    assert again.id != ids[1] and again.options == failed.options
+    assert jobs.get_job(ids[1], tmp_path).status is JobStatus.FAILED  # the old record stays as it was
 
 
 @pytest.mark.slow
-def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(photo, tmp_path):
-    opts = jobs.JobOptions(size_axis="height", size_m=0.85, quality="fast", texture_size=512)
+def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(photo, tmp_path, device, monkeypatch):
+    monkeypatch.setenv("PLINTH_DEVICES", device)
+    opts = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
     first = jobs.submit([("front.jpg", photo.read_bytes())], "First chair", opts, data_dir=tmp_path)
-    jobs.start_workers(tmp_path)
+    workers.start_workers(tmp_path)
     try:
-        done = _wait(lambda: (j := jobs.get_job(first, tmp_path)).status in ("done", "failed") and j, 240, "first job")
-        assert done.status == "done", done.error
+        done = _wait(lambda: (j := jobs.get_job(first, tmp_path)).status.finished and j, 240, "first job")
+        assert done.status is JobStatus.DONE, done.error
         model = library.get_model(done.share_id, tmp_path)
+        assert model.name == "First chair" and model.report["texture_size"] == 512  # the job's own options
+        assert model.dimensions_m[1] == pytest.approx(0.85, rel=0.01)
         glb = model.file("model.glb").read_bytes()
 
         second = jobs.submit([("front.jpg", photo.read_bytes())], "Second", opts, data_dir=tmp_path)
         with store.connect(tmp_path) as con:
-            pid = _wait(lambda: con.execute("SELECT pid FROM jobs WHERE id=? AND status='running' AND pid IS NOT NULL",
-                                            (second,)).fetchone(), 60, "second job to start")[0]
+            pid = _wait(lambda: con.execute("SELECT pid FROM jobs WHERE id=? AND status=? AND pid IS NOT NULL",
+                                            (second, JobStatus.RUNNING.value)).fetchone(), 60, "second job to start")[0]
         os.kill(pid, signal.SIGKILL)  # what the kernel's OOM killer does
-        crashed = _wait(lambda: (j := jobs.get_job(second, tmp_path)).status != "running" and j, 60, "crash noticed")
-        assert crashed.status == "failed" and "out of memory" in crashed.error and crashed.photos
+        crashed = _wait(lambda: (j := jobs.get_job(second, tmp_path)).status is not JobStatus.RUNNING and j, 60,
+                        "crash noticed")
+        assert crashed.status is JobStatus.FAILED and "out of memory" in crashed.error and crashed.photos
         assert library.get_model(done.share_id, tmp_path).file("model.glb").read_bytes() == glb
         assert [m.share_id for m in library.list_models(tmp_path)] == [done.share_id]
 
         third = jobs.submit([("front.jpg", photo.read_bytes())], "Third", opts, data_dir=tmp_path)
         _wait(lambda: jobs.get_job(third, tmp_path).stage not in ("", "ingest"), 60, "third job to get going")
         jobs.cancel(third, tmp_path)
-        stopped = _wait(lambda: (j := jobs.get_job(third, tmp_path)).status not in ("running", "cancelling") and j,
-                        60, "cancel")
-        assert stopped.status == "cancelled"
+        stopped = _wait(lambda: (j := jobs.get_job(third, tmp_path)).status.finished and j, 60, "cancel")
+        assert stopped.status is JobStatus.CANCELLED
         assert len(library.list_models(tmp_path)) == 1
     finally:
-        jobs.stop_workers()
+        workers.stop_workers()
 
 
 def test_cli_side_modules_do_not_import_streamlit():
     import subprocess
     import sys
 
-    code = ("import sys, webapp.library, webapp.jobs, webapp.server; "
+    code = ("import sys, webapp.library, webapp.jobs, webapp.workers, webapp.server, webapp.cli; "
             "assert 'streamlit' not in sys.modules, 'streamlit imported'")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent)

@@ -24,7 +24,6 @@ def check_upload(filename: str, data: bytes) -> PhotoCheck:
     from PIL import Image, ImageOps
 
     import pipeline
-    from pipeline import ingest
 
     try:
         import pillow_heif
@@ -37,7 +36,7 @@ def check_upload(filename: str, data: bytes) -> PhotoCheck:
         tmp.write(data)
         tmp.flush()
         try:
-            warnings = tuple(ingest.check_photo(tmp.name))
+            warnings = tuple(pipeline.check_photo(tmp.name))
         except pipeline.PlinthError as error:
             return PhotoCheck(None, (), error.message.replace(Path(tmp.name).name, filename))
     try:

@@ -13,7 +13,7 @@ import logging
 import sys
 from contextlib import asynccontextmanager
 
-from . import jobs, routes, settings
+from . import routes, settings, workers
 
 log = logging.getLogger("plinth.server")
 
@@ -44,9 +44,9 @@ def build_app():
     @asynccontextmanager
     async def lifespan(_app):
         data = settings.data_dir()
-        jobs.start_workers(data)
+        workers.start_workers(data)
         yield None
-        jobs.stop_workers()
+        workers.stop_workers()
         settings.forget_server_url(data)  # uvicorn re-raises SIGTERM after this, so not in serve()
 
     def on_script_error(error: Exception) -> bool:

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started    REAL,
     finished   REAL,
     name       TEXT NOT NULL,
-    options    TEXT NOT NULL,          -- JSON: kind, placement, size_axis, size_m, quality
+    options    TEXT NOT NULL,          -- JSON: pipeline.Options.to_dict() (older rows: kind, placement,
+                                       -- size_axis, size_m, quality, texture_size; both are read)
     photo_dir  TEXT NOT NULL,
     stage      TEXT NOT NULL DEFAULT '',
     fraction   REAL NOT NULL DEFAULT 0,

@@ -11,18 +11,24 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
-from . import jobs, settings
+import pipeline
+
+from . import settings, workers
 
 VIEWS = Path(__file__).resolve().parent / "views"
 CREATE, MODEL, LIBRARY = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py"))
 
-KIND_LABELS = {
-    "auto": "Decide for me",
+_KIND_WORDS = {
     "flat": "Flat (poster, rug, panel)",
     "box": "Box-like (cabinet, speaker, book)",
     "revolve": "Round like a vase or bottle",
     "round": "Rounded (fruit, ball, cushion)",
 }
+#: The Shape choices: the pipeline's single-photo kinds (a kind without our words shows the report's).
+KIND_LABELS = {"auto": "Decide for me",
+               **{k: _KIND_WORDS.get(k) or pipeline.KIND_WORDS.get(k, k) for k in pipeline.SINGLE_VIEW_KINDS}}
+_QUALITY_WORDS = {"fast": "Quick", "balanced": "Balanced", "high": "Best (slow)"}
+QUALITY_LABELS = {q: _QUALITY_WORDS.get(q, q.capitalize()) for q in pipeline.QUALITIES}
 PLACEMENT_LABELS = {"floor": "On the floor or a table", "wall": "On a wall"}
 
 
@@ -34,7 +40,7 @@ def data_dir() -> Path:
 @st.cache_resource(show_spinner=False)
 def workers_started(data: str) -> bool:
     """Start the job workers once per process (the server's lifespan usually did already)."""
-    jobs.start_workers(data)
+    workers.start_workers(data)
     return True
 
 

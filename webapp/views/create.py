@@ -66,8 +66,8 @@ kind = c_kind.selectbox("Shape", list(ui.KIND_LABELS), format_func=ui.KIND_LABEL
 placement = c_place.radio("Where does it go?", list(ui.PLACEMENT_LABELS), format_func=ui.PLACEMENT_LABELS.get,
                           horizontal=True)
 with st.expander("More options"):
-    quality = st.radio("Detail", ["fast", "balanced", "high"], index=1, horizontal=True,
-                       format_func={"fast": "Quick", "balanced": "Balanced", "high": "Best (slow)"}.get)
+    quality = st.radio("Detail", list(ui.QUALITY_LABELS), index=pipeline.QUALITIES.index(pipeline.Options().quality),
+                       horizontal=True, format_func=ui.QUALITY_LABELS.get)
 
 if st.button("Create 3D model", type="primary", icon=":material/view_in_ar:"):
     problems = []
@@ -85,8 +85,9 @@ if st.button("Create 3D model", type="primary", icon=":material/view_in_ar:"):
         st.error(problem)
     if not problems:
         files = [(u.name, u.getvalue()) for u in uploads if u.name not in unusable]
-        options = jobs.JobOptions(kind=kind, placement=placement, size_axis=axis, size_m=size_m,
-                                  quality=quality or "balanced", texture_size=1024 if quality == "fast" else 2048)
+        # No texture size: the pipeline picks the quality's own (pipeline.TEXTURE_SIZES).
+        options = pipeline.Options(kind=kind, placement=placement, quality=quality or pipeline.Options().quality,
+                                   size=pipeline.KnownSize(axis, size_m) if size_m else None)
         new_id = jobs.submit(files, name.strip() or "My product", options, data_dir=data)
         st.query_params["job"] = new_id
         st.rerun()

@@ -6,18 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
+import pipeline
 from webapp import jobs, ui
-
-STAGES = [
-    ("ingest", "Reading your photos"),
-    ("segment", "Finding the product in each photo"),
-    ("poses", "Working out where each photo was taken"),
-    ("geometry", "Building the 3D shape"),
-    ("mesh", "Cleaning up and sizing the model"),
-    ("texture", "Painting the model from your photos"),
-    ("export", "Saving files for phones and online shops"),
-    ("report", "Checking the result"),
-]
+from webapp.jobs import JobStatus
 
 
 def _start_over() -> None:
@@ -31,8 +22,8 @@ def _retry(job_id: str, data: Path) -> None:
 
 
 def _stages_for(job: jobs.Job) -> list[tuple[str, str]]:
-    multi = len(job.photos) >= 3
-    return [s for s in STAGES if multi or s[0] != "poses"]
+    """(stage id, plain words) for the stages this job goes through, in the pipeline's order."""
+    return [(stage, pipeline.STAGE_WORDS[stage]) for stage in pipeline.stages_for(len(job.photos))]
 
 
 def show(job_id: str, data: Path) -> None:
@@ -51,21 +42,21 @@ def _panel(job_id: str, data: Path) -> None:
     job = jobs.get_job(job_id, data)
     if job is None:
         return
-    if job.status == "done" and job.share_id:
+    if job.status is JobStatus.DONE and job.share_id:
         st.switch_page(ui.MODEL, query_params={"id": job.share_id})
-    if job.status == "failed":
+    if job.status is JobStatus.FAILED:
         st.error(job.error or "The model could not be made.", icon=":material/error:")
         a, b, _ = st.columns([1, 1, 3])
         a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
         b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
         return
-    if job.status == "cancelled":
+    if job.status is JobStatus.CANCELLED:
         st.info("You stopped this model. Your photos are kept.")
         a, b, _ = st.columns([1, 1, 3])
         a.button("Try again", on_click=_retry, args=(job_id, data), type="primary")
         b.button("Start over", on_click=_start_over)
         return
-    if job.status == "queued":
+    if job.status is JobStatus.QUEUED:
         ahead = job.position - 1
         st.info(
             "Your model is next in line." if ahead == 0 else
