@@ -32,8 +32,8 @@ VIEWPORTS = {"desktop": dict(viewport={"width": 1280, "height": 900}),
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("browser-data")) as base:
+def server(tmp_path_factory, device):
+    with running_server(tmp_path_factory.mktemp("browser-data"), device) as base:
         yield base
 
 

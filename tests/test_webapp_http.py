@@ -12,11 +12,15 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+import pipeline
+from webapp import library
 
 ROOT = Path(__file__).resolve().parent.parent
 XSS = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -29,10 +33,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(data: Path):
-    """A real `plinth serve` on a free loopback port with its own data folder; yields its base URL."""
+def running_server(data: Path, device: str | None = None):
+    """A real `plinth serve` on a free loopback port with its own data folder; yields its base URL.
+
+    `device`: the torch device its job workers use (PLINTH_DEVICES)."""
     port = free_port()
     env = {**os.environ, "PLINTH_DATA_DIR": str(data)}
+    if device:
+        env["PLINTH_DEVICES"] = device
     env.pop("PLINTH_PUBLIC_URL", None)
     # The log goes to a file: an unread pipe would fill up and stall the server and its jobs.
     with open(data / "server.log", "wb") as log:
@@ -72,7 +80,7 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def share_url(server, bench, tmp_path_factory):
+def share_url(server, bench, tmp_path_factory, device):
     """`plinth make PHOTO --height 0.5m --publish` while the server runs: prints the share URL."""
     base, data = server
     out = tmp_path_factory.mktemp("cli") / "item.glb"
@@ -80,7 +88,7 @@ def share_url(server, bench, tmp_path_factory):
     env = {**os.environ, "PLINTH_DATA_DIR": str(data)}
     env.pop("PLINTH_PUBLIC_URL", None)
     cmd = [sys.executable, "-m", "webapp", "make", str(photo), "--height", "0.5m", "--publish", "--name", XSS,
-           "--out", str(out), "--quality", "fast", "--texture-size", "512", "--quiet"]
+           "--out", str(out), "--quality", "fast", "--texture-size", "512", "--quiet", "--device", device]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     urls = re.findall(r"https?://\S+/ar/\S+", run.stdout)
@@ -99,7 +107,7 @@ def raw_get(base: str, path: str) -> int:
 
 
 def test_share_page_is_standalone_html_with_absolute_model_urls(server, share_url):
-    base, _ = server
+    base, data = server
     assert share_url.startswith(base + "/ar/")  # the CLI found the running server's address
     page = httpx.get(share_url, timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -115,6 +123,8 @@ def test_share_page_is_standalone_html_with_absolute_model_urls(server, share_ur
         assert attr in tag, attr
     assert f'<meta property="og:image" content="{base}/models/{sid}/poster.png">' in html
     assert re.search(r"\d+\.\d cm \(\d+\.\d in\)", html)
+    model = library.get_model(sid, data)
+    assert f'<p class="dims">{escape(pipeline.format_dimensions(model.dimensions_m))}</p>' in html
     scripts = re.findall(r'<script[^>]*src="([^"]+)"', html)
     mv = [s for s in scripts if "model-viewer" in s]
     assert mv and all(not s.startswith("http") or s.startswith(base) for s in scripts)

@@ -52,10 +52,15 @@ def test_small_and_blurry_photos_are_warned_and_junk_is_refused():
     assert bad.error and "notes.jpg" in bad.error and bad.thumbnail is None
 
 
-def test_share_links_follow_public_url_then_running_server(tmp_path, monkeypatch):
+def test_share_links_follow_public_url_then_browser_then_running_server(tmp_path, monkeypatch):
     monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
+    seen = "http://192.168.1.5:8501/model?id=x"  # where the merchant's browser reached us
     assert library.share_url("abc", data_dir=tmp_path) == "http://localhost:8501/ar/abc"
     settings.record_server_url("http://127.0.0.1:9000", tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["server.json"]  # written in one go, no temporary left
     assert library.share_url("abc", data_dir=tmp_path) == "http://127.0.0.1:9000/ar/abc"
+    assert library.share_url("abc", seen_at=seen, data_dir=tmp_path) == "http://192.168.1.5:8501/ar/abc"
+    assert library.share_url("abc", seen_at="about:blank", data_dir=tmp_path) == "http://127.0.0.1:9000/ar/abc"
     monkeypatch.setenv("PLINTH_PUBLIC_URL", "https://shop.example.com/3d/")
     assert library.share_url("abc", data_dir=tmp_path) == "https://shop.example.com/3d/ar/abc"
+    assert library.share_url("abc", seen_at=seen, data_dir=tmp_path) == "https://shop.example.com/3d/ar/abc"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from pipeline.units import format_size
+from pipeline import format_dimensions, format_size
 
 from .library import Model
 
@@ -21,11 +21,6 @@ CSP = (
 )
 
 
-def dimensions_line(dims_m: tuple[float, float, float]) -> str:
-    w, h, d = dims_m
-    return f"{w * 100:.0f} × {h * 100:.0f} × {d * 100:.0f} cm  ·  {w / 0.0254:.1f} × {h / 0.0254:.1f} × {d / 0.0254:.1f} in"
-
-
 def render(model: Model, base: str, embed: bool = False) -> str:
     """HTML for the share page. `base` is the absolute origin (plus path prefix) for file URLs."""
     e = lambda s: escape(str(s), quote=True)  # noqa: E731 - local shorthand keeps the template readable
@@ -33,8 +28,8 @@ def render(model: Model, base: str, embed: bool = False) -> str:
     page_url = f"{base}/ar/{model.share_id}"
     w, h, d = model.dimensions_m
     name = e(model.name)
-    desc = e(f"See {model.name} in 3D and place it in your room at its real size "
-             f"({w * 100:.0f} × {h * 100:.0f} × {d * 100:.0f} cm).")
+    desc = e(f"See {model.name} in 3D and place it in your room at its real size, "
+             f"{format_dimensions(model.dimensions_m)}.")
     facts = "".join(
         f'<div class="fact"><span class="label">{label}</span><span class="value">{e(format_size(v))}</span></div>'
         for label, v in (("Width", w), ("Height", h), ("Depth", d))
@@ -68,7 +63,7 @@ def render(model: Model, base: str, embed: bool = False) -> str:
 <main class="page">
   <header class="top">
     <h1 class="name">{name}</h1>
-    <p class="dims">{e(dimensions_line(model.dimensions_m))}</p>
+    <p class="dims">{e(format_dimensions(model.dimensions_m))}</p>
   </header>
   <model-viewer id="viewer" src="{e(files)}/model.glb" ios-src="{e(files)}/model.usdz"
       poster="{e(files)}/poster.png" alt="3D model of {name}"

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from pipeline import Result, atomic_write
+
 from . import sanitize, settings, store
 
 #: Public file name -> (file in the model folder, content type). Only these are ever served.
@@ -69,14 +71,13 @@ def clean_name(name: str, fallback: str = "My product") -> str:
     return text or fallback
 
 
-def share_url(share_id: str, base: str | None = None, data_dir: str | os.PathLike | None = None) -> str:
-    """The AR page link for a model: {base}/ar/{share_id}."""
-    root = (base or settings.public_url(settings.data_dir(data_dir))).rstrip("/")
-    return f"{root}/ar/{share_id}"
+def share_url(share_id: str, seen_at: str | None = None, data_dir: str | os.PathLike | None = None) -> str:
+    """The AR page link for a model: {settings.public_url}/ar/{share_id}; `seen_at` as there."""
+    return f"{settings.public_url(settings.data_dir(data_dir), seen_at=seen_at)}/ar/{share_id}"
 
 
 def publish(
-    result: Any,
+    result: Result,
     name: str,
     photos: Sequence[str | os.PathLike],
     placement: str = "floor",
@@ -88,7 +89,7 @@ def publish(
 
 
 def add_model(
-    result: Any,
+    result: Result,
     name: str,
     photos: Sequence[str | os.PathLike],
     placement: str = "floor",
@@ -113,7 +114,7 @@ def add_model(
         shutil.copyfile(exports.obj_zip, tmp / "model.obj.zip")
         sanitize.clean_poster(Path(exports.poster), tmp / "poster.png")
         report = _report_dict(result.report)
-        (tmp / "report.json").write_text(json.dumps(report, indent=1))
+        atomic_write(tmp / "report.json", json.dumps(report, indent=1))
         private = tmp / "photos"
         private.mkdir()
         for i, photo in enumerate(photos):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -27,10 +26,7 @@ def not_found(_request: Request | None = None, *_args) -> Response:
 
 def _base(request: Request) -> str:
     """Absolute base for model URLs: Scene Viewer downloads the GLB itself, so no relative links."""
-    env = os.environ.get("PLINTH_PUBLIC_URL", "").strip()
-    if env:
-        return env.rstrip("/")
-    return f"{request.url.scheme}://{request.url.netloc}"
+    return settings.public_url(seen_at=str(request.url))
 
 
 async def ar(request: Request) -> Response:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from pipeline import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"
@@ -38,15 +41,21 @@ def model_viewer_js() -> Path | None:
     return None
 
 
-def public_url(data: Path | None = None) -> str:
-    """Base of share links, without a trailing slash.
+def public_url(data: Path | None = None, seen_at: str | None = None) -> str:
+    """Base of share links and model file URLs, without a trailing slash. The one place that decides it.
 
-    $PLINTH_PUBLIC_URL wins (set it behind a proxy or tunnel). Otherwise the address of the
-    running `plinth serve` (it records itself in the data folder), else http://localhost:8501.
+    $PLINTH_PUBLIC_URL wins (set it behind a proxy or tunnel). Then the origin of `seen_at`, the
+    URL a browser used to reach us (a request, the merchant's page): what worked for them works
+    for a phone on the same network. Then the address of the running `plinth serve` (it records
+    itself in the data folder), else http://localhost:8501.
     """
     env = os.environ.get("PLINTH_PUBLIC_URL", "").strip()
     if env:
         return env.rstrip("/")
+    if seen_at:
+        parts = urlsplit(seen_at)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}"
     marker = (data or data_dir()) / "server.json"
     try:
         url = json.loads(marker.read_text())["url"]
@@ -59,10 +68,7 @@ def public_url(data: Path | None = None) -> str:
 
 def record_server_url(url: str, data: Path | None = None) -> None:
     """Remember where `plinth serve` listens, so `plinth make --publish` prints working links."""
-    target = (data or data_dir()) / "server.json"
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-    os.replace(tmp, target)
+    atomic_write((data or data_dir()) / "server.json", json.dumps({"url": url, "pid": os.getpid()}))
 
 
 def forget_server_url(data: Path | None = None) -> None:

@@ -1,13 +1,11 @@
-"""Shared pieces of the Streamlit pages: header, cached resources, links, small formatters."""
+"""Shared pieces of the Streamlit pages: header, cached resources, choice labels, small formatters."""
 
 from __future__ import annotations
 
 import io
-import os
 import re
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -58,20 +56,12 @@ def favicon():
     return im
 
 
-def base_url() -> str:
-    """Origin for share links: $PLINTH_PUBLIC_URL, else the address the merchant's browser uses."""
-    env = os.environ.get("PLINTH_PUBLIC_URL", "").strip()
-    if env:
-        return env.rstrip("/")
+def browser_url() -> str | None:
+    """The address the merchant's browser shows (share links then work from where they are)."""
     try:
-        url = st.context.url
-    except Exception:  # no browser session (AppTest): fall back to the recorded server address
-        url = None
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return f"{parts.scheme}://{parts.netloc}"
-    return settings.public_url(data_dir())
+        return st.context.url
+    except Exception:  # no browser session (AppTest)
+        return None
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -109,7 +99,3 @@ def md(text: str) -> str:
 def when(ts: float) -> str:
     return time.strftime("%d %b %Y, %H:%M", time.localtime(ts))
 
-
-def dims_short(dims_m: tuple[float, float, float]) -> str:
-    w, h, d = dims_m
-    return f"{w * 100:.0f} × {h * 100:.0f} × {d * 100:.0f} cm ({w / 0.0254:.1f} × {h / 0.0254:.1f} × {d / 0.0254:.1f} in)"

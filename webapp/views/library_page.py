@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import pipeline
 from webapp import library, ui
 
 ui.header("library")
@@ -31,7 +32,7 @@ for i, model in enumerate(models):
         if poster:
             st.image(str(poster), width="stretch")
         st.markdown(f"**{ui.md(model.name)}**")
-        st.caption(f"{ui.when(model.created)}  \n{ui.dims_short(model.dimensions_m)}")
+        st.caption(f"{ui.when(model.created)}  \n{pipeline.format_dimensions(model.dimensions_m)}")
         a, b = st.columns(2)
         if a.button("Open", key=f"open-{model.share_id}", type="primary", width="stretch",
                     icon=":material/view_in_ar:"):

@@ -3,7 +3,7 @@ the quality report in plain words, rename and delete."""
 
 import streamlit as st
 
-from pipeline.units import format_size
+import pipeline
 from webapp import library, routes, ui
 
 ui.header("model")
@@ -16,9 +16,9 @@ if model is None:
     st.page_link(ui.LIBRARY, label="Open the library", icon=":material/grid_view:")
     st.stop()
 
-url = library.share_url(model.share_id, base=ui.base_url())
+url = library.share_url(model.share_id, seen_at=ui.browser_url(), data_dir=data)
 st.title(ui.md(model.name))
-st.caption(f"Made {ui.when(model.created)}  ·  {ui.dims_short(model.dimensions_m)}")
+st.caption(f"Made {ui.when(model.created)}  ·  {pipeline.format_dimensions(model.dimensions_m)}")
 
 view, side = st.columns([3, 2], gap="large")
 with view:
@@ -26,7 +26,7 @@ with view:
     w, h, d = model.dimensions_m
     with st.container(horizontal=True, gap="medium", key="dims"):  # stays one row on phones
         for label, value in (("Width", w), ("Height", h), ("Depth", d)):
-            cm, inch = format_size(value).split(" (")
+            cm, inch = pipeline.format_size(value).split(" (")
             st.metric(label, cm, inch.rstrip(")"), delta_color="off", delta_arrow="off", width="stretch")
 
 with side:
