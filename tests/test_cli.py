@@ -44,11 +44,12 @@ def _check_contract(glb: Path, height: float | None) -> trimesh.Trimesh:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", SINGLE_CASES)
-def test_make_single_photo_meets_contract(case, bench, tmp_path):
+def test_make_single_photo_meets_contract(case, bench, tmp_path, device):
     case_dir = bench / "single" / case
     height = _load_meta(case_dir)["bbox_size_m"][1]
     out = tmp_path / f"{case}.glb"
-    code = main(["make", str(case_dir / "image.jpg"), "--out", str(out), "--height", f"{height}m", "-q"])
+    code = main(["make", str(case_dir / "image.jpg"), "--out", str(out), "--height", f"{height}m", "-q",
+                 "--device", device])
     assert code == 0
     _check_contract(out, height)
 
@@ -74,11 +75,11 @@ def test_console_script_reports_bad_size_in_one_line(bench, tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "tall" in proc.stderr
 
 
-def test_console_script_writes_all_files(bench, tmp_path):
+def test_console_script_writes_all_files(bench, tmp_path, device):
     photo = bench / "single" / "avocado" / "image.jpg"
     out = tmp_path / "nested" / "avocado.glb"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "make", str(photo), "--out", str(out), "--height", "10cm"],
+        [sys.executable, "-m", "pipeline", "make", str(photo), "--out", str(out), "--height", "10cm", "--device", device],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -87,11 +88,11 @@ def test_console_script_writes_all_files(bench, tmp_path):
         assert out.with_suffix(suffix).is_file()
 
 
-def test_wall_placement_puts_back_on_wall_plane(bench, tmp_path):
+def test_wall_placement_puts_back_on_wall_plane(bench, tmp_path, device):
     photo = bench / "single" / "boombox" / "image.jpg"
     out = tmp_path / "art.glb"
     options = Options(kind="flat", placement="wall", size=KnownSize("width", 0.6))
-    reconstruct([photo], out, options)
+    reconstruct([photo], out, options, device=device)
     mesh = trimesh.load(out, force="mesh")
     lo, hi = mesh.bounds
     assert abs(lo[2]) <= 1e-3 and hi[2] > 0.002  # back on z = 0, real thickness in front of it
@@ -104,7 +105,7 @@ def test_unknown_output_suffix_is_a_plain_error(bench, tmp_path):
         reconstruct([bench / "single" / "avocado" / "image.jpg"], tmp_path / "x.obj")
 
 
-def test_bad_input_corpus_gives_model_or_one_line(tmp_path, capsys):
+def test_bad_input_corpus_gives_model_or_one_line(tmp_path, capsys, device):
     from tests.badinputs import EXPECTED, make_corpus
 
     corpus = make_corpus(tmp_path / "corpus")
@@ -115,7 +116,7 @@ def test_bad_input_corpus_gives_model_or_one_line(tmp_path, capsys):
         out.parent.mkdir(exist_ok=True)
         # Python API: a model or a PlinthError, nothing else.
         try:
-            reconstruct([path], out, Options(quality="fast"))
+            reconstruct([path], out, Options(quality="fast"), device=device)
             api_ok = True
         except PlinthError as error:
             api_ok = False
@@ -125,7 +126,7 @@ def test_bad_input_corpus_gives_model_or_one_line(tmp_path, capsys):
             _check_contract(out, None)
         # CLI: same outcome, one line on stderr, no traceback.
         capsys.readouterr()
-        code = main(["make", str(path), "--out", str(out), "--quality", "fast", "-q"])
+        code = main(["make", str(path), "--out", str(out), "--quality", "fast", "-q", "--device", device])
         err = capsys.readouterr().err
         assert "Traceback" not in err
         if expect_model:
@@ -144,7 +145,7 @@ def test_missing_photo_is_a_plain_error(tmp_path, capsys):
     assert code == 2 and "nope.jpg" in err and "Traceback" not in err
 
 
-def test_library_cli_makes_a_model_without_the_web_app(bench, tmp_path):
+def test_library_cli_makes_a_model_without_the_web_app(bench, tmp_path, device):
     """`python -m pipeline make` with Streamlit and the web app unimportable (not installed)."""
     out = tmp_path / "chair.glb"
     code = (
@@ -153,7 +154,7 @@ def test_library_cli_makes_a_model_without_the_web_app(bench, tmp_path):
         "sys.modules['webapp'] = None\n"
         "import pipeline.cli\n"
         f"sys.argv = ['plinth', 'make', {str(bench / 'single' / 'chair' / 'image.jpg')!r}, '--out', {str(out)!r},"
-        " '--height', '0.5m', '--quality', 'fast', '--texture-size', '512', '-q']\n"
+        f" '--height', '0.5m', '--quality', 'fast', '--texture-size', '512', '-q', '--device', {device!r}]\n"
         "runpy.run_module('pipeline', run_name='__main__')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,

@@ -18,14 +18,14 @@ def test_console_script_is_the_web_app_cli():
     assert script.load() is cli.main
 
 
-def test_make_publish_adds_the_model_and_prints_its_share_link(bench, tmp_path, monkeypatch, capsys):
+def test_make_publish_adds_the_model_and_prints_its_share_link(bench, tmp_path, monkeypatch, capsys, device):
     data = tmp_path / "data"
     monkeypatch.setenv("PLINTH_DATA_DIR", str(data))
     monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
     photo = bench / "single" / "chair" / "image.jpg"
     out = tmp_path / "oak-chair.glb"
     code = cli.main(["make", str(photo), "--out", str(out), "--height", "0.5m", "--placement", "wall",
-                     "--publish", "--quality", "fast", "--texture-size", "512", "-q"])
+                     "--publish", "--quality", "fast", "--texture-size", "512", "-q", "--device", device])
     stdout = capsys.readouterr().out
     assert code == 0
     lines = stdout.splitlines()
@@ -40,24 +40,24 @@ def test_make_publish_adds_the_model_and_prints_its_share_link(bench, tmp_path, 
     assert (model.folder / "photos" / "000.jpg").read_bytes() == photo.read_bytes()
 
 
-def test_make_without_publish_leaves_the_library_alone(bench, tmp_path, monkeypatch, capsys):
+def test_make_without_publish_leaves_the_library_alone(bench, tmp_path, monkeypatch, capsys, device):
     data = tmp_path / "data"
     monkeypatch.setenv("PLINTH_DATA_DIR", str(data))
     out = tmp_path / "item.glb"
     code = cli.main(["make", str(bench / "single" / "chair" / "image.jpg"), "--out", str(out), "--name", "Oak",
-                     "--quality", "fast", "--texture-size", "512", "-q"])
+                     "--quality", "fast", "--texture-size", "512", "-q", "--device", device])
     assert code == 0 and out.is_file()
     assert "Share link" not in capsys.readouterr().out
     assert not data.exists()
 
 
-def test_publish_into_an_unusable_data_folder_is_one_plain_line(bench, tmp_path, monkeypatch, capsys):
+def test_publish_into_an_unusable_data_folder_is_one_plain_line(bench, tmp_path, monkeypatch, capsys, device):
     not_a_folder = tmp_path / "data"
     not_a_folder.write_text("a file where the data folder should be")
     monkeypatch.setenv("PLINTH_DATA_DIR", str(not_a_folder))
     out = tmp_path / "item.glb"
     code = cli.main(["make", str(bench / "single" / "chair" / "image.jpg"), "--out", str(out), "--publish",
-                     "--quality", "fast", "--texture-size", "512", "-q"])
+                     "--quality", "fast", "--texture-size", "512", "-q", "--device", device])
     captured = capsys.readouterr()
     assert code == 2
     assert captured.err.startswith("plinth: could not write the files") and captured.err.count("\n") == 1
