@@ -82,7 +82,7 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
 
 # ---------------------------------------------------------------- the worker threads
 
-_WORKERS: dict[str, "Worker"] = {}
+_WORKERS: dict[str, Worker] = {}
 _LOCK = threading.Lock()
 
 
