@@ -17,10 +17,10 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from collections.abc import Sequence
 
 import pipeline
 
