@@ -24,7 +24,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a plain script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.single import OUTPUT, bench_root  # noqa: E402
+from bench.data import bench_root  # noqa: E402
+from bench.single import OUTPUT  # noqa: E402
 
 OBJECTS = ("avocado", "banana", "boombox", "chair", "waterbottle")
 

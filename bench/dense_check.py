@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import time
@@ -27,14 +26,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.data import bench_root  # noqa: E402
 from pipeline import geom  # noqa: E402
 from pipeline.types import Camera, Mask, Photo, Poses  # noqa: E402
 
 OBJECTS = ("chair", "boombox", "waterbottle", "banana", "avocado")
-
-
-def bench_root() -> Path:
-    return Path(os.environ.get("PLINTH_BENCH", ROOT.parent / "shared" / "bench")).resolve()
 
 
 def random_similarity(rng: np.random.Generator) -> np.ndarray:

@@ -10,7 +10,6 @@ object, the IoU of the hero photo and the mean / min IoU over the multi-view pho
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,12 +19,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.data import bench_root  # noqa: E402
 from pipeline import ingest, segment  # noqa: E402
 from pipeline.errors import PlinthError  # noqa: E402
-
-
-def bench_root() -> Path:
-    return Path(os.environ.get("PLINTH_BENCH", ROOT.parent / "shared" / "bench")).resolve()
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -20,10 +20,10 @@ from typing import Sequence
 if __package__ in (None, ""):  # run as a plain script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.data import bench_root  # noqa: E402
 from bench.single import (  # noqa: E402
     OUTPUT,
     _jsonable,
-    bench_root,
     flatten_eval,
     metric_columns,
     peak_rss_mb,

@@ -23,17 +23,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.data import bench_root  # noqa: E402
 from pipeline import ingest, sfm  # noqa: E402
 from pipeline.geom import umeyama  # noqa: E402
 from pipeline.errors import CaptureError  # noqa: E402
 
 OBJECTS = ("avocado", "banana", "boombox", "chair", "waterbottle")
-
-
-def bench_root() -> Path:
-    return Path(os.environ.get("PLINTH_BENCH", ROOT.parent / "shared" / "bench")).resolve()
-
-
 
 
 def pose_errors(poses, gt_frames: list[dict]) -> tuple[float, float, float, float]:

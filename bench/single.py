@@ -27,10 +27,7 @@ OUTPUT = ROOT / "bench" / "output"
 if str(ROOT) not in sys.path:  # run as a plain script: make `pipeline` and `bench` importable
     sys.path.insert(0, str(ROOT))
 
-
-def bench_root() -> Path:
-    """$PLINTH_BENCH, default ../shared/bench beside the project root."""
-    return Path(os.environ.get("PLINTH_BENCH", ROOT.parent / "shared" / "bench")).resolve()
+from bench.data import bench_root  # noqa: E402
 
 
 def peak_rss_mb() -> float:
