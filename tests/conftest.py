@@ -1,4 +1,18 @@
-"""Shared fixtures: the torch device (CPU unless PLINTH_TEST_DEVICE says otherwise) and the bench data."""
+"""Shared fixtures and options: the torch device, the bench data, the artifacts folder.
+
+Torch device (like kornia's test suite):
+
+    pytest --device cuda            # or cuda:1, mps, cpu
+    PLINTH_DEVICE=cuda pytest       # the option's default comes from $PLINTH_DEVICE, else "cpu"
+
+Tests that run torch code take the `device` fixture and pass it on (device=device); none
+hard-codes "cpu" for torch work. Asking for a device this machine does not have is an error,
+not a quiet fall-back to the CPU.
+
+Nothing in this suite skips: a missing dependency, a broken wheel or missing bench data must
+turn it red. A test or module that skips anyway (pytest.skip, importorskip, a skip mark) is
+reported as failed; see pytest_runtest_makereport and pytest_make_collect_report below.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +21,33 @@ from pathlib import Path
 
 import pytest
 
+from bench.data import bench_root
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "tests" / "output"  # artifacts (screenshots, sample models); git-ignored
 
 
-def bench_root() -> Path:
-    """The shared benchmark data: $PLINTH_BENCH, default ../shared/bench beside the project root."""
-    return Path(os.environ.get("PLINTH_BENCH", ROOT.parent / "shared" / "bench")).resolve()
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device", action="store", default=os.environ.get("PLINTH_DEVICE", "cpu"),
+        help="torch device the tests run pipeline code on (cpu, cuda, cuda:1, ...); "
+        "default $PLINTH_DEVICE, else cpu",
+    )
 
 
 @pytest.fixture(scope="session")
-def device() -> str:
-    return os.environ.get("PLINTH_TEST_DEVICE", "cpu")
+def device(request: pytest.FixtureRequest) -> str:
+    import torch
+
+    name = request.config.getoption("--device")
+    dev = torch.device(name)  # a malformed name raises here
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {name}: torch {torch.__version__} sees no CUDA device")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise RuntimeError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"--device {name}: MPS is not available")
+    return name
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +63,23 @@ def bench() -> Path:
 def artifacts() -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     return OUTPUT
+
+
+def _fail_skip(report) -> None:
+    """Turn a skipped report into a failed one that says why it was skipped."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and this suite does not skip (fix the cause instead): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_skip(outcome.get_result())
