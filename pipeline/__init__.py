@@ -9,6 +9,7 @@ libraries (torch, pycolmap, OpenCV) load inside the stages that need them.
 """
 
 from .errors import Cancelled, CaptureError, InputError, PlinthError
+from .files import atomic_write
 from .ingest import check_photo
 from .orchestrator import (
     MIN_MULTIVIEW_PHOTOS,
@@ -21,7 +22,6 @@ from .orchestrator import (
 )
 from .report import KIND_WORDS, plain_words
 from .types import SINGLE_VIEW_KINDS, KnownSize, QualityReport, Result, ScaleSource
-from .files import atomic_write
 from .units import format_dimensions, format_size, parse_size
 
 __all__ = [

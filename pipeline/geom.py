@@ -1,4 +1,8 @@
-"""Small shared math: projection, rigid/similarity transforms. Stages import this, never each other."""
+"""Small shared math: projection, rigid/similarity transforms. Stages import this, never each other.
+
+`project` is the one pinhole/orthographic projection for numpy arrays, `project_torch` its twin for
+torch tensors (duck-typed: this module never imports torch, so `import pipeline` stays light).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,23 @@ def project(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         safe = np.where(np.abs(z) < 1e-12, 1e-12, z)
         uv = (cam[:, :2] / safe[:, None]) @ camera.K[:2, :2].T + camera.K[:2, 2]
     return uv, z
+
+
+def project_torch(K, R, t, points, orthographic: bool = False):
+    """Torch twin of `project`: world points (N, 3) -> pixels (..., N, 2) and depth z (..., N).
+
+    K, R (..., 3, 3) and t (..., 3) are tensors; a leading axis stacks several views (V, ...),
+    which gives (V, N, 2) and (V, N). Points behind the camera still project (z <= 0): callers
+    test z themselves.
+    """
+    cam = points @ R.transpose(-1, -2) + t[..., None, :]
+    z = cam[..., 2]
+    if orthographic:
+        xy = cam[..., :2]
+    else:
+        safe = z.where(z.abs() >= 1e-12, z.new_full((), 1e-12))
+        xy = cam[..., :2] / safe[..., None]
+    return xy @ K[..., :2, :2].transpose(-1, -2) + K[..., None, :2, 2], z
 
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import Cancelled, CaptureError, InputError
-from .types import KnownSize, Mask, Placement, ProgressFn, Result, SINGLE_VIEW_KINDS
+from .types import SINGLE_VIEW_KINDS, KnownSize, Mask, Placement, ProgressFn, Result
 
 #: Fewer photos than this take the single-photo path (photo 0 only) with a warning.
 MIN_MULTIVIEW_PHOTOS = 3

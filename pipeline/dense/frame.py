@@ -132,3 +132,50 @@ def seen_sides(cams: list[Camera], centre: np.ndarray, up: np.ndarray, front: np
     normals = {"front": front, "back": -front, "right": right, "left": -right, "top": up, "bottom": -up}
     cos60 = 0.5
     return tuple(name for name, n in normals.items() if np.any(dirs @ n > cos60))
+
+
+@dataclass(frozen=True)
+class TablePlane:
+    """The table under the item: height(x) = up . x - offset, >= 0 above it (scene units)."""
+
+    up: np.ndarray  # (3,) unit, from the table towards the cameras
+    offset: float
+    camera_distance: float  # median camera distance to the look-at point: the capture's scale
+
+
+@dataclass(frozen=True)
+class CaptureFrame:
+    """The local frame one geometry pass works in, inside the arbitrary SfM frame.
+
+    local = (x - centre) @ axes.T; the local y axis is gravity up.
+    """
+
+    centre: np.ndarray  # (3,) where the photographer aimed (look_at_point): the local origin
+    scale: float  # median camera distance to `centre`, scene units
+    axes: np.ndarray  # (3, 3) rows: right, up, front (towards photo 0) in the SfM frame
+    ground_y: float | None  # the table's local height (scene units); None without a table
+    table: TablePlane | None
+    notes: tuple[str, ...] = ()  # plain words for the report's details
+
+    @property
+    def up(self) -> np.ndarray:
+        return self.axes[1]
+
+
+def capture_frame(cams: list[Camera], all_cams: list[Camera | None], points: np.ndarray,
+                  first_axis: np.ndarray | None, rng: np.random.Generator) -> CaptureFrame:
+    """Gravity, table and front of a capture from its placed cameras and sparse points (N, 3).
+
+    `all_cams` is one slot per photo (None where unplaced; photo 0 decides the front),
+    `first_axis` photo 0's viewing direction when it is unplaced (see front_direction)."""
+    centre = look_at_point(cams)
+    scale = float(np.median([np.linalg.norm(c.center - centre) for c in cams]))
+    ground = find_ground(cams, points, centre, scale, rng)
+    up = ground.up
+    front = front_direction(all_cams, centre, up, first_axis)
+    axes = np.stack([np.cross(up, front), up, front])
+    if ground.offset is None:
+        note = ("No table was found under the item; the bottom was cut where the photos end.",)
+        return CaptureFrame(centre, scale, axes, None, None, note)
+    table = TablePlane(up, float(ground.offset), scale)
+    return CaptureFrame(centre, scale, axes, float(ground.offset - up @ centre), table)

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..geom import project, project_torch
 from ..types import Camera
+from .config import DenseConfig
 
 
 @dataclass(frozen=True)
@@ -65,25 +67,17 @@ class Views:
 
     def project(self, x):
         """World points (N, 3) -> pixels (V, N, 2), depth (V, N), inside-image flag (V, N)."""
-        cam = x[None] @ self.R.transpose(1, 2) + self.t[:, None]
-        z = cam[..., 2]
-        zs = z.clamp_min(1e-9)
-        u = cam[..., 0] / zs * self.K[:, 0, 0, None] + cam[..., 1] / zs * self.K[:, 0, 1, None] + self.K[:, 0, 2, None]
-        v = cam[..., 1] / zs * self.K[:, 1, 1, None] + self.K[:, 1, 2, None]
+        uv, z = project_torch(self.K, self.R, self.t, x)
+        u, v = uv[..., 0], uv[..., 1]
         inside = (z > 1e-9) & (u >= -0.5) & (v >= -0.5) & (u <= self.W[:, None] - 0.5) & (v <= self.H[:, None] - 0.5)
-        return torch.stack([u, v], dim=-1), z, inside
-
+        return uv, z, inside
 
     def project_one(self, x, j: int):
         """World points (N, 3) -> pixels (N, 2), depth (N,), inside flag (N,) in view j."""
-        cam = x @ self.R[j].T + self.t[j]
-        z = cam[:, 2]
-        zs = z.clamp_min(1e-9)
-        K = self.K[j]
-        u = cam[:, 0] / zs * K[0, 0] + cam[:, 1] / zs * K[0, 1] + K[0, 2]
-        v = cam[:, 1] / zs * K[1, 1] + K[1, 2]
+        uv, z = project_torch(self.K[j], self.R[j], self.t[j], x)
+        u, v = uv[:, 0], uv[:, 1]
         inside = (z > 1e-9) & (u >= -0.5) & (v >= -0.5) & (u <= self.W[j] - 0.5) & (v <= self.H[j] - 0.5)
-        return torch.stack([u, v], dim=-1), z, inside
+        return uv, z, inside
 
 
 def sample_maps(maps, uv, scale: float, mode: str = "bilinear"):
@@ -171,6 +165,53 @@ def hull_field(views: Views, dist_maps, scale: float, points, tolerance: float, 
     return out
 
 
+class HullVote:
+    """The voting hull of one pass on any grid: the views, their masks' distance maps and the
+    vote's settings, with the table cut applied (the table is never part of the item)."""
+
+    def __init__(self, views: Views, dist_maps, scale: float, cfg: DenseConfig, device,
+                 ground_y: float | None, centre: np.ndarray, up: np.ndarray, snap_maps=None):
+        self.views, self.dist, self.scale, self.cfg, self.device = views, dist_maps, scale, cfg, device
+        self.ground_y, self.centre, self.up, self.snap_maps = ground_y, centre, up, snap_maps
+
+    def at(self, points, grid: Grid):
+        """(N,) hull values at world points (N, 3) tensor, with the pass's tolerance and snapping."""
+        cfg = self.cfg
+        return hull_field(self.views, self.dist, self.scale, points, cfg.vote_tolerance, cfg.max_bad_views,
+                          grid.voxel * 10, cfg.chunk, cfg.snap_px, self.snap_maps)
+
+    def loose(self, grid: Grid):
+        """(nx, ny, nz) field of the loose vote that thin parts may reach: inside where at least
+        `thin_share` of the views' masks hold the point."""
+        cfg = self.cfg
+        val = hull_field(self.views, self.dist, self.scale, grid.centres(self.device), 1.0 - cfg.thin_share,
+                         len(self.views), grid.voxel * 10, cfg.chunk)
+        return self.cut(val.reshape(grid.shape), grid)
+
+    def on_grid(self, grid: Grid, band: bool = False):
+        """(nx, ny, nz) hull field on `grid`. `band`: exact values only near the surface of a
+        half-resolution pass (8x fewer views x voxels), interpolated elsewhere."""
+        if not band:
+            return self.cut(self.at(grid.centres(self.device), grid).reshape(grid.shape), grid)
+        half = Grid(grid.origin, grid.axes, 2 * grid.voxel, tuple((n + 2) // 2 for n in grid.shape))
+        coarse_val = self.on_grid(half)
+        full = [2 * (n - 1) + 1 for n in half.shape]
+        val = torch.nn.functional.interpolate(coarse_val[None, None], size=full, mode="trilinear",
+                                              align_corners=True)[0, 0]
+        val = val[: grid.shape[0], : grid.shape[1], : grid.shape[2]].contiguous().reshape(-1)
+        near = val.abs() < 4 * grid.voxel
+        val[near] = self.at(grid.centres(self.device)[near], grid)
+        return self.cut(val.reshape(grid.shape), grid)
+
+    def cut(self, val, grid: Grid):
+        """`val` (nx, ny, nz) with everything below just above the table set outside."""
+        if self.ground_y is None:
+            return val
+        y = torch.arange(grid.shape[1], device=self.device, dtype=torch.float32) * grid.voxel
+        y = y + float((grid.origin - self.centre) @ self.up)
+        return torch.maximum(val, (self.ground_y + 0.25 * grid.voxel - y)[None, :, None])
+
+
 def render_silhouettes(vertices: np.ndarray, faces: np.ndarray, cams: list[Camera], long_side: int = 100000
                        ) -> list[np.ndarray]:
     """(H, W) bool silhouette of a closed triangle mesh (outward faces) in each camera, drawn at
@@ -180,8 +221,6 @@ def render_silhouettes(vertices: np.ndarray, faces: np.ndarray, cams: list[Camer
     finer than 0.7 px (cv2.fillPoly would XOR overlapping faces); the rare faces too big for the
     grid are filled one by one."""
     import cv2
-
-    from ..geom import project
 
     tri3 = vertices[faces]
     normals = np.cross(tri3[:, 1] - tri3[:, 0], tri3[:, 2] - tri3[:, 0])

@@ -84,6 +84,23 @@ def _box(x, r: int):
     return torch.nn.functional.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
 
 
+def window_stats(x, radius: int):
+    """Mean and variance of images x (N, 1, h, w) over (2r+1)^2 windows (shrunk at the border)."""
+    mean = _box(x, radius)
+    return mean, (_box(x * x, radius) - mean * mean).clamp_min(0)
+
+
+def zncc(ref, other, radius: int, ref_stats=None):
+    """Windowed zero-mean normalised cross-correlation of images (N, 1, h, w), in [-1, 1].
+
+    The one ZNCC of the geometry stage: it ignores a patch's brightness and contrast (exposure,
+    a shadow), so it compares texture alone. `ref_stats`: `window_stats(ref, radius)` if known."""
+    mr, var_r = ref_stats if ref_stats is not None else window_stats(ref, radius)
+    mn, var_n = window_stats(other, radius)
+    cov = _box(other * ref, radius) - mn * mr
+    return cov / (var_r * var_n + 1e-6).sqrt()
+
+
 def plane_sweep(gray, views: Views, ref: int, nbrs: list[int], near, far, planes: int, radius: int,
                 min_std: float):
     """Depth (h, w) and ZNCC score (h, w) of view `ref`; depth 0 where no hull or no texture.
@@ -111,8 +128,8 @@ def plane_sweep(gray, views: Views, ref: int, nbrs: list[int], near, far, planes
     world = (cam_pts - t) @ R  # R^T (x - t), row-vector form
 
     ref_img = gray[ref : ref + 1, :, y0:y1, x0:x1]
-    mr = _box(ref_img, radius)
-    var_r = (_box(ref_img * ref_img, radius) - mr * mr).clamp_min(0)
+    ref_stats = window_stats(ref_img, radius)
+    var_r = ref_stats[1]
     textured = var_r[0, 0].sqrt() > min_std
     D, hh, ww = depth.shape
     scores = []
@@ -123,10 +140,7 @@ def plane_sweep(gray, views: Views, ref: int, nbrs: list[int], near, far, planes
         grid = torch.stack([gx, gy], dim=-1).reshape(1, D * hh, ww, 2)
         warped = torch.nn.functional.grid_sample(gray[j : j + 1], grid, mode="bilinear", padding_mode="border",
                                                  align_corners=True).reshape(D, 1, hh, ww)
-        mn = _box(warped, radius)
-        var_n = (_box(warped * warped, radius) - mn * mn).clamp_min(0)
-        cov = _box(warped * ref_img, radius) - mn * mr
-        ncc = cov / (var_r * var_n + 1e-6).sqrt()
+        ncc = zncc(ref_img, warped, radius, ref_stats)
         ncc = torch.where(inside.reshape(D, 1, hh, ww), ncc, torch.full_like(ncc, -1.0))
         scores.append(ncc[:, 0])
     s = torch.stack(scores)  # (N, D, hh, ww)

@@ -109,9 +109,10 @@ def table_pixels(
     (best half of the neighbours) ignores the shadow's darkening and occlusion in a few views.
     """
     import cv2
+    import torch
 
     from .frame import look_at_point
-    from .mvs import choose_neighbours
+    from .mvs import choose_neighbours, window_stats, zncc
 
     placed = [i for i, c in enumerate(cams) if c is not None]
     placed_cams = [cams[i] for i in placed]
@@ -129,9 +130,9 @@ def table_pixels(
         h, w = grays[i].shape
         y0, y1 = max(ys.min() - k, 0), min(ys.max() + k + 1, h)
         x0, x1 = max(xs.min() - k, 0), min(xs.max() + k + 1, w)
-        ref = grays[i][y0:y1, x0:x1]
-        mr = cv2.blur(ref, (k, k))
-        vr = np.maximum(cv2.blur(ref * ref, (k, k)) - mr * mr, 0)
+        ref = torch.from_numpy(np.ascontiguousarray(grays[i][y0:y1, x0:x1]))[None, None]
+        ref_stats = window_stats(ref, radius)
+        vr = ref_stats[1][0, 0].numpy()
         shift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], float)  # crop px -> photo px
 
         def score(height: float) -> np.ndarray:
@@ -140,9 +141,7 @@ def table_pixels(
                 hom = _plane_homography(cams[i], cams[j], up, offset + height) @ shift
                 warped = cv2.warpPerspective(grays[j], hom, (x1 - x0, y1 - y0),
                                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=-1.0)
-                mw = cv2.blur(warped, (k, k))
-                vw = np.maximum(cv2.blur(warped * warped, (k, k)) - mw * mw, 0)
-                per.append((cv2.blur(ref * warped, (k, k)) - mr * mw) / np.sqrt(vr * vw + 1e-6))
+                per.append(zncc(ref, torch.from_numpy(warped)[None, None], radius, ref_stats)[0, 0].numpy())
             per = np.sort(np.stack(per), axis=0)
             return per[-max(1, len(nbrs) // 2):].mean(axis=0)
 

@@ -18,14 +18,18 @@ Method (torch, same code on any device):
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from ..errors import CaptureError, InputError, OutlinesDisagree
 from ..types import Mask, Photo, Poses, Shape
 from .config import STAGE, DenseConfig
+from .frame import CaptureFrame, TablePlane
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hull import Grid, HullVote
 
 
 def reconstruct_dense(
@@ -45,39 +49,54 @@ def reconstruct_dense(
     """
     first = _sub(progress, 0.0, 0.6 if cfg.refine else 1.0)
     try:
-        shape, carved, table = _reconstruct(photos, masks, poses, cfg, device, first)
+        rough = _one_pass(photos, masks, poses, cfg, device, first)
     except OutlinesDisagree:
-        if poses.placed < cfg.min_scene_photos:
-            raise CaptureError(STAGE, f"The item could not be found consistently in the {poses.placed} photos "
-                               "that were placed.", "Take 20-80 photos walking all around the item, keeping all of "
-                               "it in the middle of every photo.") from None
-        central = tuple(_central_mask(p) for p in photos)
-        # No thin parts: every photo "holds" the whole centre, so the room around the item would
-        # pass (a real scene is photo-consistent).
-        shape, carved, _ = _reconstruct(photos, central, poses, replace(cfg, thin_share=0.0), device, first)
-        note = ("The item's outline could not be found consistently in the photos, so the model was shaped from "
-                "the photos' depth around their centre; it may include some surroundings.")
-        # The outline is a guess here: sharpening it against the photos would make it look sure.
-        return replace(shape, warnings=shape.warnings + (note,)), carved
+        return _scene_fallback(photos, poses, cfg, device, first)
     if not cfg.refine:
-        return shape, carved
-    from .refine import band_px, outline_band, refine_masks, snap_allowed, table_pixels
-
+        return rough.shape, rough.masks
     if progress is not None:
         progress(0.6, "Sharpening the outlines in every photo")
-    tables = None
-    if table is not None and cfg.table_rise > 0:
-        up, offset, scale = table
-        near = [outline_band(m.mask, band_px(p, cfg.refine_band)) if c is not None else None
-                for p, m, c in zip(photos, carved, poses.cameras)]
-        tables = table_pixels(photos, poses.cameras, near, up, offset, cfg.table_rise * scale)
-    sharp = refine_masks(photos, carved, [c is not None for c in poses.cameras], cfg.refine_band, tables)
+    sharp, snap_ok = _sharpen(photos, poses, rough, cfg)
     strict = replace(cfg, max_bad_views=cfg.refined_max_bad_views, snap_px=cfg.refined_snap_px)
-    snap_ok = [snap_allowed(c.mask, m.mask, cfg.refined_snap_px) for c, m in zip(carved, sharp)]
     try:
-        return _reconstruct(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok, masks)[:2]
+        final = _one_pass(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok, masks)
     except CaptureError:
-        return shape, carved  # the first pass stands
+        return rough.shape, rough.masks  # the first pass stands
+    return final.shape, final.masks
+
+
+def _scene_fallback(photos, poses: Poses, cfg: DenseConfig, device, progress) -> tuple[Shape, tuple[Mask, ...]]:
+    """The outlines do not meet in 3D: from `cfg.min_scene_photos` placed photos on, shape the
+    model from a central region of every photo (a scene rather than a product); from fewer, the
+    photos are more likely placed wrongly, so the capture fails with re-shoot advice."""
+    if poses.placed < cfg.min_scene_photos:
+        raise CaptureError(STAGE, f"The item could not be found consistently in the {poses.placed} photos "
+                           "that were placed.", "Take 20-80 photos walking all around the item, keeping all of "
+                           "it in the middle of every photo.") from None
+    central = tuple(_central_mask(p) for p in photos)
+    # No thin parts: every photo "holds" the whole centre, so the room around the item would
+    # pass (a real scene is photo-consistent).
+    scene = _one_pass(photos, central, poses, replace(cfg, thin_share=0.0), device, progress)
+    note = ("The item's outline could not be found consistently in the photos, so the model was shaped from "
+            "the photos' depth around their centre; it may include some surroundings.")
+    # The outline is a guess here: sharpening it against the photos would make it look sure.
+    return replace(scene.shape, warnings=scene.shape.warnings + (note,)), scene.masks
+
+
+def _sharpen(photos, poses: Poses, rough: "_Pass", cfg: DenseConfig):
+    """The first pass's carved outlines snapped to each photo's edges (see refine.py), and per
+    photo where the second pass may let its outline snap the hull."""
+    from .refine import band_px, outline_band, refine_masks, snap_allowed, table_pixels
+
+    tables = None
+    if rough.table is not None and cfg.table_rise > 0:
+        t = rough.table
+        near = [outline_band(m.mask, band_px(p, cfg.refine_band)) if c is not None else None
+                for p, m, c in zip(photos, rough.masks, poses.cameras)]
+        tables = table_pixels(photos, poses.cameras, near, t.up, t.offset, cfg.table_rise * t.camera_distance)
+    sharp = refine_masks(photos, rough.masks, [c is not None for c in poses.cameras], cfg.refine_band, tables)
+    snap_ok = [snap_allowed(c.mask, m.mask, cfg.refined_snap_px) for c, m in zip(rough.masks, sharp)]
+    return sharp, snap_ok
 
 
 def _sub(progress, lo: float, hi: float):
@@ -97,7 +116,16 @@ def _central_mask(photo: Photo) -> Mask:
     return Mask(inside, 0.0, False, "central")
 
 
-def _reconstruct(
+@dataclass(frozen=True)
+class _Pass:
+    """What one geometry pass gives: the shape, one carved mask per photo, the table found."""
+
+    shape: Shape
+    masks: tuple[Mask, ...]
+    table: TablePlane | None
+
+
+def _one_pass(
     photos: Sequence[Photo],
     masks: Sequence[Mask],
     poses: Poses,
@@ -106,26 +134,17 @@ def _reconstruct(
     progress: Callable[[float, str], None] | None,
     snap_ok: Sequence[np.ndarray | None] | None = None,
     thin_masks: Sequence[Mask] | None = None,
-) -> tuple[Shape, tuple[Mask, ...], tuple[np.ndarray, float, float] | None]:
-    """One pass; `snap_ok`: per photo, where its outline may snap the hull (see hull_field);
-    `thin_masks`: the masks thin parts are looked for in (default `masks`): the segmenter's own,
-    since sharpening the outlines drops thin parts again.
-    Also returns the table plane found, (up (3,), offset, median camera distance), or None."""
-    import cv2
+) -> _Pass:
+    """One pass: frame, voting hull, object box, photo-consistency, thin parts, surface.
+
+    `snap_ok`: per photo, where its outline may snap the hull (see hull_field); `thin_masks`: the
+    masks thin parts are looked for in (default `masks`): the segmenter's own, since sharpening
+    the outlines drops thin parts again."""
     import torch
 
-    from .frame import find_ground, front_direction, look_at_point, seen_sides
-    from .hull import (
-        Grid,
-        Views,
-        hull_field,
-        make_grid,
-        mask_distance_maps,
-        mask_maps,
-        render_silhouettes,
-    )
+    from .frame import capture_frame, front_direction, seen_sides
+    from .hull import render_silhouettes
     from .mvs import carve_with_photos
-    from .thin import add_thin_parts, touching
 
     def tick(f: float, msg: str) -> None:
         if progress is not None:
@@ -134,133 +153,121 @@ def _reconstruct(
     _check(photos, masks, poses)
     placed = [i for i, c in enumerate(poses.cameras) if c is not None]
     cams = [poses.cameras[i] for i in placed]
-    rng = np.random.default_rng(cfg.seed)
-    notes: list[str] = []
-
     with torch.no_grad():
-        centre0 = look_at_point(cams)
-        scale = float(np.median([np.linalg.norm(c.center - centre0) for c in cams]))
-        ground = find_ground(cams, poses.points, centre0, scale, rng)
-        up = ground.up
-        if ground.offset is None:
-            notes.append("No table was found under the item; the bottom was cut where the photos end.")
-        front0 = front_direction(poses.cameras, centre0, up, poses.first_view_axis)
-        axes = np.stack([np.cross(up, front0), up, front0])  # local frame rows: right, up, front
-        ground_y = None if ground.offset is None else float(ground.offset - up @ centre0)
-
+        frame = capture_frame(cams, list(poses.cameras), poses.points, poses.first_view_axis,
+                              np.random.default_rng(cfg.seed))
         tick(0.05, "Finding the item in 3D")
         mask_arrays = [_fit_mask(masks[i].mask, cams[k]) for k, i in enumerate(placed)]
-        dist_np, dscale = mask_distance_maps(mask_arrays, cfg.mask_long_side)
-        dist = torch.as_tensor(dist_np, device=device)
-        snap_maps = None
-        if snap_ok is not None and cfg.snap_px > 0:
-            ok = [np.ones(m.shape, bool) if snap_ok[i] is None else _fit_mask(snap_ok[i], cams[k])
-                  for k, (i, m) in enumerate(zip(placed, mask_arrays))]
-            snap_maps = torch.as_tensor(mask_maps(ok, cfg.mask_long_side), device=device)
-        views = Views(cams, device)
-
-        def field_at(pts, grid):
-            return hull_field(views, dist, dscale, pts, cfg.vote_tolerance, cfg.max_bad_views,
-                              grid.voxel * 10, cfg.chunk, cfg.snap_px, snap_maps)
-
-        def loose_at(grid):
-            return _cut(hull_field(views, dist, dscale, grid.centres(device), 1.0 - cfg.thin_share,
-                                   len(views), grid.voxel * 10, cfg.chunk).reshape(grid.shape), grid)
-
-        def hull_at(grid, band: bool = False):
-            if band:  # exact values only near the surface of a half-resolution pass (8x fewer views x voxels)
-                half = Grid(grid.origin, grid.axes, 2 * grid.voxel, tuple((n + 2) // 2 for n in grid.shape))
-                coarse_val = hull_at(half)
-                full = [2 * (n - 1) + 1 for n in half.shape]
-                val = torch.nn.functional.interpolate(coarse_val[None, None], size=full, mode="trilinear",
-                                                      align_corners=True)[0, 0]
-                val = val[: grid.shape[0], : grid.shape[1], : grid.shape[2]].contiguous().reshape(-1)
-                near = val.abs() < 4 * grid.voxel
-                pts = grid.centres(device)[near]
-                val[near] = field_at(pts, grid)
-                return _cut(val.reshape(grid.shape), grid)
-            pts = grid.centres(device)
-            val = field_at(pts, grid)
-            return _cut(val.reshape(grid.shape), grid)
-
-        def _cut(val, grid):
-            if ground_y is not None:  # the table is never part of the item
-                y = torch.arange(grid.shape[1], device=device, dtype=torch.float32) * grid.voxel
-                y = y + float((grid.origin - centre0) @ up)
-                val = torch.maximum(val, (ground_y + 0.25 * grid.voxel - y)[None, :, None])
-            return val
-
-        radius = _object_radius(cams, mask_arrays, centre0)
-        lo, hi = -np.full(3, radius), np.full(3, radius)
-        if ground_y is not None:
-            lo[1] = max(lo[1], ground_y - 0.05 * radius)
-            hi[1] = max(hi[1], lo[1] + radius)
-
-        coarse = make_grid(lo, hi, axes, centre0, cfg.coarse_grid)
-        # Within a voxel of the hull, not inside it: a rod thinner than the coarse voxels (an
-        # antenna, a bottle's wire handle) falls between their centres and would be cut off the box.
-        occ = _components(hull_at(coarse).cpu().numpy() < 0.9 * coarse.voxel, cfg.keep_component)
-        if occ.sum() < 8:
-            raise OutlinesDisagree(STAGE, _NO_CONSISTENT_ITEM,
-                               "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
-        c_lo, c_hi = _box(occ, lo, coarse.voxel)
-        if ground_y is not None:
-            c_lo[1] = max(c_lo[1], ground_y - 0.02 * float((c_hi - c_lo).max()))
-        voxel = float((c_hi - c_lo).max()) / (cfg.grid - 1)
-        if cfg.thin_share > 0:
-            # Room for thin parts that only some masks hold (see thin.py), at the same voxel
-            # size, and at most half the item's size further out on each side.
-            loose = touching(occ, loose_at(coarse).cpu().numpy() < 0.9 * coarse.voxel)
-            l_lo, l_hi = _box(loose, lo, coarse.voxel)
-            reach = 0.5 * (c_hi - c_lo)
-            c_lo, c_hi = np.minimum(c_lo, np.maximum(l_lo, c_lo - reach)), np.maximum(c_hi, np.minimum(l_hi, c_hi + reach))
-            if ground_y is not None:
-                c_lo[1] = max(c_lo[1], ground_y - 0.02 * voxel * (cfg.grid - 1))
-        fine = make_grid(c_lo, c_hi, axes, centre0, cfg.grid, voxel)
+        vote = _hull_vote(cams, placed, mask_arrays, snap_ok, frame, cfg, device)
+        fine = _object_grid(vote, cams, mask_arrays, frame, cfg)
         tick(0.15, "Carving the outline seen in all photos")
-        field = hull_at(fine, band=True)
-
+        field = vote.on_grid(fine, band=True)
         if cfg.photo_consistency:
-            field = carve_with_photos(photos, placed, views, fine, field, centre0, cfg, device, tick)
+            field = carve_with_photos(photos, placed, vote.views, fine, field, frame.centre, cfg, device, tick)
         if cfg.thin_share > 0:
-            # Just above the table the table itself passes the colour test: leave that band alone.
-            floor = None if ground_y is None else ground_y + cfg.table_rise * scale - float((fine.origin - centre0) @ up)
-            labs = [cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2Lab) for i in placed]
-            tdist = dist
-            if thin_masks is not None:
-                tdist = torch.as_tensor(mask_distance_maps([_fit_mask(thin_masks[i].mask, cams[k])
-                                                            for k, i in enumerate(placed)], cfg.mask_long_side)[0],
-                                        device=device)
-            field = add_thin_parts(views, tdist, dscale, labs, fine, field, floor, cfg.thin_share,
-                                   cfg.thin_agree, cfg.thin_colour_tolerance, cfg.chunk)
-
+            field = _thin_pass(photos, placed, thin_masks, vote, fine, field, frame, cfg, device)
         tick(0.9, "Building the surface")
         vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
         if len(faces) == 0:
-            raise OutlinesDisagree(STAGE, _NO_CONSISTENT_ITEM,
-                               "Keep the whole item in the middle of every photo, on a plain, uncluttered table.")
-        centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
-        front = front_direction(poses.cameras, centre, up, poses.first_view_axis)
-
+            raise OutlinesDisagree(STAGE, _NO_CONSISTENT_ITEM, _KEEP_IN_MIDDLE)
         sil = render_silhouettes(vertices, faces, cams, cfg.silhouette_long_side)
     out_masks = list(masks)
     for k, i in enumerate(placed):
         out_masks[i] = _carved_mask(sil[k], masks[i])
     tick(1.0, "Shape done")
+    centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+    front = front_direction(poses.cameras, centre, frame.up, poses.first_view_axis)
     shape = Shape(
         vertices=vertices,
         faces=faces,
         views=tuple(poses.cameras),
-        up=up,
+        up=frame.up,
         front=front,
         kind="scan",
         kind_reason=f"built from {len(placed)} photos taken around the item",
         metres_per_unit=None,
-        seen_sides=seen_sides(cams, centre, up, front),
-        notes=tuple(notes),
+        seen_sides=seen_sides(cams, centre, frame.up, front),
+        notes=frame.notes,
     )
-    table = None if ground.offset is None else (up, float(ground.offset), scale)
-    return shape, tuple(out_masks), table
+    return _Pass(shape, tuple(out_masks), frame.table)
+
+
+_KEEP_IN_MIDDLE = "Keep the whole item in the middle of every photo, on a plain, uncluttered table."
+
+
+def _hull_vote(cams, placed: list[int], mask_arrays: list[np.ndarray], snap_ok, frame: CaptureFrame,
+               cfg: DenseConfig, device) -> "HullVote":
+    """The voting hull of the placed photos' masks (and where each outline may snap it)."""
+    import torch
+
+    from .hull import HullVote, Views, mask_distance_maps, mask_maps
+
+    dist_np, dscale = mask_distance_maps(mask_arrays, cfg.mask_long_side)
+    snap_maps = None
+    if snap_ok is not None and cfg.snap_px > 0:
+        ok = [np.ones(m.shape, bool) if snap_ok[i] is None else _fit_mask(snap_ok[i], cams[k])
+              for k, (i, m) in enumerate(zip(placed, mask_arrays))]
+        snap_maps = torch.as_tensor(mask_maps(ok, cfg.mask_long_side), device=device)
+    return HullVote(Views(cams, device), torch.as_tensor(dist_np, device=device), dscale, cfg, device,
+                    frame.ground_y, frame.centre, frame.up, snap_maps)
+
+
+def _object_grid(vote: "HullVote", cams, mask_arrays: list[np.ndarray], frame: CaptureFrame,
+                 cfg: DenseConfig) -> "Grid":
+    """The fine grid round the item: a coarse search cube finds its box, grown for thin parts."""
+    from .hull import make_grid
+    from .thin import touching
+
+    radius = _object_radius(cams, mask_arrays, frame.centre)
+    ground_y = frame.ground_y
+    lo, hi = -np.full(3, radius), np.full(3, radius)
+    if ground_y is not None:
+        lo[1] = max(lo[1], ground_y - 0.05 * radius)
+        hi[1] = max(hi[1], lo[1] + radius)
+    coarse = make_grid(lo, hi, frame.axes, frame.centre, cfg.coarse_grid)
+    # Within a voxel of the hull, not inside it: a rod thinner than the coarse voxels (an
+    # antenna, a bottle's wire handle) falls between their centres and would be cut off the box.
+    occ = _components(vote.on_grid(coarse).cpu().numpy() < 0.9 * coarse.voxel, cfg.keep_component)
+    if occ.sum() < 8:
+        raise OutlinesDisagree(STAGE, _NO_CONSISTENT_ITEM, _KEEP_IN_MIDDLE)
+    c_lo, c_hi = _box(occ, lo, coarse.voxel)
+    if ground_y is not None:
+        c_lo[1] = max(c_lo[1], ground_y - 0.02 * float((c_hi - c_lo).max()))
+    voxel = float((c_hi - c_lo).max()) / (cfg.grid - 1)
+    if cfg.thin_share > 0:
+        # Room for thin parts that only some masks hold (see thin.py), at the same voxel
+        # size, and at most half the item's size further out on each side.
+        loose = touching(occ, vote.loose(coarse).cpu().numpy() < 0.9 * coarse.voxel)
+        l_lo, l_hi = _box(loose, lo, coarse.voxel)
+        reach = 0.5 * (c_hi - c_lo)
+        c_lo, c_hi = np.minimum(c_lo, np.maximum(l_lo, c_lo - reach)), np.maximum(c_hi, np.minimum(l_hi, c_hi + reach))
+        if ground_y is not None:
+            c_lo[1] = max(c_lo[1], ground_y - 0.02 * voxel * (cfg.grid - 1))
+    return make_grid(c_lo, c_hi, frame.axes, frame.centre, cfg.grid, voxel)
+
+
+def _thin_pass(photos, placed: list[int], thin_masks, vote: "HullVote", fine: "Grid", field,
+               frame: CaptureFrame, cfg: DenseConfig, device):
+    """Put back the thin parts the vote dropped where enough masks hold them (see thin.py)."""
+    import cv2
+    import torch
+
+    from .hull import mask_distance_maps
+    from .thin import add_thin_parts
+
+    cams = vote.views.cams
+    # Just above the table the table itself passes the colour test: leave that band alone.
+    floor = None
+    if frame.ground_y is not None:
+        floor = frame.ground_y + cfg.table_rise * frame.scale - float((fine.origin - frame.centre) @ frame.up)
+    labs = [cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2Lab) for i in placed]
+    tdist = vote.dist
+    if thin_masks is not None:
+        tdist = torch.as_tensor(mask_distance_maps([_fit_mask(thin_masks[i].mask, cams[k])
+                                                    for k, i in enumerate(placed)], cfg.mask_long_side)[0],
+                                device=device)
+    return add_thin_parts(vote.views, tdist, vote.scale, labs, fine, field, floor, cfg.thin_share,
+                          cfg.thin_agree, cfg.thin_colour_tolerance, cfg.chunk)
 
 
 def _box(occ: np.ndarray, lo: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:

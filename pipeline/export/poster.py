@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geom import project_torch
+
 
 def render_poster(
     points: np.ndarray, faces: np.ndarray, normals: np.ndarray, uv: np.ndarray, texture: np.ndarray,
@@ -36,15 +38,13 @@ def render_poster(
     x_axis = x_axis / x_axis.norm()
     y_axis = torch.linalg.cross(z_axis, x_axis)  # camera y points down
     R = torch.stack([x_axis, y_axis, z_axis])
-
-    def to_pixels(q: torch.Tensor):
-        cam = (q - eye) @ R.T
-        return cam[:, :2] / cam[:, 2:3], cam[:, 2]
+    t = -R @ eye
+    unit_k = torch.eye(3)  # normalised image coordinates: the framing below picks the scale
 
     ground = p.clone()
     ground[:, 1] = lo[1]
-    xy, z = to_pixels(p)
-    gxy, gz = to_pixels(ground)
+    xy, z = project_torch(unit_k, R, t, p)
+    gxy, _ = project_torch(unit_k, R, t, ground)
     both = torch.cat([xy, gxy[:: max(1, len(gxy) // 2000)]])
     span = (both.max(0).values - both.min(0).values).max().clamp_min(1e-9)
     scale = fill * (n - 1) / float(span)

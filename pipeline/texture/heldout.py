@@ -11,9 +11,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..geom import project_torch
 from ..raster import rasterize
 from ..types import Camera
-from .views import grid_sample_colour, project
+from .views import grid_sample_colour
 
 
 def pick_heldout(views: Sequence[Camera | None], count: int, min_views: int) -> tuple[int, ...]:
@@ -44,7 +45,8 @@ def heldout_error(
     t = torch.as_tensor(camera.t, dtype=torch.float32, device=dev)
     v = torch.as_tensor(vertices, dtype=torch.float32, device=dev)
     f = torch.as_tensor(faces, dtype=torch.long, device=dev)
-    pix, z = project(camera, R, t, v)
+    K = torch.as_tensor(camera.K, dtype=torch.float32, device=dev)
+    pix, z = project_torch(K, R, t, v, camera.orthographic)
     face_id, bary, _ = rasterize(((pix + 0.5) * scale - 0.5)[f], sw, sh, z[f])
 
     small_mask = cv2.resize(np.asarray(mask, np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import CaptureError, InputError
+from ..geom import project_torch
 from ..types import Mask, Mesh, Photo, TexturedMesh
 from .config import MIRROR_KINDS, STAGE, TextureConfig
 
@@ -257,7 +258,7 @@ def _fill_unseen(views, pos, nrm, kind: str, single: bool, cfg: TextureConfig):
     terms = []
     for view in views:
         cam = view.camera
-        pix, z = tv.project(cam, view.R, view.t, pos)
+        pix, z = project_torch(view.K, view.R, view.t, pos, cam.orthographic)
         grid = tv.to_grid(pix, cam.width, cam.height).clamp(-1, 1)
         if cam.orthographic:
             to_cam = -view.R[2].expand_as(pos)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..geom import project_torch
 from ..raster import push_pull, rasterize
 from ..types import Camera
 
@@ -25,6 +26,7 @@ class View:
     zshift: float  # added to depths before the z-test (orthographic views may have z <= 0)
     R: torch.Tensor  # (3, 3) float32
     t: torch.Tensor  # (3,)
+    K: torch.Tensor  # (3, 3) float32
     fill: torch.Tensor | None = None  # (1, 3, H', W') photo with background filled from the object
     blur: torch.Tensor | None = None  # (1, 3, H', W') strongly blurred `fill`
 
@@ -50,14 +52,15 @@ def prepare_view(
 
     R = torch.as_tensor(camera.R, dtype=torch.float32, device=device)
     t = torch.as_tensor(camera.t, dtype=torch.float32, device=device)
+    K = torch.as_tensor(camera.K, dtype=torch.float32, device=device)
     zscale = min(1.0, depth_size / max(w, h))
     zw, zh = max(1, round(w * zscale)), max(1, round(h * zscale))
-    pix, z = project(camera, R, t, vertices)
+    pix, z = project_torch(K, R, t, vertices, camera.orthographic)
     zpix = (pix + 0.5) * zscale - 0.5
     zshift = float(1.0 - z.min()) if camera.orthographic else 0.0
     zbuf = rasterize(zpix[faces], zw, zh, (z + zshift)[faces])[2]
     return View(index, camera, image, torch.from_numpy(feather).to(device)[None, None], zbuf,
-                zscale, zshift, R, t)
+                zscale, zshift, R, t, K)
 
 
 def add_fill(view: View, blur_frac: float) -> None:
@@ -86,19 +89,6 @@ def add_fill(view: View, blur_frac: float) -> None:
     view.fill, view.blur = to_t(filled), to_t(blurred)
 
 
-def project(camera: Camera, R: torch.Tensor, t: torch.Tensor, points: torch.Tensor):
-    """Torch twin of pipeline.geom.project: pixels (N, 2) and camera depth (N,)."""
-    cam = points @ R.T + t
-    K = torch.as_tensor(camera.K, dtype=points.dtype, device=points.device)
-    z = cam[:, 2]
-    if camera.orthographic:
-        xy = cam[:, :2]
-    else:
-        safe = torch.where(z.abs() < 1e-12, torch.full_like(z, 1e-12), z)
-        xy = cam[:, :2] / safe[:, None]
-    return xy @ K[:2, :2].T + K[:2, 2], z
-
-
 def to_grid(pix: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """Photo pixels (N, 2) -> grid_sample coordinates in [-1, 1] (pixel centres at the ends)."""
     scale = pix.new_tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)])
@@ -112,7 +102,7 @@ def view_terms(view: View, pos: torch.Tensor, nrm: torch.Tensor, diag: float):
     cosine to the camera (T,), a log-weight (T,) (-inf where unusable) and the visibility (T,).
     """
     cam = view.camera
-    pix, z = project(cam, view.R, view.t, pos)
+    pix, z = project_torch(view.K, view.R, view.t, pos, cam.orthographic)
     grid = to_grid(pix, cam.width, cam.height)
     if cam.orthographic:
         to_cam = -view.R[2].expand_as(pos)
