@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CaptureError, InputError
 from ..types import SINGLE_VIEW_KINDS, Camera, Mask, Photo, Shape
-from . import builders as svm
+from . import builders
 from .config import STAGE, SingleViewConfig
 from .silhouette import Silhouette, analyse, revolve_profile
 
@@ -161,7 +161,7 @@ def _from_outline(sil: Silhouette, kind: str, placement: str, cfg: SingleViewCon
         gx, gy = np.round(points).astype(int).T
         half = np.where(on_outline, 0.0, np.sqrt(np.maximum(phi[gy, gx], 0.0)))
         half = cfg.round_depth * half * float(np.mean(to_px[0]))
-        return svm.pillow(pts_px, tri, on_outline, 0.0, half)
+        return builders.pillow(pts_px, tri, on_outline, 0.0, half)
     if kind == "box":
         depth = _box_depth(sil, cfg)
         notes.append(f"The depth was guessed as {depth / bw:.0%} of the width (one photo cannot show it).")
@@ -169,7 +169,7 @@ def _from_outline(sil: Silhouette, kind: str, placement: str, cfg: SingleViewCon
         size_m = DEFAULT_SIZES["flat-floor" if placement == "floor" else "flat"][0]
         depth = max(cfg.flat_thickness * largest, cfg.flat_min_thickness_m / size_m * largest)
     z = np.full(len(pts_px), depth / 2.0)
-    return svm.slab(pts_px, tri, -z, z)
+    return builders.slab(pts_px, tri, -z, z)
 
 
 def _box_depth(sil: Silhouette, cfg: SingleViewConfig) -> float:
@@ -202,7 +202,7 @@ def _tilted_box(sil: Silhouette, cfg: SingleViewConfig, notes: list[str], tilt: 
     # The front face is vertical in the world, so its higher rows are nearer the camera.
     y_bottom = float(pts[:, 1].max())
     z_front = (pts[:, 1] - y_bottom) * np.tan(tilt)
-    verts, faces = svm.slab(pts, tri, z_front, z_front)
+    verts, faces = builders.slab(pts, tri, z_front, z_front)
     n = len(pts)
     verts[n:, 1] -= depth * np.sin(tilt)
     verts[n:, 2] += depth * np.cos(tilt)
@@ -231,7 +231,7 @@ def _outline_mask_field(m: np.ndarray, sil: Silhouette, cfg: SingleViewConfig):
 
 def _outline_mesh(m: np.ndarray, sil: Silhouette, cfg: SingleViewConfig):
     field, to_px = _outline_mask_field(m, sil, cfg)
-    points, tri, on_outline = svm.fill_contour(field, 0.5)
+    points, tri, on_outline = builders.fill_contour(field, 0.5)
     if len(tri) == 0:
         raise CaptureError(STAGE, "The object outline is too small or too thin to build a shape.")
     return points, tri, on_outline, field, to_px
@@ -271,11 +271,11 @@ def _revolve(sil: Silhouette, cfg: SingleViewConfig, notes: list[str], tilt: flo
             + ("end" if len(flattened) == 1 else "ends") + "."
         )
     if tilt <= 0:
-        return svm.lathe(x_axis, ys, radii, 0.0, cfg.segments)
+        return builders.lathe(x_axis, ys, radii, 0.0, cfg.segments)
     # Build the solid upright (rows along the axis stretched by 1 / cos), then tip it towards the
     # camera about its bottom centre: its outline then matches the photo taken from above.
     pivot = ys[-1]
-    verts, faces = svm.lathe(x_axis, pivot + (ys - pivot) / np.cos(tilt), radii, 0.0, cfg.segments)
+    verts, faces = builders.lathe(x_axis, pivot + (ys - pivot) / np.cos(tilt), radii, 0.0, cfg.segments)
     y, z = verts[:, 1] - pivot, verts[:, 2].copy()
     verts[:, 1] = pivot + y * np.cos(tilt) - z * np.sin(tilt)
     verts[:, 2] = y * np.sin(tilt) + z * np.cos(tilt)
