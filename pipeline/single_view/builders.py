@@ -14,10 +14,9 @@ import numpy as np
 # c3=(i+1,j); point codes 0-3 are corners, 4+k the crossing on edge k (between corner k and k+1).
 # Polygons list the inside region of the cell in cyclic (positive-area) order, starting at an
 # inside corner so that every fan triangle holds an inside corner (never three outline points).
-_CASES: dict[int, list[list[int]]] = {}
-
-
-def _build_cases() -> None:
+def _marching_cases() -> dict[int, list[list[int]]]:
+    """The constant case table: case code -> polygons (lists of point codes)."""
+    cases: dict[int, list[list[int]]] = {}
     for case in range(16):
         inside = [(case >> k) & 1 for k in range(4)]
         if not any(inside):
@@ -30,13 +29,14 @@ def _build_cases() -> None:
                 ring.append(4 + k)
         start = next(i for i, p in enumerate(ring) if p < 4)
         ring = ring[start:] + ring[:start]
-        _CASES[case] = [ring]
+        cases[case] = [ring]
     # Saddles (opposite corners inside): "separate" variant used when the cell centre is outside.
-    _CASES[16 + 5] = [[0, 4, 7], [2, 6, 5]]
-    _CASES[16 + 10] = [[1, 5, 4], [3, 7, 6]]
+    cases[16 + 5] = [[0, 4, 7], [2, 6, 5]]
+    cases[16 + 10] = [[1, 5, 4], [3, 7, 6]]
+    return cases
 
 
-_build_cases()
+_CASES = _marching_cases()  # read-only after import
 
 
 def fill_contour(field: np.ndarray, iso: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
