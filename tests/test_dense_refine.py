@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.dense.refine import refine_mask, refine_masks, snap_allowed
-from pipeline.types import Mask, Photo
+from pipeline.types import Mask
+from tests.scenes import photo as make_photo
 
 
 def _scene(seed: int = 0):
@@ -17,7 +18,7 @@ def _scene(seed: int = 0):
     yy, xx = np.mgrid[0:h, 0:w]
     disc = (xx - 200) ** 2 + (yy - 150) ** 2 <= 80**2
     rgb[disc] = (200, 40, 40) + rng.integers(-15, 15, size=(disc.sum(), 3))
-    return Photo("disc.jpg", 0, rgb, None, None, (w, h)), disc
+    return make_photo(rgb, name="disc.jpg"), disc
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

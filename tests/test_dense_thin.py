@@ -16,27 +16,27 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pipeline.types import Camera, Mask, Photo, Poses
+from pipeline.types import Camera
+from tests.scenes import (
+    floor_grid,
+    intrinsics,
+    look_at,
+    mask,
+    orbit_eye,
+    photo,
+    sparse_poses,
+)
 
 W, H, F = 480, 360, 420.0
 
 
-def _look_at(eye: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 1.0, 0.0])
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])  # camera y points down in the image
-    return R, -R @ eye
-
-
 def _ring(n: int, distance: float, target: np.ndarray) -> list[Camera]:
-    K = np.array([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])
+    """n cameras round `target`, every other one higher (15 and 35 degrees up)."""
+    K = intrinsics(F, W, H)
     cams = []
     for k in range(n):
         az, el = 2 * np.pi * k / n, np.radians(15 + 20 * (k % 2))
-        eye = distance * np.array([np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)]) + target
-        R, t = _look_at(eye, target)
+        R, t = look_at(orbit_eye(az, el, distance, target), target)
         cams.append(Camera(K, R, t, W, H))
     return cams
 
@@ -64,12 +64,9 @@ def _ball_capture(with_rod: bool):
         rgb = _blocks(rng, H, W, 6)  # another bit of room behind the item in every photo
         rgb[b] = (70, 140, 200)
         rgb[s] = (20, 20, 25)
-        photos.append(Photo(f"{i}.jpg", i, rgb, None, None, (W, H)))
-        masks.append(Mask(b | s if i % 2 == 0 else b, 0.8, False, "test"))  # odd photos drop the rod
-    floor = np.stack(np.meshgrid(np.linspace(-0.5, 0.5, 21), [0.0], np.linspace(-0.5, 0.5, 21)), -1).reshape(-1, 3)
-    poses = Poses(tuple(cams), floor, np.zeros((len(floor), 3), np.uint8),
-                  tuple(np.zeros(0, np.int32) for _ in floor), 0.5)
-    return photos, masks, poses
+        photos.append(photo(rgb, i))
+        masks.append(mask(b | s if i % 2 == 0 else b, 0.8))  # odd photos drop the rod
+    return photos, masks, sparse_poses(cams, floor_grid(0.5, 21), 0.5)
 
 
 def _reach_x(shape) -> float:
@@ -117,7 +114,7 @@ def test_table_pixels_mark_the_table_and_not_a_block_standing_on_it():
         top_h = plane_to_image(height, half, 256)
         top = cv2.warpPerspective(np.ones((256, 256), np.uint8), top_h, (W, H), flags=cv2.INTER_NEAREST) > 0
         rgb[top] = cv2.warpPerspective(top_tex, top_h, (W, H), flags=cv2.INTER_NEAREST)[top]
-        photos.append(Photo(f"{i}.jpg", i, rgb, None, None, (W, H)))
+        photos.append(photo(rgb, i))
         tops.append((top, cv2.erode(seen, np.ones((31, 31), np.uint8)) > 0))
     near = [np.ones((H, W), bool)] * len(cams)
     marks = table_pixels(photos, cams, near, np.array([0.0, 1.0, 0.0]), 0.0, rise=0.02)

@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:  # bench/ is a folder of scripts, not an installed
     sys.path.insert(0, str(ROOT))
 
 from bench import eval as ev  # noqa: E402
+from tests.scenes import intrinsics, look_at, orbit_eye  # noqa: E402
 
 N = 20_000  # the README's reference figures use 20k points
 
@@ -196,12 +197,8 @@ def _ring(n: int, elevations_deg, dist: float = 3.0):
     out = []
     for el in np.radians(elevations_deg):
         for az in np.linspace(0, 2 * np.pi, n, endpoint=False):
-            eye = dist * np.array([np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)])
-            z = -eye / np.linalg.norm(eye)
-            x = np.cross(z, [0.0, 1.0, 0.0])
-            x /= np.linalg.norm(x)
-            R = np.stack([x, np.cross(z, x), z])
-            out.append((np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]]), R, -R @ eye))
+            R, t = look_at(orbit_eye(az, el, dist), np.zeros(3))
+            out.append((intrinsics(300.0, 320, 240), R, t))
     return out
 
 

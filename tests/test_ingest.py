@@ -10,7 +10,8 @@ from PIL import Image
 
 from pipeline import ingest
 from pipeline.errors import InputError
-from tests.badinputs import EXPECTED, make_corpus, synthetic_object
+from tests.badinputs import EXPECTED, make_corpus
+from tests.scenes import synthetic_object
 
 CONVERTIBLE = [k for k, e in EXPECTED.items() if e.valid]
 BROKEN = [k for k, e in EXPECTED.items() if not e.valid and e.stage == "ingest"]

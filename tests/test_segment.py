@@ -9,7 +9,9 @@ from PIL import Image
 from pipeline import ingest, segment
 from pipeline.errors import CaptureError
 from pipeline.types import Photo
-from tests.badinputs import make_corpus, synthetic_object
+from tests.badinputs import make_corpus
+from tests.scenes import photo as make_photo
+from tests.scenes import synthetic_object
 
 CFG = segment.PRESETS["balanced"]
 
@@ -22,8 +24,7 @@ HERO_MEAN_MIN = 0.90
 
 
 def _photo(rgb: np.ndarray, alpha: np.ndarray | None = None, name: str = "test.jpg") -> Photo:
-    return Photo(name=name, index=0, rgb=rgb, alpha=alpha, focal_px=None,
-                 original_size=(rgb.shape[1], rgb.shape[0]))
+    return make_photo(rgb, name=name, alpha=alpha)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -111,5 +112,6 @@ def test_bench_hero_mean(bench):
         photo = ingest.load_photos([d / "image.jpg"]).photos[0]
         gt = np.asarray(Image.open(d / "mask.png").convert("L")) > 127
         ious.append(_iou(segment.segment_photo(photo, CFG).mask, gt))
+    assert ious, f"no single-photo cases under {bench / 'single'}"
     assert np.mean(ious) > HERO_MEAN_MIN, ious
 

@@ -5,34 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.sfm import filter as filt
 from pipeline.geom import frame_from_up_front
+from pipeline.sfm import filter as filt
+from tests.scenes import ring_rotations
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1, 1))))
-
-
-def _ring(n: int = 12, radius: float = 1.0, height: float = 0.5, jitter_deg: float = 0.0, seed: int = 0):
-    """World->camera rotations and centres of n cameras on a ring, all looking at the origin.
-
-    Returns (R (n, 3, 3), centres (n, 3)) with OpenCV cameras (z forward, y down).
-    """
-    rng = np.random.default_rng(seed)
-    Rs, Cs = [], []
-    for k in range(n):
-        a = 2 * np.pi * k / n
-        c = np.array([radius * np.sin(a), height, radius * np.cos(a)])
-        look = -c / np.linalg.norm(c)
-        if jitter_deg:
-            look = look + np.radians(jitter_deg) * rng.normal(size=3)
-            look /= np.linalg.norm(look)
-        right = np.cross(look, [0.0, 1.0, 0.0])
-        right /= np.linalg.norm(right)
-        down = np.cross(look, right)
-        Rs.append(np.stack([right, down, look]))  # rows: camera axes in world
-        Cs.append(c)
-    return np.array(Rs), np.array(Cs)
 
 
 def _random_rotation(rng) -> np.ndarray:
@@ -61,16 +40,8 @@ def _pairs(Rs: np.ndarray, wrong: set[tuple[int, int]], seed: int = 1) -> dict:
     return out
 
 
-def test_ring_helper_looks_at_the_origin():
-    Rs, Cs = _ring()
-    for R, c in zip(Rs, Cs):
-        assert np.allclose(R @ R.T, np.eye(3), atol=1e-9)
-        x = R @ (np.zeros(3) - c)
-        assert x[2] > 0 and np.hypot(x[0], x[1]) < 1e-9  # origin straight ahead
-
-
 def test_triangles_reject_planted_wrong_pairs():
-    Rs, _ = _ring()
+    Rs, _ = ring_rotations()
     wrong = {(0, 3), (4, 6), (7, 10)}
     pairs = _pairs(Rs, wrong)
     kept = filt.consistent_pairs(pairs, min_support=2)
@@ -81,7 +52,7 @@ def test_triangles_reject_planted_wrong_pairs():
 
 
 def test_propagation_recovers_rotations_despite_wrong_pairs():
-    Rs, _ = _ring(n=16)
+    Rs, _ = ring_rotations(n=16)
     wrong = {(1, 4), (5, 7), (9, 12), (13, 15)}
     pairs = _pairs(Rs, wrong, seed=4)
     known = {0: Rs[0], 1: Rs[1]}
@@ -95,14 +66,14 @@ def test_propagation_recovers_rotations_despite_wrong_pairs():
 
 
 def test_propagation_stops_without_two_agreeing_votes():
-    Rs, _ = _ring(n=6)
+    Rs, _ = ring_rotations(n=6)
     pairs = {(0, 1): Rs[1] @ Rs[0].T, (1, 2): Rs[2] @ Rs[1].T}  # a chain: one vote each
     assert set(filt.propagate_rotations(pairs, {0: Rs[0]})) == {0}
     assert set(filt.propagate_rotations(pairs, {0: Rs[0]}, min_votes=1)) == {0, 1, 2}
 
 
 def test_a_camera_placed_a_pattern_period_away_is_a_stray():
-    Rs, Cs = _ring(n=24, jitter_deg=1.0)
+    Rs, Cs = ring_rotations(n=24, jitter_deg=1.0)
     axes = Rs[:, 2, :]
     moved = Cs.copy()
     a = 2 * np.pi * 5 / 24
@@ -115,7 +86,7 @@ def test_a_camera_placed_a_pattern_period_away_is_a_stray():
 
 
 def test_loose_aim_and_scenes_without_a_target_flag_nothing():
-    Rs, Cs = _ring(n=24, jitter_deg=4.0, seed=2)
+    Rs, Cs = ring_rotations(n=24, jitter_deg=4.0, seed=2)
     assert not filt.stray_cameras(filt.off_axis_degrees(Cs, Rs[:, 2, :])).any()
     # A walk along a shelf: every camera looks the same way, no common target.
     centres = np.array([[x, 0.0, 0.0] for x in np.linspace(0, 5, 12)])
@@ -125,14 +96,14 @@ def test_loose_aim_and_scenes_without_a_target_flag_nothing():
 
 @pytest.mark.parametrize("j, expected", [(1, True), (6, True), (3, True)])
 def test_axes_meet_for_ring_pairs(j, expected):
-    Rs, Cs = _ring(n=12)
+    Rs, Cs = ring_rotations(n=12)
     R = Rs[j] @ Rs[0].T
     t = Rs[j] @ (np.zeros(3) - Cs[j]) - R @ (Rs[0] @ (np.zeros(3) - Cs[0]))
     assert filt.axes_meet(R, t / np.linalg.norm(t)) is expected
 
 
 def test_axes_do_not_meet_when_one_camera_looks_away():
-    Rs, Cs = _ring(n=12)
+    Rs, Cs = ring_rotations(n=12)
     away = frame_from_up_front(np.array([0.0, 1.0, 0.0]), Cs[2] / np.linalg.norm(Cs[2]))
     R2 = np.stack([away[:, 0], -away[:, 1], away[:, 2]])  # rows; looking outwards from the ring
     t2 = -R2 @ Cs[2]
@@ -142,7 +113,7 @@ def test_axes_do_not_meet_when_one_camera_looks_away():
 
 
 def test_sampson_is_zero_for_true_matches_and_large_for_shifted_ones():
-    Rs, Cs = _ring(n=12)
+    Rs, Cs = ring_rotations(n=12)
     K = np.array([[800.0, 0, 512], [0, 800.0, 384], [0, 0, 1]])
     ts = [-R @ c for R, c in zip(Rs, Cs)]
     F = filt.fundamental(K, Rs[0], ts[0], K, Rs[1], ts[1])
