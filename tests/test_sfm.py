@@ -1,4 +1,8 @@
-"""SfM stage: pycolmap -> our Camera conversion, mapping on synthetic matches, one small real run."""
+"""SfM stage: pycolmap -> our Camera conversion, mapping on synthetic matches, one small real run.
+
+The stage's helpers (pycolmap conversion, feature regions, the unplaced-photo wording) are tested
+where they live, pipeline.sfm.stage; pipeline.sfm exports only the stage itself.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pycolmap  # a hard dependency: a missing or broken wheel fails here, it does not skip
 import pytest
 
 from pipeline import geom, sfm
 from pipeline.errors import CaptureError, InputError
+from pipeline.sfm import stage as sfm_stage
 from pipeline.types import Photo
-
-pycolmap = pytest.importorskip("pycolmap")
+from tests.scenes import photo
 
 
 def _synthetic(model: str, params: list[float], frames: int = 8, db_path: Path | None = None):
@@ -37,8 +42,6 @@ def _names(rec) -> dict[str, int]:
     return {img.name: i for i, img in enumerate(sorted(rec.images.values(), key=lambda im: im.name))}
 
 
-
-
 def _rot_err_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip((np.trace(a @ b.T) - 1) / 2, -1, 1))))
 
@@ -50,7 +53,7 @@ def test_conversion_projects_like_pycolmap(scale):
     names = _names(rec)
     # COLMAP ran on images `scale` times the working size, so working size is 1024/scale.
     size = (round(1024 / scale), round(768 / scale))
-    poses = sfm.poses_from_reconstruction(rec, names, [size] * len(names), scale=scale)
+    poses = sfm_stage.poses_from_reconstruction(rec, names, [size] * len(names), scale=scale)
     assert poses.placed == len(names) == 8
     assert len(poses.points) == rec.num_points3D() and poses.point_colors.dtype == np.uint8
     xyz = np.array([p.xyz for p in rec.points3D.values()])
@@ -71,7 +74,7 @@ def test_conversion_projects_like_pycolmap(scale):
 
 def test_mapping_recovers_synthetic_poses():
     """Our mapper settings recover known poses from a synthetic match database (up to similarity)."""
-    from pipeline.sfm import colmap as colmap
+    from pipeline.sfm import colmap
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
@@ -83,8 +86,8 @@ def test_mapping_recovers_synthetic_poses():
         assert rec is not None and rec.num_reg_images() == 10
         colmap.refit_pinhole(rec, 50)
     names = _names(truth)
-    est = sfm.poses_from_reconstruction(rec, names, [(1024, 768)] * 10)
-    ref = sfm.poses_from_reconstruction(truth, names, [(1024, 768)] * 10)
+    est = sfm_stage.poses_from_reconstruction(rec, names, [(1024, 768)] * 10)
+    ref = sfm_stage.poses_from_reconstruction(truth, names, [(1024, 768)] * 10)
     ce = np.array([c.center for c in est.cameras])
     cr = np.array([c.center for c in ref.cameras])
     s, rot, t = geom.umeyama(ce, cr)
@@ -97,8 +100,7 @@ def test_mapping_recovers_synthetic_poses():
 
 
 def _photo(i: int, rgb: np.ndarray, focal: float | None = None) -> Photo:
-    return Photo(name=f"IMG_{i:04d}.jpg", index=i, rgb=rgb, alpha=None, focal_px=focal,
-                 original_size=(rgb.shape[1], rgb.shape[0]))
+    return photo(rgb, i, f"IMG_{i:04d}.jpg", focal_px=focal)
 
 
 def test_unusable_photos_raise_capture_error_with_advice():
@@ -129,7 +131,7 @@ def test_why_unplaced_wording():
         keypoints={0: 3000, 1: 3000, 2: 40, 3: 2900, 4: 3100},
         inliers={(0, 1): 400, (0, 3): 5, (1, 4): 45},
     )
-    lines = sfm._why_unplaced(photos, {0, 1}, stats)
+    lines = sfm_stage._why_unplaced(photos, {0, 1}, stats)
     assert len(lines) == 3
     assert "Photo 3 (IMG_0002.jpg)" in lines[0] and "blurry" in lines[0]
     assert "different object" in lines[1]
@@ -166,10 +168,10 @@ def test_feature_regions_follow_the_object_mask():
     obj = np.zeros((100, 200), bool)
     obj[40:60, 80:120] = True  # 40 wide, 20 high
     empty = Mask(np.zeros((100, 200), bool), 0.0, False, "grabcut")
-    regions = sfm._regions(photos, [Mask(obj, 1.0, False, "grabcut"), None, empty], grow=0.5)
+    regions = sfm_stage._regions(photos, [Mask(obj, 1.0, False, "grabcut"), None, empty], grow=0.5)
     ys, xs = np.nonzero(regions[0])
     assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (70, 130, 35, 65)
     assert regions[1] is None and regions[2] is None
-    assert sfm._regions(photos, None, 0.5) is None
+    assert sfm_stage._regions(photos, None, 0.5) is None
     with pytest.raises(InputError):
-        sfm._regions(photos, [None], 0.5)
+        sfm_stage._regions(photos, [None], 0.5)
