@@ -1,8 +1,10 @@
-"""Single-photo geometry: shape priors from a mask, on synthetic outlines and the bench singles."""
+"""Single-photo geometry: shape priors from a mask, on synthetic outlines and the bench singles.
+
+How long each shape takes on the bench singles is measured by bench/speed.py, not here.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import cv2
@@ -14,6 +16,8 @@ from PIL import Image
 from pipeline import geom, mesh, single_view
 from pipeline.errors import CaptureError, InputError
 from pipeline.types import KnownSize, Mask, Photo, Shape
+from tests.scenes import mask as make_mask
+from tests.scenes import photo as make_photo
 
 CFG = single_view.PRESETS["balanced"]
 LEVEL = replace(CFG, camera_elevation_deg=0.0)  # the synthetic outlines below are level views
@@ -24,7 +28,7 @@ def _photo(mask: np.ndarray, rgb: np.ndarray | None = None) -> tuple[Photo, Mask
     h, w = mask.shape
     if rgb is None:
         rgb = np.full((h, w, 3), 128, np.uint8)
-    return Photo("test.jpg", 0, rgb, None, None, (w, h)), Mask(mask.astype(bool), 1.0, False, "test")
+    return make_photo(rgb, name="test.jpg"), make_mask(mask.astype(bool))
 
 
 def _check_closed(shape: Shape) -> trimesh.Trimesh:
@@ -183,9 +187,7 @@ def singles(bench):
 def test_bench_singles_give_closed_shapes_that_project_onto_the_photo(singles, name):
     photo, mask = singles[name]
     for kind in ("auto", "flat", "box", "revolve", "round"):
-        t0 = time.perf_counter()
         shape = single_view.shape_from_photo(photo, mask, kind, "floor", CFG)
-        assert time.perf_counter() - t0 < 2.0  # well under a second unloaded; generous for busy CI
         _check_closed(shape)
         if kind == "revolve" and name != "waterbottle":
             continue  # a forced revolve of a lopsided outline cannot match it; closed is all we ask
