@@ -15,7 +15,17 @@ import pytest
 import torch
 
 from pipeline import geom
-from pipeline.types import Camera, Mask, Photo, Poses
+from pipeline.types import Camera, Poses
+from tests.scenes import (
+    floor_grid,
+    intrinsics,
+    look_at,
+    mask,
+    orbit_eye,
+    photo,
+    ring_rotations,
+    sparse_poses,
+)
 
 BOX = np.array([0.5, 0.3, 0.5])  # half extents; the box spans y in [0, 0.6]
 HOLE_R, HOLE_BOTTOM = 0.3, 0.25
@@ -29,16 +39,6 @@ def _sdf(p):
     r = p[..., [0, 2]].norm(dim=-1)
     hole = torch.maximum(r - HOLE_R, HOLE_BOTTOM - p[..., 1])
     return torch.maximum(box, -hole)
-
-
-def _look_at(eye: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 1.0, 0.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)  # camera y points down in the image
-    R = np.stack([x, y, z])
-    return R, -R @ eye
 
 
 def _render(R, t, tex_obj, tex_floor):
@@ -88,25 +88,22 @@ def capture():
     for i in range(20):
         elev = np.radians(35 if i % 2 == 0 else 58)
         az = np.radians(i * 18.0)
-        eye = target + 2.6 * np.array([np.sin(az) * np.cos(elev), np.sin(elev), np.cos(az) * np.cos(elev)])
-        R, t = _look_at(eye, target)
+        R, t = look_at(orbit_eye(az, elev, 2.6, target), target)
         rgb, m = _render(R, t, tex_obj, tex_floor)
         if i in (3, 11):  # two segmenter mistakes: a blob of floor glued on, a bite taken out
             m = m.copy()
             m[100:140, 20:70] = True if i == 3 else m[100:140, 20:70]
             m[60:90, 110:150] = False if i == 11 else m[60:90, 110:150]
-        photos.append(Photo(f"{i}.png", i, rgb, None, None, (W, H)))
-        masks.append(Mask(m, 0.7, False, "test"))
-        K = np.array([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])
-        cams.append(Camera(K, R @ rot.T, s * t - R @ rot.T @ sim[:3, 3], W, H))
+        photos.append(photo(rgb, i, f"{i}.png"))
+        masks.append(mask(m, 0.7))
+        cams.append(Camera(intrinsics(F, W, H), R @ rot.T, s * t - R @ rot.T @ sim[:3, 3], W, H))
     ang = rng.uniform(0, 2 * np.pi, 1500)
     rad = np.sqrt(rng.uniform(0.5, 4.0, 1500))
     floor = np.stack([rad * np.cos(ang), np.zeros(1500), rad * np.sin(ang)], axis=1)
     top = np.stack([rng.uniform(-0.5, 0.5, 300), np.full(300, 0.6), rng.uniform(-0.5, 0.5, 300)], axis=1)
     top = top[np.hypot(top[:, 0], top[:, 2]) > HOLE_R]
     pts = geom.apply(sim, np.concatenate([floor, top]))
-    poses = Poses(tuple(cams), pts, np.zeros((len(pts), 3), np.uint8), tuple(np.zeros(0, np.int32) for _ in pts), 0.3)
-    return photos, masks, poses, sim
+    return photos, masks, sparse_poses(cams, pts, 0.3), sim
 
 
 @pytest.fixture(scope="module")
@@ -211,18 +208,18 @@ def _rerender_mask(capture, i):
     return m
 
 
-def test_bad_input_is_reported():
+def test_bad_input_is_reported(device):
     from pipeline import dense
     from pipeline.errors import CaptureError
 
-    photo = Photo("a.jpg", 0, np.zeros((8, 8, 3), np.uint8), None, None, (8, 8))
-    mask = Mask(np.zeros((8, 8), bool), 0.1, False, "test")
+    blank = photo(np.zeros((8, 8, 3), np.uint8), name="a.jpg")
+    empty = mask(np.zeros((8, 8), bool), 0.1)
     poses = Poses((None, None, None), np.zeros((0, 3)), np.zeros((0, 3), np.uint8), (), 0.0)
     with pytest.raises(CaptureError):
-        dense.reconstruct_dense([photo] * 3, [mask] * 3, poses, dense.PRESETS["fast"], device="cpu")
+        dense.reconstruct_dense([blank] * 3, [empty] * 3, poses, dense.PRESETS["fast"], device=device)
 
 
-def test_few_photos_whose_outlines_disagree_fail_with_advice(capture):
+def test_few_photos_whose_outlines_disagree_fail_with_advice(capture, device):
     """Ten photos whose outlines point at different places (photos placed wrongly): a clear
     failure with advice, not a model shaped from the middle of the photos."""
     from pipeline import dense
@@ -232,22 +229,19 @@ def test_few_photos_whose_outlines_disagree_fail_with_advice(capture):
     keep = list(range(0, 20, 2))
     yy, xx = np.mgrid[0:H, 0:W]
     spots = [(W * (0.15 + 0.7 * ((k * 7) % 10) / 9), H * (0.2 + 0.6 * ((k * 3) % 10) / 9)) for k in range(len(keep))]
-    moved = [Mask(np.hypot(xx - x, yy - y) < 0.08 * W, 0.7, False, "test") for x, y in spots]
+    moved = [mask(np.hypot(xx - x, yy - y) < 0.08 * W, 0.7) for x, y in spots]
     few = Poses(tuple(poses.cameras[i] for i in keep), poses.points, poses.point_colors, poses.point_views, 0.3)
     with pytest.raises(CaptureError) as err:
         dense.reconstruct_dense([photos[i] for i in keep], moved, few, replace(dense.PRESETS["fast"], grid=64),
-                                device="cpu")
+                                device=device)
     assert "10 photos that were placed" in err.value.message and "20-80 photos" in err.value.advice
 
 
 def test_front_comes_from_photo_0_even_when_it_could_not_be_placed():
     """Photo 0 decides the front; unplaced, its viewing direction (from its pairs) still does."""
     from pipeline.dense.frame import front_direction
-    from pipeline.types import Camera
 
-    from tests.test_sfm_filter import _ring
-
-    Rs, Cs = _ring(n=12, height=0.0)
+    Rs, Cs = ring_rotations(n=12, height=0.0)
     K = np.array([[800.0, 0, 512], [0, 800.0, 384], [0, 0, 1]])
     cams = [Camera(K=K, R=R, t=-R @ c, width=1024, height=768) for R, c in zip(Rs, Cs)]
     up = np.array([0.0, 1.0, 0.0])
@@ -260,7 +254,7 @@ def test_front_comes_from_photo_0_even_when_it_could_not_be_placed():
     assert np.degrees(np.arccos(np.clip(fallback @ placed, -1, 1))) == pytest.approx(30.0, abs=1e-6)
 
 
-def test_thin_rod_is_kept_in_the_object_box():
+def test_thin_rod_is_kept_in_the_object_box(device):
     """A rod thinner than the coarse search voxels (an antenna) stays inside the fine grid's box."""
     import trimesh
 
@@ -270,45 +264,42 @@ def test_thin_rod_is_kept_in_the_object_box():
     body = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
     body.apply_translation([0, 0.1, 0])
     rod = trimesh.creation.cylinder(radius=0.003, segment=[[0, 0.18, 0], [0, 0.32, 0]], sections=12)
-    scene = trimesh.util.concatenate([body, rod])
     cams = []
     for k in range(24):
         az, el = 2 * np.pi * k / 24, np.radians(20 + 15 * (k % 2))
-        eye = 0.9 * np.array([np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)]) + [0, 0.12, 0]
-        R, t = _look_at(eye, np.array([0.0, 0.12, 0.0]))
-        cams.append(Camera(np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), R, t, 640, 480))
+        R, t = look_at(orbit_eye(az, el, 0.9, [0, 0.12, 0]), np.array([0.0, 0.12, 0.0]))
+        cams.append(Camera(intrinsics(500.0, 640, 480), R, t, 640, 480))
     # Exact silhouettes of the union: each part drawn, then merged.
     sils = [a | b for a, b in zip(render_silhouettes(body.vertices, body.faces, cams),
                                    render_silhouettes(rod.vertices, rod.faces, cams))]
-    assert all(s.any() for s in sils) and scene.bounds[1, 1] == pytest.approx(0.32)
-    photos = [Photo(f"{i}.jpg", i, np.full((480, 640, 3), 128, np.uint8), None, None, (640, 480)) for i in range(24)]
-    masks = [Mask(s, 0.9, False, "test") for s in sils]
-    floor = np.stack(np.meshgrid(np.linspace(-0.6, 0.6, 25), [0.0], np.linspace(-0.6, 0.6, 25)), -1).reshape(-1, 3)
-    poses = Poses(tuple(cams), floor, np.zeros((len(floor), 3), np.uint8), tuple(np.zeros(0, np.int32) for _ in floor), 0.5)
+    assert all(s.any() for s in sils)
+    photos = [photo(np.full((480, 640, 3), 128, np.uint8), i) for i in range(24)]
+    masks = [mask(s, 0.9) for s in sils]
+    poses = sparse_poses(cams, floor_grid(0.6, 25), 0.5)
     cfg = replace(dense.PRESETS["fast"], photo_consistency=False, refine=False)
-    shape, _ = dense.reconstruct_dense(photos, masks, poses, cfg, device="cpu")
+    shape, _ = dense.reconstruct_dense(photos, masks, poses, cfg, device=device)
     top = float((shape.vertices @ shape.up).max() - (shape.vertices @ shape.up).min())
     assert top > 0.30, f"model is {top:.3f} m tall; the rod reaches 0.32 m"
 
 
-def test_hull_snap_lets_one_view_trim_the_surface_but_not_bite_into_the_item():
+def test_hull_snap_lets_one_view_trim_the_surface_but_not_bite_into_the_item(device):
     """The hull rule on planted outline distances: 6 views, one bad view allowed."""
 
     from pipeline.dense.hull import Views, hull_field
 
-    K = np.array([[500.0, 0, 63.5], [0, 500.0, 63.5], [0, 0, 1]])
+    K = intrinsics(500.0, 128, 128)
     cams = []
     for k in range(6):
         az = 2 * np.pi * k / 6
-        R, t = _look_at(np.array([np.sin(az), 0.3, np.cos(az)]), np.zeros(3))
+        R, t = look_at(np.array([np.sin(az), 0.3, np.cos(az)]), np.zeros(3))
         cams.append(Camera(K, R, t, 128, 128))
-    views = Views(cams, "cpu")
-    point = torch.zeros((1, 3))
+    views = Views(cams, device)
+    point = torch.zeros((1, 3), device=device)
 
     def value(first_px: float, others_px: float, snap_px: float = 3.0, allowed: float = 1.0) -> float:
-        dist = torch.full((6, 1, 128, 128), others_px)
+        dist = torch.full((6, 1, 128, 128), others_px, device=device)
         dist[0] = first_px  # pixels outside (+) or inside (-) view 0's outline
-        snap_maps = torch.full((6, 1, 128, 128), allowed)
+        snap_maps = torch.full((6, 1, 128, 128), allowed, device=device)
         return float(hull_field(views, dist, 1.0, point, 0.2, 1, 1.0, 1024, snap_px, snap_maps)[0])
 
     assert value(2.0, -1.0, snap_px=0.0) < 0  # the vote alone keeps a point only one view rejects
