@@ -35,7 +35,10 @@ def test_reduced_capture_makes_true_size_textured_scan(bench, tmp_path, device):
     assert "bottom" in report.unseen_sides and {"front", "back", "left", "right"} <= set(report.seen_sides)
     # Under 20 photos the merchant is told the size may be off, and why.
     assert any("Only 12 photos could be used" in a for a in report.advice), report.advice
-    assert report.heldout_photometric_error is None or report.heldout_photometric_error < 40
+    # 12 of the 13 photos are placed, at least texture.PRESETS["fast"].heldout_min_views: three of
+    # them are held out of the bake, so the error is measured (None would mean it was not).
+    assert report.heldout_photometric_error is not None, report.details
+    assert report.heldout_photometric_error < 40
     assert validate_glb(out)["issues"]["numErrors"] == 0
     assert abs(report.dimensions_m[1] - height) < 0.01 * height
 
