@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.types import Camera, Mask, Mesh, Photo, Poses, ScaleSource
-from tests.badinputs import synthetic_object  # noqa: F401  (one product photo and its true mask)
 
 UP = (0.0, 1.0, 0.0)
 
@@ -174,3 +173,40 @@ def make_inputs(vertices, faces, cams, kind="scan"):
                 placement=np.eye(4), dimensions_m=(0.2, 0.2, 0.2), scale_source="test",
                 scale_from=ScaleSource.MERCHANT, kind=kind)
     return mesh, photos, masks
+
+
+# ---------------------------------------------------------------- one product photo
+
+
+def synthetic_object(width: int = 640, height: int = 480, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A shaded orange blob on a speckled grey-blue table: ((H, W, 3) uint8, (H, W) bool mask).
+
+    The object is brighter than the background too, so greyscale copies still separate.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    # Background: low-contrast texture with a few coloured speckles, lighter towards the top.
+    bg = np.empty((height, width, 3), np.float32)
+    base = np.array([95, 105, 120], np.float32) + 25 * (1 - yy / height)[..., None]
+    tex = _smooth_noise(rng, height, width, 6) * 18
+    bg[:] = base + tex[..., None]
+    speck = rng.random((height, width)) < 0.01
+    bg[speck] = rng.integers(40, 200, (int(speck.sum()), 3))
+    # Object: an ellipse with a bump, shaded from the top left.
+    cx, cy, rx, ry = width * 0.5, height * 0.52, width * 0.18, height * 0.28
+    r = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2
+    bump = ((xx - cx - rx * 0.6) / (rx * 0.5)) ** 2 + ((yy - cy + ry * 0.7) / (ry * 0.4)) ** 2
+    mask = (r <= 1.0) | (bump <= 1.0)
+    shade = np.clip(1.15 - 0.35 * ((xx - cx + rx * 0.4) ** 2 + (yy - cy + ry * 0.4) ** 2) / (rx * ry * 2), 0.6, 1.2)
+    obj = np.array([235, 130, 40], np.float32) * shade[..., None]
+    img = np.where(mask[..., None], obj, bg)
+    img += rng.normal(0, 2.0, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8), mask
+
+
+def _smooth_noise(rng, h: int, w: int, cell: int) -> np.ndarray:
+    from PIL import Image
+
+    small = rng.random((h // cell + 2, w // cell + 2)).astype(np.float32)
+    big = np.asarray(Image.fromarray(small).resize((w + 2 * cell, h + 2 * cell), Image.BICUBIC))
+    return big[cell : cell + h, cell : cell + w] - 0.5
