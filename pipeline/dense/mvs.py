@@ -80,24 +80,30 @@ def hull_depth_range(views: Views, surface, margin: float, canvas: tuple[int, in
     return near, far
 
 
-def _box(x, r: int):
+def _box(x, r: int, border: str = "shrink"):
+    """Mean over (2r+1)^2 windows of images x (N, 1, h, w). At the image border the window
+    shrinks ("shrink") or the image is mirrored without repeating its edge ("reflect", as
+    OpenCV's box filter does)."""
+    if border == "reflect":
+        x = torch.nn.functional.pad(x, (r, r, r, r), mode="reflect")
+        return torch.nn.functional.avg_pool2d(x, 2 * r + 1, stride=1)
     return torch.nn.functional.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
 
 
-def window_stats(x, radius: int):
-    """Mean and variance of images x (N, 1, h, w) over (2r+1)^2 windows (shrunk at the border)."""
-    mean = _box(x, radius)
-    return mean, (_box(x * x, radius) - mean * mean).clamp_min(0)
+def window_stats(x, radius: int, border: str = "shrink"):
+    """Mean and variance of images x (N, 1, h, w) over (2r+1)^2 windows (see _box for `border`)."""
+    mean = _box(x, radius, border)
+    return mean, (_box(x * x, radius, border) - mean * mean).clamp_min(0)
 
 
-def zncc(ref, other, radius: int, ref_stats=None):
+def zncc(ref, other, radius: int, ref_stats=None, border: str = "shrink"):
     """Windowed zero-mean normalised cross-correlation of images (N, 1, h, w), in [-1, 1].
 
     The one ZNCC of the geometry stage: it ignores a patch's brightness and contrast (exposure,
-    a shadow), so it compares texture alone. `ref_stats`: `window_stats(ref, radius)` if known."""
-    mr, var_r = ref_stats if ref_stats is not None else window_stats(ref, radius)
-    mn, var_n = window_stats(other, radius)
-    cov = _box(other * ref, radius) - mn * mr
+    a shadow), so it compares texture alone. `ref_stats`: `window_stats(ref, radius, border)`."""
+    mr, var_r = ref_stats if ref_stats is not None else window_stats(ref, radius, border)
+    mn, var_n = window_stats(other, radius, border)
+    cov = _box(other * ref, radius, border) - mn * mr
     return cov / (var_r * var_n + 1e-6).sqrt()
 
 

@@ -131,7 +131,7 @@ def table_pixels(
         y0, y1 = max(ys.min() - k, 0), min(ys.max() + k + 1, h)
         x0, x1 = max(xs.min() - k, 0), min(xs.max() + k + 1, w)
         ref = torch.from_numpy(np.ascontiguousarray(grays[i][y0:y1, x0:x1]))[None, None]
-        ref_stats = window_stats(ref, radius)
+        ref_stats = window_stats(ref, radius, "reflect")
         vr = ref_stats[1][0, 0].numpy()
         shift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], float)  # crop px -> photo px
 
@@ -141,7 +141,7 @@ def table_pixels(
                 hom = _plane_homography(cams[i], cams[j], up, offset + height) @ shift
                 warped = cv2.warpPerspective(grays[j], hom, (x1 - x0, y1 - y0),
                                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=-1.0)
-                per.append(zncc(ref, torch.from_numpy(warped)[None, None], radius, ref_stats)[0, 0].numpy())
+                per.append(zncc(ref, torch.from_numpy(warped)[None, None], radius, ref_stats, "reflect")[0, 0].numpy())
             per = np.sort(np.stack(per), axis=0)
             return per[-max(1, len(nbrs) // 2):].mean(axis=0)
 
