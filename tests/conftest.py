@@ -10,7 +10,7 @@ hard-codes "cpu" for torch work. Asking for a device this machine does not have 
 not a quiet fall-back to the CPU.
 
 Nothing in this suite skips: a missing dependency, a broken wheel or missing bench data must
-turn it red. A test or module that skips anyway (pytest.skip, importorskip, a skip mark) is
+turn it red. A test or module that skips anyway (pytest.skip, a skip-if-missing import, a skip mark) is
 reported as failed; see pytest_runtest_makereport and pytest_make_collect_report below.
 """
 
