@@ -12,6 +12,7 @@ from .errors import Cancelled, CaptureError, InputError, PlinthError
 from .files import atomic_write
 from .ingest import check_photo
 from .orchestrator import (
+    MAX_PHOTOS,
     MIN_MULTIVIEW_PHOTOS,
     QUALITIES,
     STAGE_WORDS,
@@ -25,7 +26,7 @@ from .types import SINGLE_VIEW_KINDS, KnownSize, QualityReport, Result, ScaleSou
 from .units import format_dimensions, format_size, parse_size
 
 __all__ = [
-    "Cancelled", "CaptureError", "InputError", "KIND_WORDS", "KnownSize", "MIN_MULTIVIEW_PHOTOS", "Options",
+    "Cancelled", "CaptureError", "InputError", "KIND_WORDS", "KnownSize", "MAX_PHOTOS", "MIN_MULTIVIEW_PHOTOS", "Options",
     "PlinthError", "QUALITIES", "QualityReport", "Result", "SINGLE_VIEW_KINDS", "STAGE_WORDS", "ScaleSource",
     "TEXTURE_SIZES", "atomic_write", "check_photo", "format_dimensions", "format_size", "parse_size", "plain_words",
     "reconstruct", "stages_for",

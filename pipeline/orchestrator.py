@@ -14,6 +14,8 @@ from .types import SINGLE_VIEW_KINDS, KnownSize, Mask, Placement, ProgressFn, Re
 
 #: Fewer photos than this take the single-photo path (photo 0 only) with a warning.
 MIN_MULTIVIEW_PHOTOS = 3
+#: More photos than this are refused before any work (20-80 are enough; hundreds stall pose finding).
+MAX_PHOTOS = 100
 QUALITIES = ("fast", "balanced", "high")
 #: Texture side per quality when the merchant does not choose one.
 TEXTURE_SIZES = {"fast": 1024, "balanced": 2048, "high": 2048}
@@ -228,4 +230,4 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-__all__ = ["MIN_MULTIVIEW_PHOTOS", "Options", "QUALITIES", "STAGE_WORDS", "TEXTURE_SIZES", "reconstruct", "stages_for"]
+__all__ = ["MAX_PHOTOS", "MIN_MULTIVIEW_PHOTOS", "Options", "QUALITIES", "STAGE_WORDS", "TEXTURE_SIZES", "reconstruct", "stages_for"]

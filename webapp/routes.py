@@ -100,6 +100,13 @@ class PathGuard:
         await self.app(scope, receive, send)
 
 
+def middleware() -> list:
+    """The ASGI middleware around the whole app (ours and Streamlit's routes), outermost first."""
+    from starlette.middleware import Middleware
+
+    return [Middleware(PathGuard)]
+
+
 async def health(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 

@@ -56,10 +56,8 @@ def build_app():
                  icon=":material/error:")
         return True
 
-    from starlette.middleware import Middleware
-
     return st.App(str(settings.APP_SCRIPT), routes=routes.routes(), lifespan=lifespan,
-                  middleware=[Middleware(routes.PathGuard)], on_script_error=on_script_error)
+                  middleware=routes.middleware(), on_script_error=on_script_error)
 
 
 def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
