@@ -131,3 +131,188 @@ def clean_poster(src: Path, dst: Path) -> None:
         pixels = Image.new(mode, im.size)
         pixels.paste(im.convert(mode))
     pixels.save(dst, format="PNG", optimize=True)
+
+
+# ---------------------------------------------------------------- originals: location only
+#
+# Photos kept for the pipeline (a job's uploads, a model's photos/) must still give the same pixels,
+# orientation and focal length, so they cannot be re-encoded or stripped bare: only what says where
+# or who goes. EXIF is rebuilt from a short list of tags the pipeline reads or that say nothing about
+# a place or a person.
+
+_KEEP_IFD0 = {0x010F, 0x0110, 0x0112, 0x011A, 0x011B, 0x0128}  # Make, Model, Orientation, resolution
+_KEEP_EXIF = {0x920A, 0xA405, 0xA001, 0xA002, 0xA003}  # FocalLength(+35mm), ColorSpace, pixel size
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+_TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+
+
+def strip_location(data: bytes) -> bytes:
+    """Photo bytes without GPS or other location/identity metadata; pixels bit-identical.
+
+    Kept: EXIF Orientation, FocalLength, FocalLengthIn35mmFilm, Make, Model (the pipeline reads
+    orientation and focal length), plus ICC colour profiles. Dropped: the GPS IFD, every other EXIF
+    tag (maker notes, serial numbers, owner, dates), XMP, IPTC, comments.
+
+    * JPEG: rewritten losslessly (the Exif APP1 segment is rebuilt, metadata segments and anything
+      after the end of the image, such as MPF preview images, are dropped; the scans are copied).
+    * PNG: eXIf, tEXt, zTXt, iTXt and tIME chunks are dropped.
+    * WebP: the EXIF chunk is rebuilt as for JPEG and the XMP chunk dropped.
+    * HEIC/HEIF and other containers cannot be rewritten here without re-encoding, so the GPS IFD
+      and any XMP packet are blanked in place (same length, every offset stays valid); anything else
+      is returned unchanged.
+    """
+    try:
+        if data[:2] == b"\xff\xd8":
+            return _locationless_jpeg(data)
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return _strip_png(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _locationless_webp(data)
+        if data[4:8] == b"ftyp":
+            return _blank_in_place(data)
+    except (ValueError, IndexError, struct.error):
+        pass  # malformed: fall through to the in-place blanking, which never changes a length
+    return _blank_in_place(data)
+
+
+def _kept_exif(tiff: bytes) -> bytes | None:
+    """TIFF-format EXIF (no 'Exif\\0\\0' prefix) with only the kept tags; None: nothing worth keeping."""
+    from PIL import Image
+
+    old = Image.Exif()
+    old.load(b"Exif\x00\x00" + tiff)
+    new = Image.Exif()
+    for tag, value in old.items():
+        if tag in _KEEP_IFD0:
+            new[tag] = value
+    sub = {tag: value for tag, value in old.get_ifd(_EXIF_IFD).items() if tag in _KEEP_EXIF}
+    if sub:
+        new.get_ifd(_EXIF_IFD).update(sub)
+    if not len(new) and not sub:
+        return None
+    out = new.tobytes()
+    return out[6:] if out.startswith(b"Exif\x00\x00") else out
+
+
+def _locationless_jpeg(data: bytes) -> bytes:
+    out, i = bytearray(b"\xff\xd8"), 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker == 0xDA:
+            break
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        segment, body = data[i:i + 2 + length], data[i + 4:i + 2 + length]
+        i += 2 + length
+        if marker == 0xE1 and body.startswith(b"Exif\x00\x00"):
+            try:
+                kept = _kept_exif(body[6:])
+            except Exception:  # unreadable EXIF: the pipeline could not read it either, so drop it
+                kept = None
+            if kept is not None and len(kept) + 8 <= 0xFFFF:
+                out += b"\xff\xe1" + struct.pack(">H", len(kept) + 8) + b"Exif\x00\x00" + kept
+            continue
+        if marker == 0xE2 and body.startswith(b"ICC_PROFILE\x00"):
+            out += segment
+            continue
+        if (0xE1 <= marker <= 0xEF and marker not in _JPEG_KEEP_APP) or marker == 0xFE:
+            continue
+        out += segment
+    out += data[i:_jpeg_end(data, i)]
+    return bytes(out)
+
+
+def _jpeg_end(data: bytes, i: int) -> int:
+    """Index just past the EOI of the image whose first scan starts at `i` (len(data) if none).
+
+    Inside entropy-coded data 0xFF is followed only by 0x00 (stuffing) or RST0-7, so the next
+    other marker is a real one; segments between scans (progressive JPEG) carry their length."""
+    n = len(data)
+    while i + 4 <= n and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xD9:
+            return i + 2
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        i += 2 + length
+        if marker != 0xDA:
+            continue
+        while i + 1 < n:  # entropy-coded scan data
+            if data[i] == 0xFF and data[i + 1] not in (0x00, 0xFF) and not 0xD0 <= data[i + 1] <= 0xD7:
+                break
+            i += 1
+    return n
+
+
+def _locationless_webp(data: bytes) -> bytes:
+    chunks, i = [], 12
+    while i + 8 <= len(data):
+        kind, size = data[i:i + 4], struct.unpack("<I", data[i + 4:i + 8])[0]
+        payload = data[i + 8:i + 8 + size]
+        i += 8 + size + (size & 1)
+        if kind == b"XMP ":
+            continue
+        if kind == b"EXIF":
+            tiff = payload[6:] if payload.startswith(b"Exif\x00\x00") else payload
+            try:
+                kept = _kept_exif(tiff)
+            except Exception:
+                kept = None
+            if kept is None:
+                continue
+            payload = kept
+        chunks.append([kind, payload])
+    has = {kind for kind, _ in chunks}
+    for chunk in chunks:
+        if chunk[0] == b"VP8X":  # feature flags: EXIF 0x08, XMP 0x04
+            flags = chunk[1][0] & ~0x04 & ~(0 if b"EXIF" in has else 0x08)
+            chunk[1] = bytes([flags]) + chunk[1][1:]
+    body = b"".join(kind + struct.pack("<I", len(p)) + p + (b"\0" if len(p) & 1 else b"") for kind, p in chunks)
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+def _blank_in_place(data: bytes) -> bytes:
+    """Empty every GPS IFD found in embedded TIFF/EXIF blocks and space out XMP packets; same length."""
+    buf = bytearray(data)
+    for header in (b"MM\x00\x2a\x00\x00\x00\x08", b"II\x2a\x00\x08\x00\x00\x00"):
+        start = buf.find(header)
+        while start >= 0:
+            try:
+                _blank_gps(buf, start)
+            except (IndexError, struct.error):
+                pass
+            start = buf.find(header, start + 1)
+    start = buf.find(b"<x:xmpmeta")
+    while start >= 0:
+        end = buf.find(b"</x:xmpmeta>", start)
+        if end < 0:
+            break
+        end += len(b"</x:xmpmeta>")
+        buf[start:end] = b" " * (end - start)  # XMP allows whitespace padding; offsets are unchanged
+        start = buf.find(b"<x:xmpmeta", end)
+    return bytes(buf)
+
+
+def _blank_gps(buf: bytearray, base: int) -> None:
+    """Zero the GPS IFD (entries and values) of the TIFF block at `base`, leaving it empty (0 entries)."""
+    end = ">" if buf[base:base + 2] == b"MM" else "<"
+    ifd = base + struct.unpack(end + "I", buf[base + 4:base + 8])[0]
+    count = struct.unpack(end + "H", buf[ifd:ifd + 2])[0]
+    if not 0 < count < 1000 or ifd + 2 + 12 * count > len(buf):
+        return
+    for k in range(count):
+        tag, kind, n, value = struct.unpack(end + "HHII", buf[ifd + 2 + 12 * k:ifd + 14 + 12 * k])
+        if tag != _GPS_IFD or kind not in (4, 13):
+            continue
+        gps = base + value
+        entries = struct.unpack(end + "H", buf[gps:gps + 2])[0]
+        if gps + 2 + 12 * entries + 4 > len(buf):
+            return
+        for j in range(entries):
+            e = gps + 2 + 12 * j
+            _t, gkind, gn, goff = struct.unpack(end + "HHII", buf[e:e + 12])
+            size = _TIFF_TYPE_SIZE.get(gkind, 1) * gn
+            if size > 4 and base + goff + size <= len(buf):
+                buf[base + goff:base + goff + size] = bytes(size)
+        buf[gps:gps + 2 + 12 * entries] = bytes(2 + 12 * entries)  # count 0, entries zeroed
