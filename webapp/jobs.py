@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import settings, store
+from . import limits, sanitize, settings, store
 
 
 class JobStatus(str, Enum):
@@ -43,7 +44,23 @@ class JobStatus(str, Enum):
 
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
+#: A job in one of these may still get its verdict; once it has one, nothing overwrites it.
+_LIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
 RESTART_MESSAGE = "The server restarted while this model was being made. Your photos are kept: press Try again."
+PHOTOS_DELETED_MESSAGE = ("The photos of this job were deleted after {days} days, as this server keeps them. "
+                          "Upload them again to make the model.")
+#: Folders under data/jobs younger than this are never purged: submit writes the photos before the row.
+_ORPHAN_MIN_AGE_S = 3600.0
+
+
+class JobRefused(Exception):
+    """A job that cannot be accepted (too many or too big photos, a full disk, photos gone).
+
+    `message` is one plain line for the merchant; nothing was written."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 #: Set when a job is queued, so workers in this process start it at once instead of at their next poll.
 WAKE = threading.Event()
@@ -70,6 +87,11 @@ class Job:
     def photos(self) -> list[Path]:
         return sorted(p for p in self.photo_dir.iterdir() if p.is_file()) if self.photo_dir.is_dir() else []
 
+    @property
+    def photos_deleted(self) -> bool:
+        """The job is over and its photos are gone (published with the model, or past retention)."""
+        return self.status.finished and not self.photo_dir.is_dir()
+
 
 def options_from_record(text: str) -> pipeline.Options:
     """The options of a job row: `Options.to_dict()` JSON, or the older
@@ -86,33 +108,93 @@ def _safe_suffix(filename: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".img"
 
 
+def check_upload(sizes: Sequence[int], data: Path) -> None:
+    """Raise JobRefused unless photos of these sizes (bytes) may become one job on this server."""
+    mb = 1024 * 1024
+    if not sizes:
+        raise JobRefused("Add at least one photo of the product.")
+    if len(sizes) > limits.MAX_JOB_PHOTOS:
+        raise JobRefused(f"{len(sizes)} photos is more than the {limits.MAX_JOB_PHOTOS} one model can use. "
+                         f"Pick the best {limits.MAX_JOB_PHOTOS} or fewer (20 to 80 is plenty).")
+    biggest = max(sizes)
+    if biggest > limits.MAX_FILE_MB * mb:
+        raise JobRefused(f"One photo is {biggest / mb:.0f} MB; each may be at most {limits.MAX_FILE_MB:.0f} MB. "
+                         "Use a smaller copy of it.")
+    total = sum(sizes)
+    if total > limits.MAX_JOB_MB * mb:
+        raise JobRefused(f"These photos add up to {total / mb:.0f} MB; one model may use at most "
+                         f"{limits.MAX_JOB_MB:.0f} MB. Use fewer or smaller photos.")
+    free = shutil.disk_usage(data).free
+    if free < limits.MIN_FREE_MB * mb + total:
+        raise JobRefused("The server's disk is almost full, so it cannot take these photos now. "
+                         "Ask whoever runs it to free some space, then try again.")
+
+
 def submit(
     files: Sequence[tuple[str, bytes]],
     name: str,
     options: pipeline.Options,
     data_dir: str | os.PathLike | None = None,
 ) -> str:
-    """Store the photos privately and queue a job. Returns the job id (random, URL-safe)."""
+    """Store the photos privately (location stripped) and queue a job. Returns the job id
+    (random, URL-safe). Raises JobRefused, having written nothing, when the upload breaks a limit."""
     data = settings.data_dir(data_dir)
+    check_upload([len(content) for _, content in files], data)
     job_id = secrets.token_urlsafe(12)
     photo_dir = data / "jobs" / job_id / "photos"
     tmp = photo_dir.with_name(".photos-incoming")
     tmp.mkdir(parents=True)
-    for i, (filename, content) in enumerate(files):
-        (tmp / f"{i:03d}{_safe_suffix(filename)}").write_bytes(content)
-    os.replace(tmp, photo_dir)  # a worker never sees half the photos
+    try:
+        for i, (filename, content) in enumerate(files):
+            # The originals may carry where the merchant lives (GPS): it never reaches the disk.
+            (tmp / f"{i:03d}{_safe_suffix(filename)}").write_bytes(sanitize.strip_location(content))
+        os.replace(tmp, photo_dir)  # a worker never sees half the photos
+    except OSError as error:
+        shutil.rmtree(photo_dir.parent, ignore_errors=True)
+        if is_disk_full(error):
+            raise JobRefused("The server's disk is full, so it cannot take these photos now. "
+                             "Ask whoever runs it to free some space, then try again.") from error
+        raise
     return _insert(data, job_id, name, options, photo_dir)
 
 
+def is_disk_full(error: BaseException) -> bool:
+    """True when `error`, or an error it came from, is the disk (or quota) running out of space."""
+    import errno
+    import sqlite3
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def retry(job_id: str, data_dir: str | os.PathLike | None = None) -> str | None:
-    """Queue a new job with the photos and options of an earlier one. Returns the new id."""
+    """Queue a new job with the photos and options of an earlier one. Returns the new id, None
+    for an unknown job; JobRefused when its photos were deleted or the disk is too full."""
     data = settings.data_dir(data_dir)
     old = get_job(job_id, data)
-    if old is None or not old.photos:
+    if old is None:
         return None
+    photos = old.photos
+    if not photos and old.status is JobStatus.DONE:
+        raise JobRefused("This model is made, and its photos were kept only with it. "
+                         "Upload the photos again to make another one.")
+    if not photos:
+        raise JobRefused(PHOTOS_DELETED_MESSAGE.format(days=f"{limits.KEEP_FAILED_DAYS:g}"))
+    check_upload([p.stat().st_size for p in photos], data)
     new_id = secrets.token_urlsafe(12)
     photo_dir = data / "jobs" / new_id / "photos"
-    shutil.copytree(old.photo_dir, photo_dir)
+    try:
+        shutil.copytree(old.photo_dir, photo_dir)
+    except OSError:
+        shutil.rmtree(photo_dir.parent, ignore_errors=True)
+        raise
     return _insert(data, new_id, old.name, old.options, photo_dir)
 
 
@@ -159,15 +241,44 @@ def cancel(job_id: str, data_dir: str | os.PathLike | None = None) -> None:
 
 
 def recover(data_dir: str | os.PathLike | None = None) -> int:
-    """At start-up: jobs left running by a dead server are marked failed (photos kept)."""
+    """At start-up: jobs left running by a dead server are marked failed (photos kept). Final:
+    a child of the dead server that still runs is stopped, and nothing it writes later counts."""
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
+        rows = con.execute("SELECT id, pid FROM jobs WHERE status IN (?, ?)", _LIVE).fetchall()
         cur = con.execute(
             "UPDATE jobs SET status=?, error=?, finished=? WHERE status IN (?, ?)",
-            (JobStatus.FAILED.value, RESTART_MESSAGE, time.time(), JobStatus.RUNNING.value,
-             JobStatus.CANCELLING.value),
+            (JobStatus.FAILED.value, RESTART_MESSAGE, time.time(), *_LIVE),
         )
+    for row in rows:
+        if row["pid"]:
+            _kill_stale_child(int(row["pid"]), row["id"])
+        shutil.rmtree(data / "staging" / row["id"], ignore_errors=True)
     return cur.rowcount
+
+
+def _kill_stale_child(pid: int, job_id: str) -> None:
+    """SIGKILL the child that ran `job_id`, if `pid` is still that child (not a reused pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return  # gone, or no /proc: the child's own checks stop it
+    if b"webapp.workers" in cmdline and job_id.encode() in cmdline:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def finish(data: Path, job_id: str, status: JobStatus, **fields) -> bool:
+    """Give a running job its verdict (done, failed, cancelled). Only the first verdict counts:
+    returns False, changing nothing, when the job already has one (a restart failed it, say)."""
+    fields = {"status": status.value, "finished": time.time(), **fields}
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    with store.connect(data) as con:
+        cur = con.execute(f"UPDATE jobs SET {cols} WHERE id = ? AND status IN (?, ?)",
+                          (*fields.values(), job_id, *_LIVE))
+    return cur.rowcount == 1
 
 
 def update(data: Path, job_id: str, **fields) -> None:
@@ -191,10 +302,64 @@ def claim(data: Path, device: str | None) -> str | None:
     return row[0] if row else None
 
 
-def record_progress(data: Path, job_id: str, stage: str, fraction: float, message: str) -> JobStatus:
-    """Store a running job's progress; returns its status, so the child sees a cancel."""
+def record_progress(data: Path, job_id: str, stage: str, fraction: float, message: str) -> JobStatus | None:
+    """Store a running job's progress; returns its status (None: no such job), so the child sees
+    a cancel or a verdict given elsewhere. A finished job's record is left as it is."""
     with store.connect(data) as con:
-        con.execute("UPDATE jobs SET stage=?, fraction=?, message=? WHERE id=?",
-                    (stage, float(fraction), message or "", job_id))
-        status = con.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
-    return JobStatus(status)
+        con.execute("UPDATE jobs SET stage=?, fraction=?, message=? WHERE id=? AND status IN (?, ?)",
+                    (stage, float(fraction), message or "", job_id, *_LIVE))
+        row = con.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
+    return JobStatus(row[0]) if row else None
+
+
+def release_photos(data: Path, job_id: str) -> None:
+    """Delete a finished job's uploaded photos (the row stays). The model keeps its own copy."""
+    folder = data / "jobs" / job_id
+    shutil.rmtree(folder / "photos", ignore_errors=True)
+    shutil.rmtree(folder / ".photos-incoming", ignore_errors=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -> int:
+    """Delete photos no job needs any more. Returns how many job folders went.
+
+    Done jobs' photos (their model has a copy); failed and cancelled jobs' photos once they are
+    older than limits.KEEP_FAILED_DAYS (the row stays, so the page can say they were deleted);
+    folders under data/jobs and data/staging of jobs with no row (older than an hour: submit
+    writes the photos before the row) or, for staging, no running job."""
+    data = settings.data_dir(data_dir)
+    now = time.time() if now is None else now
+    keep_until = now - limits.KEEP_FAILED_DAYS * 86400.0
+    with store.connect(data) as con:
+        rows = {r["id"]: r for r in con.execute("SELECT id, status, finished FROM jobs")}
+    removed = 0
+    jobs_dir = data / "jobs"
+    for folder in sorted(jobs_dir.iterdir()) if jobs_dir.is_dir() else ():
+        row = rows.get(folder.name)
+        if row is None:
+            gone = now - _mtime(folder) > _ORPHAN_MIN_AGE_S
+        elif row["status"] == JobStatus.DONE.value:
+            gone = True
+        elif row["status"] in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
+            gone = (row["finished"] or 0.0) < keep_until
+        else:
+            gone = False  # queued or running: its photos are in use
+        if gone:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    staging = data / "staging"
+    for folder in sorted(staging.iterdir()) if staging.is_dir() else ():
+        row = rows.get(folder.name)
+        if (row is None or row["status"] not in _LIVE) and now - _mtime(folder) > _ORPHAN_MIN_AGE_S:
+            shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

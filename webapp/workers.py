@@ -5,6 +5,11 @@ and runs `pipeline.reconstruct` in a child process (`python -m webapp.workers DA
 [DEVICE]`), so a crash or an out-of-memory kill cannot take the web server down. The child
 writes progress to SQLite; the UI only reads it.
 
+Safety: the child dies with the server (parent-death signal), a job's first verdict is final
+(jobs.finish), Stop, the per-job time limit (limits.job_time_limit_s) and shutdown SIGKILL the
+child's process group (SIGTERM makes pycolmap print a native stack trace), and the worker then
+removes data/staging/<job>. A full disk fails the job with DISK_FULL_MESSAGE, leaving no folder.
+
     start_workers()                       # idempotent; the server calls it at start-up
     stop_workers()
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -24,7 +30,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import jobs, settings
+from . import jobs, limits, settings
 from .jobs import JobStatus
 
 log = logging.getLogger("plinth.jobs")
@@ -33,56 +39,123 @@ CRASH_MESSAGE = ("The model maker stopped unexpectedly{why}. Your photos are kep
                  "or use fewer or smaller photos.")
 BUG_MESSAGE = ("Something went wrong while making the model. Your photos are kept: press Try again. "
                "If it keeps happening, try other photos.")
-CANCEL_GRACE_S = 20.0
+DISK_FULL_MESSAGE = ("The server's disk is full, so this model could not be saved. Your earlier models are safe; "
+                     "free some space and press Try again.")
+TIME_LIMIT_MESSAGE = ("This model took longer than the {minutes}-minute limit for {photos}. Your photos are kept: "
+                      "try the Quick detail level or fewer photos.")
+#: After Stop, the child may finish its current step this long; then it is killed (SIGKILL, as SIGTERM
+#: makes pycolmap's failure handler print a native stack trace into the server log).
+CANCEL_GRACE_S = 3.0
+#: How often the worker looks at its child (cancel, time limit, verdicts given elsewhere).
+_POLL_S = 0.5
+#: How often old photos are purged while the server runs.
+PURGE_EVERY_S = 3600.0
+_PARENT_ENV = "PLINTH_JOB_PARENT_PID"
 
 # ---------------------------------------------------------------- the child process
 
 
+class _Superseded(Exception):
+    """The job got its verdict elsewhere (a restarted server failed it): stop, write nothing."""
+
+
+def die_with_parent() -> None:
+    """In the child: be killed when the server dies (Linux parent-death signal), and exit at
+    once if it already died between our fork and now."""
+    expected = os.environ.get(_PARENT_ENV)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if expected and os.getppid() != int(expected):
+        os._exit(0)
+
+
+def _parent_gone() -> bool:
+    expected = os.environ.get(_PARENT_ENV)
+    return bool(expected) and os.getppid() != int(expected)
+
+
 def run_job(data_dir: str, job_id: str, device: str | None) -> None:
-    """Child-process entry: reconstruct, publish into the library, record the outcome."""
+    """Child-process entry: reconstruct, publish into the library, record the outcome.
+
+    Every verdict is written only while the job is still running (jobs.finish): when the server
+    restarted and failed the job, this child stops and writes nothing."""
     from . import library
 
     data = Path(data_dir)
     job = jobs.get_job(job_id, data)
-    if job is None:
+    if job is None or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
         return
     staging = data / "staging" / job_id
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     last = [0.0]
 
     def progress(stage: str, fraction: float, message: str) -> bool:
+        if _parent_gone():  # no parent-death signal on this OS: stop quietly, the server is gone
+            os._exit(0)
         now = time.monotonic()
         if now - last[0] < 0.25 and fraction < 1.0:  # SQLite writes, not every tick of a long stage
             return True
         last[0] = now
-        return jobs.record_progress(data, job_id, stage, fraction, message) is JobStatus.RUNNING
+        status = jobs.record_progress(data, job_id, stage, fraction, message)
+        if status is JobStatus.RUNNING:
+            return True
+        if status is JobStatus.CANCELLING:
+            return False
+        raise _Superseded(job_id)
+
+    def verdict(status: JobStatus, **fields) -> bool:
+        shutil.rmtree(staging, ignore_errors=True)  # first: on a full disk this frees the room to record it
+        try:
+            return jobs.finish(data, job_id, status, **fields)
+        except Exception:  # the database cannot be written (full disk): the worker records the crash
+            log.error("job %s: could not record its outcome", job_id)
+            return False
 
     try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
         options = replace(job.options, name=job.name)
         result = pipeline.reconstruct(job.photos, staging / "model.glb", options, progress=progress, device=device)
+        if jobs.record_progress(data, job_id, "export", 1.0, "Saving your model") not in (
+                JobStatus.RUNNING, JobStatus.CANCELLING):
+            raise _Superseded(job_id)
         model = library.add_model(result, job.name, job.photos, options.placement, data_dir=data, job_id=job_id)
-        jobs.update(data, job_id, status=JobStatus.DONE, finished=time.time(), share_id=model.share_id,
-                    stage="done", fraction=1.0, message="Your model is ready")
+        if verdict(JobStatus.DONE, share_id=model.share_id, stage="done", fraction=1.0, message="Your model is ready"):
+            jobs.release_photos(data, job_id)  # the model folder has its own copy
+        else:  # failed by a restart while publishing: that verdict stands, so the model goes
+            library.delete_model(model.share_id, data)
+    except _Superseded:
+        pass
     except pipeline.Cancelled:
-        jobs.update(data, job_id, status=JobStatus.CANCELLED, finished=time.time(), message="Stopped")
+        verdict(JobStatus.CANCELLED, message="Stopped")
     except pipeline.PlinthError as error:
-        jobs.update(data, job_id, status=JobStatus.FAILED, finished=time.time(), error=str(error))
+        verdict(JobStatus.FAILED, error=DISK_FULL_MESSAGE if jobs.is_disk_full(error) else str(error))
     except MemoryError:
-        jobs.update(data, job_id, status=JobStatus.FAILED, finished=time.time(),
-                    error=CRASH_MESSAGE.format(why=" (out of memory)"))
-    except Exception:  # a bug: keep the details for us, plain words for the merchant
-        (data / "logs").mkdir(exist_ok=True)
-        pipeline.atomic_write(data / "logs" / f"job-{job_id}.log", traceback.format_exc())
-        log.exception("job %s failed", job_id)
-        jobs.update(data, job_id, status=JobStatus.FAILED, finished=time.time(), error=BUG_MESSAGE)
+        verdict(JobStatus.FAILED, error=CRASH_MESSAGE.format(why=" (out of memory)"))
+    except Exception as error:
+        if jobs.is_disk_full(error):
+            verdict(JobStatus.FAILED, error=DISK_FULL_MESSAGE)
+        else:  # a bug: keep the details for us, plain words for the merchant
+            _log_bug(data, job_id)
+            verdict(JobStatus.FAILED, error=BUG_MESSAGE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _log_bug(data: Path, job_id: str) -> None:
+    log.exception("job %s failed", job_id)
+    try:
+        (data / "logs").mkdir(exist_ok=True)
+        pipeline.atomic_write(data / "logs" / f"job-{job_id}.log", traceback.format_exc())
+    except OSError:
+        pass
+
+
 # ---------------------------------------------------------------- the worker threads
 
-_WORKERS: dict[str, Worker] = {}
+_WORKERS: dict[str, threading.Thread] = {}  # "<data>|<device>" -> Worker, "<data>|janitor" -> Janitor
 _LOCK = threading.Lock()
 
 
@@ -90,6 +163,10 @@ def devices() -> list[str | None]:
     """$PLINTH_DEVICES (comma list such as 'cuda:0,cuda:1'), else one worker on the default device."""
     env = os.environ.get("PLINTH_DEVICES", "").strip()
     return [d.strip() for d in env.split(",") if d.strip()] if env else [None]
+
+
+def _photo_words(n: int) -> str:
+    return "1 photo" if n == 1 else f"{n} photos"
 
 
 class Worker(threading.Thread):
@@ -115,49 +192,125 @@ class Worker(threading.Thread):
                 self._run_child(job_id)
             except Exception:  # never leave a job "running" forever because the worker tripped
                 log.exception("job %s could not be run", job_id)
-                jobs.update(self.data, job_id, status=JobStatus.FAILED, finished=time.time(), error=BUG_MESSAGE)
+                jobs.finish(self.data, job_id, JobStatus.FAILED, error=BUG_MESSAGE)
 
     def _run_child(self, job_id: str) -> None:
+        job = jobs.get_job(job_id, self.data)
+        if job is None:
+            return
+        limit_s = limits.job_time_limit_s(len(job.photos), job.options.quality)
         # A fresh interpreter (not fork): no server threads or sockets are copied into the child.
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(settings.ROOT), env.get("PYTHONPATH", "")) if p)
+        env[_PARENT_ENV] = str(os.getpid())
         cmd = [sys.executable, "-m", "webapp.workers", str(self.data), job_id, self.device or ""]
-        child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        # Its own process group, so one SIGKILL stops it and anything it started.
+        group = {"process_group": 0} if os.name == "posix" else {}
+        child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, **group)
         jobs.update(self.data, job_id, pid=child.pid)
-        cancel_seen = None
+        started, cancel_seen, verdict = time.monotonic(), None, None
         while child.poll() is None:
             try:
-                child.wait(0.5)
+                child.wait(_POLL_S)
+                break
             except subprocess.TimeoutExpired:
                 pass
-            if self.stop.is_set():
-                child.terminate()
-            job = jobs.get_job(job_id, self.data)
-            if job is not None and job.status is JobStatus.CANCELLING:
+            status = jobs.get_job(job_id, self.data)
+            status = status.status if status is not None else None
+            if self.stop.is_set():  # the server is stopping: the next start fails the job (recover)
+                verdict = (JobStatus.FAILED, jobs.RESTART_MESSAGE)
+            elif status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
+                # A verdict is in: the child's own (it is tidying up, give it a moment) or one given
+                # elsewhere (recover of a restarted server): either way this worker writes nothing.
+                verdict = ()
+                try:
+                    child.wait(5.0)
+                except subprocess.TimeoutExpired:
+                    pass
+            elif time.monotonic() - started > limit_s:
+                minutes = int(-(-limit_s // 60))
+                verdict = (JobStatus.FAILED, TIME_LIMIT_MESSAGE.format(minutes=minutes,
+                                                                        photos=_photo_words(len(job.photos))))
+            elif status is JobStatus.CANCELLING:
                 cancel_seen = cancel_seen or time.monotonic()
                 if time.monotonic() - cancel_seen > CANCEL_GRACE_S:
-                    child.terminate()
+                    verdict = (JobStatus.CANCELLED, "")
+            if verdict is not None:
+                _kill(child)
+                break
         child.wait()
-        job = jobs.get_job(job_id, self.data)
-        if job is not None and job.status is JobStatus.CANCELLING:
-            jobs.update(self.data, job_id, status=JobStatus.CANCELLED, finished=time.time(), message="Stopped")
-        elif job is not None and job.status is JobStatus.RUNNING:  # the child died without a word
-            why = " (it probably ran out of memory)" if child.returncode in (-9, 137) else ""
-            jobs.update(self.data, job_id, status=JobStatus.FAILED, finished=time.time(),
-                        error=CRASH_MESSAGE.format(why=why))
+        shutil.rmtree(self.data / "staging" / job_id, ignore_errors=True)
+        if verdict:
+            status, error = verdict
+            extra = {"error": error} if error else {"message": "Stopped"}
+            jobs.finish(self.data, job_id, status, **extra)
+        elif verdict is None:  # the child ended by itself; without a verdict it died without a word
+            current = jobs.get_job(job_id, self.data)
+            if current is not None and current.status is JobStatus.CANCELLING:
+                jobs.finish(self.data, job_id, JobStatus.CANCELLED, message="Stopped")
+            elif current is not None and current.status is JobStatus.RUNNING:
+                why = " (it probably ran out of memory)" if child.returncode in (-9, 137) else ""
+                if _disk_nearly_full(self.data):
+                    jobs.finish(self.data, job_id, JobStatus.FAILED, error=DISK_FULL_MESSAGE)
+                else:
+                    jobs.finish(self.data, job_id, JobStatus.FAILED, error=CRASH_MESSAGE.format(why=why))
+
+
+def _disk_nearly_full(data: Path) -> bool:
+    """Less than 64 MiB free where the data folder is: a child that died there without a word
+    most likely could not even write its verdict."""
+    try:
+        return shutil.disk_usage(data).free < 64 * 1024 * 1024
+    except OSError:
+        return False
+
+
+def _kill(child: subprocess.Popen) -> None:
+    """SIGKILL the child's process group (not SIGTERM: see CANCEL_GRACE_S)."""
+    try:
+        if os.name == "posix":
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
+            child.kill()
+    except OSError:
+        pass
+
+
+class Janitor(threading.Thread):
+    """Purges photos no job needs (jobs.purge) about every PURGE_EVERY_S seconds."""
+
+    def __init__(self, data: Path):
+        super().__init__(name="plinth-janitor", daemon=True)
+        self.data = data
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(PURGE_EVERY_S):
+            try:
+                jobs.purge(self.data)
+            except Exception:  # a locked database or a busy file: the next round tries again
+                log.exception("could not purge old job photos")
 
 
 def start_workers(data_dir: str | os.PathLike | None = None) -> list[Worker]:
     """Start the workers for this data folder once per process; recovers interrupted jobs first."""
     data = settings.data_dir(data_dir)
     with _LOCK:
-        started = [w for key, w in _WORKERS.items() if key.startswith(f"{data}|") and w.is_alive()]
+        started = [w for key, w in _WORKERS.items() if key.startswith(f"{data}|") and w.is_alive()
+                   and isinstance(w, Worker)]
         if started:
             return started
         jobs.recover(data)
         from . import library
 
         library.remove_orphans(data)
+        try:
+            jobs.purge(data)
+        except Exception:  # never keep the server from starting over a clean-up
+            log.exception("could not purge old job photos")
+        janitor = Janitor(data)
+        janitor.start()
+        _WORKERS[f"{data}|janitor"] = janitor
         for device in devices():
             worker = Worker(data, device)
             worker.start()
@@ -177,5 +330,6 @@ def stop_workers() -> None:
 
 
 if __name__ == "__main__":  # the child process: python -m webapp.workers DATA_DIR JOB_ID [DEVICE]
+    die_with_parent()
     logging.basicConfig(level=logging.INFO)
     run_job(sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "") or None)
