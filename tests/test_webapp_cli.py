@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from webapp import cli, library
+from webapp import cli, library, sanitize
 
 
 def test_console_script_is_the_web_app_cli():
@@ -37,7 +37,8 @@ def test_make_publish_adds_the_model_and_prints_its_share_link(bench, tmp_path, 
     assert model.name == "oak-chair"  # no --name: the file name
     assert model.placement == "wall"
     assert model.dimensions_m[1] == pytest.approx(0.5, rel=0.01)
-    assert (model.folder / "photos" / "000.jpg").read_bytes() == photo.read_bytes()
+    # the merchant's original, without location metadata
+    assert (model.folder / "photos" / "000.jpg").read_bytes() == sanitize.strip_location(photo.read_bytes())
 
 
 def test_make_without_publish_leaves_the_library_alone(bench, tmp_path, monkeypatch, capsys, device):

@@ -123,7 +123,8 @@ def test_publish_layout_share_ids_and_privacy(made, photo, tmp_path):
     assert m1 is not None and m1.name == "Oak chair" and m1.placement == "floor"
     assert sid1 not in str(m1.folder) and m1.folder.parent == tmp_path / "models"
     assert m1.dimensions_m[1] == pytest.approx(made.report.dimensions_m[1])
-    assert (m1.folder / "photos" / "000.jpg").read_bytes() == photo.read_bytes()
+    # the original is kept for the merchant, without location metadata (pixels unchanged)
+    assert (m1.folder / "photos" / "000.jpg").read_bytes() == sanitize.strip_location(photo.read_bytes())
     assert m1.file("photos/000.jpg") is None and m1.file("report.json") is None and m1.file("../x") is None
     for name in library.PUBLIC_FILES:
         assert m1.file(name) is not None, name
@@ -168,7 +169,7 @@ def test_queue_positions_cancel_and_restart_recovery(photo, tmp_path):
     assert jobs.recover(tmp_path) == 1
     failed = jobs.get_job(ids[1], tmp_path)
     assert failed.status is JobStatus.FAILED and "photos are kept" in failed.error
-    assert [p.read_bytes() for p in failed.photos] == [photo.read_bytes()]
+    assert [p.read_bytes() for p in failed.photos] == [sanitize.strip_location(photo.read_bytes())]
     again = jobs.get_job(jobs.retry(ids[1], tmp_path), tmp_path)
     assert again.status is JobStatus.QUEUED and again.name == "Item 1" and len(again.photos) == 1
     assert again.id != ids[1] and again.options == failed.options

@@ -7,21 +7,30 @@ No Streamlit import: `plinth make --publish` uses this module directly.
 Layout (private; the web server maps share ids to folders through the database only):
 
     data/models/<random folder>/model.glb, model.usdz, model.obj.zip, poster.png, report.json
-    data/models/<random folder>/photos/...   originals, never served
+    data/models/<random folder>/manifest.json   the model's database row, so the row can be rebuilt
+    data/models/<random folder>/photos/...   originals without location metadata, never served
+
+The database is not the only truth (store.open_library rebuilds it from the manifests), and reads
+never write: get_model and list_models open it read-only and, if it cannot answer, read the
+manifests, so share links keep working on a full, read-only or damaged disk.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import re
 import secrets
 import shutil
+import sqlite3
 import time
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline import Result, atomic_write
+from pipeline import PlinthError, Result, atomic_write
 
 from . import sanitize, settings, store
 
@@ -33,6 +42,27 @@ PUBLIC_FILES: dict[str, tuple[str, str]] = {
     "poster.png": ("poster.png", "image/png"),
 }
 MAX_NAME = 120
+#: Hidden folders under data/models/: a publish in progress, a delete in progress.
+TEMP_PREFIXES = (".incoming-", ".deleted-")
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+DISK_FULL = ("The server's disk is full, so the model could not be saved. "
+             "Free some space (for example delete old models) and try again.")
+
+log = logging.getLogger("plinth.library")
+
+
+class LibraryError(PlinthError):
+    """The library could not do what was asked (disk full, ...); one plain line."""
+
+    def __init__(self, message: str):
+        super().__init__("publish", message)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for 'no space left' from the OS or from SQLite."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(error, sqlite3.OperationalError) and "full" in str(error)
 
 
 @dataclass(frozen=True)
@@ -98,59 +128,71 @@ def add_model(
 ) -> Model:
     """Copy the result's files (metadata stripped) into a new folder, then register it.
 
-    Atomic: files go to a hidden temporary folder that is renamed into place before the database
-    row exists, so the server never sees a half-written model. Earlier models are never touched.
+    Atomic: files and the manifest go to a hidden temporary folder that is renamed into place
+    before the database row exists, so the server never sees a half-written model and a lost
+    row can be rebuilt. Earlier models are never touched. A full disk raises LibraryError
+    (DISK_FULL) and leaves no folder behind. Photos are copied without location metadata.
     """
     data = settings.data_dir(data_dir)
     models_dir = data / "models"
-    models_dir.mkdir(parents=True, exist_ok=True)
     exports = result.exports
     folder_name = secrets.token_hex(16)
-    tmp = models_dir / f".incoming-{folder_name}"
-    tmp.mkdir()
-    try:
-        sanitize.clean_glb(Path(exports.glb), tmp / "model.glb")
-        sanitize.clean_usdz(Path(exports.usdz), tmp / "model.usdz")
-        shutil.copyfile(exports.obj_zip, tmp / "model.obj.zip")
-        sanitize.clean_poster(Path(exports.poster), tmp / "poster.png")
-        report = _report_dict(result.report)
-        atomic_write(tmp / "report.json", json.dumps(report, indent=1))
-        private = tmp / "photos"
-        private.mkdir()
-        for i, photo in enumerate(photos):
-            photo = Path(photo)
-            if photo.is_file():
-                shutil.copyfile(photo, private / f"{i:03d}{photo.suffix.lower()}")
-        for path in tmp.rglob("*"):
-            if path.is_file():
-                with open(path, "rb") as fh:
-                    os.fsync(fh.fileno())
-        final = models_dir / folder_name
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    tmp = models_dir / f"{TEMP_PREFIXES[0]}{folder_name}"
+    final = models_dir / folder_name
     width, height, depth = (float(v) for v in result.report.dimensions_m)
-    model = Model(
-        share_id=new_share_id(),
-        name=clean_name(name),
-        placement=placement if placement in ("floor", "wall") else "floor",
-        created=time.time(),
-        dimensions_m=(width, height, depth),
-        glb_bytes=(final / "model.glb").stat().st_size,
-        triangles=int(result.report.triangles),
-        kind=str(result.report.kind),
-        report=report,
-        folder=final,
-    )
-    with store.connect(data) as con:
-        con.execute(
-            "INSERT INTO models (share_id, folder, name, placement, created, width_m, height_m, depth_m,"
-            " glb_bytes, triangles, kind, report, job_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (model.share_id, folder_name, model.name, model.placement, model.created, width, height, depth,
-             model.glb_bytes, model.triangles, model.kind, json.dumps(report), job_id),
-        )
-    return model
+    report = _report_dict(result.report)
+    row = {
+        "share_id": new_share_id(), "folder": folder_name, "name": clean_name(name),
+        "placement": placement if placement in ("floor", "wall") else "floor", "created": time.time(),
+        "width_m": width, "height_m": height, "depth_m": depth, "glb_bytes": 0,
+        "triangles": int(result.report.triangles), "kind": str(result.report.kind),
+        "report": json.dumps(report), "job_id": job_id,
+    }
+    try:
+        store.open_library(data)  # checked before our folder appears, so it is not "found" as unregistered
+        models_dir.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        try:
+            _fill(tmp, exports, report, photos)
+            row["glb_bytes"] = (tmp / "model.glb").stat().st_size
+            store.write_manifest(tmp, row)
+            _fsync_tree(tmp)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        try:
+            with store.connect(data) as con:
+                store.register(con, row)
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)  # no row, no folder: nothing half-published
+            raise
+    except (OSError, sqlite3.OperationalError) as error:
+        if is_disk_full(error):
+            raise LibraryError(DISK_FULL) from error
+        raise
+    return _row_to_model(data, row)
+
+
+def _fill(tmp: Path, exports, report: dict[str, Any], photos: Sequence[str | os.PathLike]) -> None:
+    sanitize.clean_glb(Path(exports.glb), tmp / "model.glb")
+    sanitize.clean_usdz(Path(exports.usdz), tmp / "model.usdz")
+    shutil.copyfile(exports.obj_zip, tmp / "model.obj.zip")
+    sanitize.clean_poster(Path(exports.poster), tmp / "poster.png")
+    atomic_write(tmp / "report.json", json.dumps(report, indent=1))
+    private = tmp / "photos"
+    private.mkdir()
+    for i, photo in enumerate(photos):
+        photo = Path(photo)
+        if photo.is_file():
+            (private / f"{i:03d}{photo.suffix.lower()}").write_bytes(sanitize.strip_location(photo.read_bytes()))
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
 
 
 def _report_dict(report: Any) -> dict[str, Any]:
@@ -174,63 +216,96 @@ def _row_to_model(data: Path, row) -> Model:
     )
 
 
+def _manifest_rows(data: Path) -> list[dict[str, Any]]:
+    """Rows from the manifests of complete model folders: the read path when the database cannot answer."""
+    rows = [store.read_manifest(folder) for folder in store.model_folders(data) if (folder / "model.glb").is_file()]
+    return [row for row in rows if row is not None]
+
+
 def get_model(share_id: str, data_dir: str | os.PathLike | None = None) -> Model | None:
-    """The model with this share id, or None (also for malformed ids)."""
+    """The model with this share id, or None (also for malformed ids). Never writes."""
     if not isinstance(share_id, str) or not 16 <= len(share_id) <= 64:
         return None
     data = settings.data_dir(data_dir)
-    with store.connect(data) as con:
-        row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
+    try:
+        with store.connect(data, readonly=True) as con:
+            row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
+    except sqlite3.Error as error:
+        log.warning("library database unreadable (%s); reading the model folders", error)
+        row = next((r for r in _manifest_rows(data) if r["share_id"] == share_id), None)
     return _row_to_model(data, row) if row else None
 
 
 def list_models(data_dir: str | os.PathLike | None = None) -> list[Model]:
-    """All models, newest first."""
+    """All models, newest first. Never writes."""
     data = settings.data_dir(data_dir)
-    with store.connect(data) as con:
-        rows = con.execute("SELECT * FROM models ORDER BY created DESC").fetchall()
+    try:
+        with store.connect(data, readonly=True) as con:
+            rows = con.execute("SELECT * FROM models ORDER BY created DESC").fetchall()
+    except sqlite3.Error as error:
+        log.warning("library database unreadable (%s); reading the model folders", error)
+        rows = sorted(_manifest_rows(data), key=lambda r: r["created"], reverse=True)
     return [_row_to_model(data, row) for row in rows]
 
 
 def rename_model(share_id: str, name: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """Rename in the database and in the model's manifest (so a rebuild keeps the new name)."""
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
         cur = con.execute("UPDATE models SET name = ? WHERE share_id = ?", (clean_name(name), share_id))
+        row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
+    if row is not None and (data / "models" / row["folder"]).is_dir():
+        store.write_manifest(data / "models" / row["folder"], dict(row))
     return cur.rowcount > 0
 
 
 def delete_model(share_id: str, data_dir: str | os.PathLike | None = None) -> bool:
-    """Stop serving the model at once, then remove its folder (photos included)."""
-    model = get_model(share_id, data_dir)
-    if model is None:
-        return False
+    """Stop serving the model at once, then remove its folder, its job record and the job's uploads.
+
+    The folder is renamed to .deleted-<name> before the row goes, so its manifest can never bring
+    the model back (a rebuild only reads visible folders); the job's folder under data/jobs holds
+    the merchant's original uploads, GPS included, so it goes too.
+    """
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
+        row = con.execute("SELECT folder, job_id FROM models WHERE share_id = ?", (share_id,)).fetchone()
+    if row is None:
+        return False
+    folder = data / "models" / row["folder"]
+    trash = folder.with_name(f"{TEMP_PREFIXES[1]}{folder.name}")
+    if folder.is_dir():
+        os.replace(folder, trash)
+    with store.connect(data) as con:
         con.execute("DELETE FROM models WHERE share_id = ?", (share_id,))
-    trash = model.folder.with_name(f".deleted-{model.folder.name}")
-    try:
-        os.replace(model.folder, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    except OSError:
-        pass
+        job_id = row["job_id"]
+        if job_id:
+            con.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    shutil.rmtree(trash, ignore_errors=True)
+    if job_id and _JOB_ID.match(job_id):
+        shutil.rmtree(data / "jobs" / job_id, ignore_errors=True)
     return True
 
 
 def remove_orphans(data_dir: str | os.PathLike | None = None, min_age_s: float = 3600.0) -> int:
-    """Delete folders left by a crash mid-publish (not in the database). Returns how many.
+    """Clean data/models/ at start-up; returns how many temporary folders were deleted.
 
-    Only folders older than `min_age_s` go: a publish may be between its rename and its insert.
+    Only what is provably left over goes: `.incoming-*` (a publish that crashed before its
+    rename) and `.deleted-*` (a delete that crashed) folders older than `min_age_s`. A model
+    folder with a valid manifest but no row is registered again; any other folder is left alone
+    (`plinth doctor` reports it).
     """
     data = settings.data_dir(data_dir)
     models_dir = data / "models"
     if not models_dir.is_dir():
         return 0
-    with store.connect(data) as con:
-        known = {row[0] for row in con.execute("SELECT folder FROM models")}
     removed = 0
+    now = time.time()
     for path in models_dir.iterdir():
-        old = time.time() - path.stat().st_mtime > min_age_s
-        if path.is_dir() and path.name not in known and old:
+        if path.is_dir() and path.name.startswith(TEMP_PREFIXES) and now - path.stat().st_mtime > min_age_s:
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
+    with store.connect(data) as con:
+        adopted = store.adopt(con, data)
+    if adopted:
+        log.warning("registered %d model folder(s) that had no database row", adopted)
     return removed

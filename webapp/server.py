@@ -5,15 +5,18 @@
 
 The job workers start with the server (and stop with it). Share links use $PLINTH_PUBLIC_URL when
 set; otherwise the server records its own address in the data folder for `plinth make --publish`.
+One server per data folder (webapp/lock.py): a second one exits before it touches anything; at
+start the library database is checked and, if it is missing or damaged, rebuilt (store.open_library).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from contextlib import asynccontextmanager
 
-from . import routes, settings, workers
+from . import lock, routes, settings, store, workers
 
 log = logging.getLogger("plinth.server")
 
@@ -65,29 +68,44 @@ def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
     if settings.model_viewer_js() is None:
         print("plinth: model-viewer is missing, so 3D previews will not show. "
               "Run `npm install` in the Plinth folder.", file=sys.stderr)
-    if not _port_free(host, port):
-        print(f"plinth: port {port} is already in use (is Plinth already running?). "
-              f"Try another one: plinth serve --port {port + 1}", file=sys.stderr)
-        raise SystemExit(1)
     data = settings.data_dir()
     shown_host = "localhost" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{shown_host}:{port}"
-    settings.record_server_url(url, data)
-    public = settings.public_url(data)
-    print(f"Plinth is running at {url}  (data folder: {data})")
-    if public != url:
-        print(f"Share links use {public}")
-    app = build_app()
-    # App.run treats argv[0] as the launcher script; point it at our entry so Streamlit resolves
-    # paths as it would for `streamlit run webapp/app.py`, then restore argv.
-    saved = sys.argv
-    sys.argv = [str(settings.APP_SCRIPT)]
+    # The lock comes before anything is written: a second server must not touch server.json.
     try:
-        options = {**STREAMLIT_OPTIONS, "server.address": host, "server.port": int(port)}
-        app.run(config=options)
+        held = lock.acquire(data, url=url)
+    except lock.Busy as busy:
+        print(f"plinth: {busy.message()}", file=sys.stderr)
+        raise SystemExit(1) from None
+    try:
+        if not _port_free(host, port):
+            print(f"plinth: port {port} is already in use (is Plinth already running?). "
+                  f"Try another one: plinth serve --port {port + 1}", file=sys.stderr)
+            raise SystemExit(1)
+        try:
+            for message in store.open_library(data):
+                print(f"plinth: {message}")
+        except (OSError, sqlite3.Error) as error:  # e.g. a full disk: serve what can be served
+            print(f"plinth: could not check the library database ({error}); share links are served "
+                  "from the model folders.", file=sys.stderr)
+        settings.record_server_url(url, data)
+        public = settings.public_url(data)
+        print(f"Plinth is running at {url}  (data folder: {data})", flush=True)
+        if public != url:
+            print(f"Share links use {public}")
+        app = build_app()
+        # App.run treats argv[0] as the launcher script; point it at our entry so Streamlit resolves
+        # paths as it would for `streamlit run webapp/app.py`, then restore argv.
+        saved = sys.argv
+        sys.argv = [str(settings.APP_SCRIPT)]
+        try:
+            options = {**STREAMLIT_OPTIONS, "server.address": host, "server.port": int(port)}
+            app.run(config=options)
+        finally:
+            sys.argv = saved
+            settings.forget_server_url(data)
     finally:
-        sys.argv = saved
-        settings.forget_server_url(data)
+        held.release()
 
 
 def _port_free(host: str, port: int) -> bool:
