@@ -12,7 +12,9 @@ from .errors import Cancelled, CaptureError, InputError, PlinthError
 from .files import atomic_write
 from .ingest import check_photo
 from .orchestrator import (
+    MAX_JOB_PIXELS,
     MAX_PHOTOS,
+    MIN_MEGABYTES,
     MIN_MULTIVIEW_PHOTOS,
     QUALITIES,
     STAGE_WORDS,
@@ -26,7 +28,8 @@ from .types import SINGLE_VIEW_KINDS, KnownSize, QualityReport, Result, ScaleSou
 from .units import format_dimensions, format_size, parse_size
 
 __all__ = [
-    "Cancelled", "CaptureError", "InputError", "KIND_WORDS", "KnownSize", "MAX_PHOTOS", "MIN_MULTIVIEW_PHOTOS", "Options",
+    "Cancelled", "CaptureError", "InputError", "KIND_WORDS", "KnownSize", "MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES",
+    "MIN_MULTIVIEW_PHOTOS", "Options",
     "PlinthError", "QUALITIES", "QualityReport", "Result", "SINGLE_VIEW_KINDS", "STAGE_WORDS", "ScaleSource",
     "TEXTURE_SIZES", "atomic_write", "check_photo", "format_dimensions", "format_size", "parse_size", "plain_words",
     "reconstruct", "stages_for",

@@ -10,6 +10,7 @@ Every user mistake ends in one plain line on stderr and a non-zero exit code, ne
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pipeline import (
     SINGLE_VIEW_KINDS,
     Cancelled,
     CaptureError,
+    MIN_MEGABYTES,
     KnownSize,
     Options,
     PlinthError,
@@ -34,11 +36,57 @@ EXIT_CAPTURE = 3
 EXIT_INTERRUPTED = 130
 
 
+#: Options whose value may start with '-' ("--height -5cm"): argparse would take it for an
+#: option and say "expected one argument"; joined as "--height=-5cm" it reaches our own check,
+#: which says what is wrong with it ("The size must be more than zero").
+_VALUE_OPTIONS = ("--height", "--width", "--depth", "--max-mb", "--max-triangles", "--texture-size")
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + message; keep it to the point
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"plinth: {message}\n")
+    def error(self, message: str) -> None:
+        # One plain line (argparse would print the usage block first): --help has the rest.
+        sys.stderr.write(f"plinth: {message} (see '{self.prog} --help')\n")
         raise SystemExit(EXIT_BAD_INPUT)
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(_join_dash_values(args, self._option_string_actions), namespace)
+
+
+def _join_dash_values(args: list[str], options: dict) -> list[str]:
+    """'--height', '-5cm' -> '--height=-5cm' for this parser's value options, unless the next
+    word is itself one of its options ('--height -q' stays a missing value)."""
+    out, i = [], 0
+    while i < len(args):
+        word = args[i]
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if (word in _VALUE_OPTIONS and word in options and isinstance(nxt, str) and nxt.startswith("-")
+                and nxt.split("=")[0] not in options):
+            out.append(f"{word}={nxt}")
+            i += 2
+        else:
+            out.append(word)
+            i += 1
+    return out
+
+
+def _megabytes(text: str) -> float:
+    """--max-mb: a plain number of megabytes (Options.check decides whether it is big enough)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of megabytes; write it like 5 or 2.5") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of megabytes; write it like 5 or 2.5")
+    return value
+
+
+def _whole_number(text: str) -> int:
+    """--max-triangles and --texture-size: a whole number ('100000' or '100_000')."""
+    try:
+        return int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
 
 
 def new_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
@@ -67,9 +115,11 @@ def add_make_command(
     make.add_argument("--placement", default="floor", choices=("floor", "wall"),
                       help="where the item goes in AR (wall: art and mirrors)")
     make.add_argument("--quality", default="balanced", choices=QUALITIES)
-    make.add_argument("--texture-size", type=int, default=2048, choices=(512, 1024, 2048, 4096))
-    make.add_argument("--max-triangles", type=int, default=100_000)
-    make.add_argument("--max-mb", type=float, default=5.0, help="GLB size cap in MB (default 5)")
+    make.add_argument("--texture-size", type=_whole_number, default=2048, choices=(512, 1024, 2048, 4096))
+    make.add_argument("--max-triangles", type=_whole_number, default=100_000,
+                      help="triangle budget, 1,000 to 1,000,000 (default 100,000)")
+    make.add_argument("--max-mb", type=_megabytes, default=5.0,
+                      help=f"GLB size cap in MB (default 5, at least {MIN_MEGABYTES})")
     make.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
     make.add_argument("--quiet", "-q", action="store_true", help="print only the result")
     if more is not None:
@@ -120,7 +170,8 @@ def make(args: argparse.Namespace) -> Result:
     out = Path(args.out)
     if out.suffix.lower() != ".glb":
         raise PlinthError("options", f"--out must name a .glb file, not '{out.name}'.")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    # No mkdir here: reconstruct checks the path first (a folder, a file as parent, a read-only
+    # disk) and export makes missing folders only once there is a model to write.
     t0 = time.perf_counter()
     result = reconstruct(args.photos, out, options, progress=_progress_printer(args.quiet), device=args.device)
     report = result.report

@@ -1,6 +1,8 @@
 """Ingest stage: read the merchant's photo files into `Photo`s at working size.
 
 Entry points:
+* `photo_paths(photos) -> list[Path]` and `header_pixels(paths) -> int`: the checks the
+  orchestrator makes before any decoding (a clear list of files; how many pixels they hold).
 * `load_photos(paths, cfg) -> Ingested`: what the orchestrator calls.
 * `check_photo(path) -> tuple[str, ...]`: a quick per-upload check for the web app (plain-words
   warnings; raises InputError when the file cannot be used at all).
@@ -11,6 +13,7 @@ the file. EXIF is read only for orientation and the focal length prior; no metad
 
 from __future__ import annotations
 
+import os
 import warnings as _warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +55,61 @@ _CUTOUT_SHARE = 0.01  # alpha is a real cut-out when >= 1% of pixels are see-thr
 _EXIF_IFD = 0x8769
 _TAG_FOCAL = 37386
 _TAG_FOCAL_35 = 41989
+
+
+def photo_paths(photos: object) -> list[Path]:
+    """The photos as a list of paths, in order; InputError (one line) when it is not one.
+
+    One path (str or PathLike) on its own is one photo, not a list of characters. Refused: an
+    empty list, something that is not a list of paths, an empty name, the same file twice.
+    """
+    if isinstance(photos, (str, os.PathLike)):
+        photos = [photos]
+    if isinstance(photos, (bytes, bytearray, dict)) or not hasattr(photos, "__iter__"):
+        raise InputError(STAGE, f"The photos must be a list of file paths, not {type(photos).__name__}.")
+    items = list(photos)
+    if not items:
+        raise InputError(STAGE, "No photos were given. Add at least one photo of the item.")
+    paths: list[Path] = []
+    seen: dict[Path, int] = {}
+    for i, item in enumerate(items, 1):
+        if isinstance(item, bytes) or not isinstance(item, (str, os.PathLike)):
+            raise InputError(STAGE, f"Photo {i} is not a file path: {item!r}.")
+        text = os.fspath(item)
+        if isinstance(text, bytes) or not text.strip():
+            raise InputError(STAGE, f"Photo {i} has an empty or unreadable file name: {item!r}.")
+        if "\0" in text:
+            raise InputError(STAGE, f"Photo {i}'s file name holds a character file names cannot have (a NUL).")
+        path = Path(text)
+        key = Path(os.path.realpath(path))  # the same file by another spelling is still the same photo
+        if key in seen:
+            raise InputError(STAGE, f"{path.name} is given twice (photos {seen[key]} and {i}): give each photo once.")
+        seen[key] = i
+        paths.append(path)
+    return paths
+
+
+def header_pixels(paths: Sequence[Path], cfg: IngestConfig = PRESETS["balanced"]) -> int:
+    """Original pixels of all photos together, from the file headers only (nothing decoded).
+
+    Files that cannot be opened, or that `load_photos` refuses for size anyway, count 0: they
+    are reported one by one when the photos are read.
+    """
+    from PIL import Image
+
+    _register_heif()
+    total = 0
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for path in paths:
+            try:
+                with Image.open(path) as im:
+                    w, h = im.size
+            except Exception:  # unreadable files get their own message from load_photos
+                continue
+            if w * h <= cfg.max_pixels:
+                total += w * h
+    return total
 
 
 def load_photos(paths: Sequence[str | Path], cfg: IngestConfig = PRESETS["balanced"]) -> Ingested:

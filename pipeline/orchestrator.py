@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -14,8 +19,25 @@ from .types import SINGLE_VIEW_KINDS, KnownSize, Mask, Placement, ProgressFn, Re
 
 #: Fewer photos than this take the single-photo path (photo 0 only) with a warning.
 MIN_MULTIVIEW_PHOTOS = 3
-#: More photos than this are refused before any work (20-80 are enough; hundreds stall pose finding).
+#: More photos than this are refused before any work (20-80 are enough; hundreds stall pose finding:
+#: 200 photos were still being placed after 900 s).
 MAX_PHOTOS = 100
+#: Pixels of all original photos of one job together, read from the file headers before decoding.
+#: MAX_PHOTOS photos from any phone camera (12-48 megapixels) fit; a pile of 100-megapixel files,
+#: which would take minutes just to decode, does not.
+MAX_JOB_PIXELS = MAX_PHOTOS * 50_000_000
+#: The smallest GLB size cap any model can meet: a 1,000-triangle model (the smallest triangle
+#: budget) with the smallest texture export shrinks to (64 px) measured 27.8-30.8 KB on the five
+#: bench single photos. A lower cap is refused up front; a model that cannot meet a cap above it
+#: (more triangles) fails before any file is written, saying the size it needs.
+MIN_MEGABYTES = 0.03
+#: Texture sides a merchant may choose (px).
+TEXTURE_CHOICES = (256, 512, 1024, 2048, 4096)
+#: Below this texture side (px) a model looks like coloured blobs: the report warns.
+_BLURRY_TEXTURE = 256
+#: Bytes allowed for export's smallest texture when checking a cap before writing: a 64 px
+#: JPEG at quality 60 is 1-3 KB for a baked texture.
+_SMALLEST_JPEG_BYTES = 4096
 QUALITIES = ("fast", "balanced", "high")
 #: Texture side per quality when the merchant does not choose one.
 TEXTURE_SIZES = {"fast": 1024, "balanced": 2048, "high": 2048}
@@ -51,7 +73,7 @@ class Options:
     quality: str = "balanced"  # fast | balanced | high
     texture_size: int | None = None  # px, a power of two; None: TEXTURE_SIZES[quality]
     max_triangles: int = 100_000
-    max_megabytes: float = 5.0
+    max_megabytes: float = 5.0  # MB (1e6 bytes) cap on the GLB; at least MIN_MEGABYTES
 
     def to_dict(self) -> dict:
         """Plain JSON-able values (what a job record stores)."""
@@ -60,30 +82,68 @@ class Options:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Options":
-        """The inverse of `to_dict`; unknown keys are ignored (records written by older versions)."""
+    def from_dict(cls, data: Mapping) -> "Options":
+        """The inverse of `to_dict`; unknown keys are ignored (records written by older versions).
+
+        A stored value that is not a valid option (damaged or hand-edited) is an InputError.
+        """
+        if not isinstance(data, Mapping):
+            raise InputError("options", f"The stored options are not a set of options: {type(data).__name__}.")
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in dict(data).items() if k in known}
+        values = {k: v for k, v in data.items() if k in known}
         size = values.pop("size", None)
         if size is not None:
-            values["size"] = KnownSize(size["axis"], float(size["metres"]))
-        return cls(**values)
+            if not isinstance(size, Mapping) or not {"axis", "metres"} <= set(size):
+                raise InputError("options", f"The stored size {size!r} is not a size: it needs an axis and metres.")
+            metres = size["metres"]
+            if isinstance(metres, str):  # JSON from a hand edit: '0.85' still means 0.85 m
+                try:
+                    metres = float(metres)
+                except ValueError:
+                    pass  # KnownSize words the refusal
+            values["size"] = KnownSize(size["axis"], metres)
+        options = cls(**values)
+        options.check()
+        return options
 
     def check(self) -> "Options":
-        """The options with the quality's defaults filled in; InputError for a bad value."""
-        if self.kind not in ("auto", *SINGLE_VIEW_KINDS):
-            raise InputError("options", f"Unknown kind '{self.kind}'. Use auto, flat, box, revolve or round.")
-        if self.placement not in ("floor", "wall"):
-            raise InputError("options", f"Unknown placement '{self.placement}'. Use floor or wall.")
-        if self.quality not in QUALITIES:
-            raise InputError("options", f"Unknown quality '{self.quality}'. Use fast, balanced or high.")
-        if self.texture_size is None:
-            return replace(self, texture_size=TEXTURE_SIZES[self.quality]).check()
-        if self.texture_size not in (256, 512, 1024, 2048, 4096):
-            raise InputError("options", f"Texture size {self.texture_size} must be 256, 512, 1024, 2048 or 4096.")
-        if not 1_000 <= self.max_triangles <= 1_000_000:
-            raise InputError("options", f"Triangle budget {self.max_triangles} must be between 1,000 and 1,000,000.")
-        return self
+        """The options with the quality's defaults filled in; InputError (one line naming the
+        value) for a bad value or a value of the wrong type."""
+        _one_of("kind", self.kind, ("auto", *SINGLE_VIEW_KINDS))
+        _one_of("placement", self.placement, ("floor", "wall"))
+        _one_of("quality", self.quality, QUALITIES)
+        if not isinstance(self.name, str):
+            raise InputError("options", f"The name must be text, not {self.name!r}.")
+        if self.size is not None and not isinstance(self.size, KnownSize):
+            raise InputError("options", f"The size must be a KnownSize such as KnownSize('height', 0.3), "
+                                        f"not {self.size!r}.")
+        texture = TEXTURE_SIZES[self.quality] if self.texture_size is None else self.texture_size
+        if not _is_int(texture) or texture not in TEXTURE_CHOICES:
+            raise InputError("options", f"Texture size {texture!r} must be 256, 512, 1024, 2048 or 4096.")
+        if not _is_int(self.max_triangles) or not 1_000 <= self.max_triangles <= 1_000_000:
+            raise InputError("options", f"Triangle budget {self.max_triangles!r} must be a whole number "
+                                        "between 1,000 and 1,000,000.")
+        mb = self.max_megabytes
+        if isinstance(mb, bool) or not isinstance(mb, numbers.Real) or not math.isfinite(mb):
+            raise InputError("options", f"The GLB size limit must be a number of megabytes, not {mb!r}.")
+        if mb < MIN_MEGABYTES:
+            raise InputError("options", f"The GLB size limit {float(mb):g} MB is too small: no model fits under "
+                                        f"{MIN_MEGABYTES} MB (1,000 triangles and a 64 px texture). "
+                                        f"Use at least {MIN_MEGABYTES} MB.")
+        # Plain Python numbers from here on (numpy ints from a caller stay JSON-able and exact).
+        return replace(self, texture_size=int(texture), max_triangles=int(self.max_triangles),
+                       max_megabytes=float(mb))
+
+
+def _one_of(what: str, value: object, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str):
+        raise InputError("options", f"The {what} must be text such as '{allowed[0]}', not {value!r}.")
+    if value not in allowed:
+        raise InputError("options", f"Unknown {what} '{value}'. Use {', '.join(allowed[:-1])} or {allowed[-1]}.")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class _Stages:
@@ -119,7 +179,7 @@ class _Stages:
 
 
 def reconstruct(
-    photos: Sequence[str | Path],
+    photos: Sequence[str | Path] | str | Path,
     out_glb: str | Path,
     options: Options = Options(),
     progress: ProgressFn | None = None,
@@ -128,23 +188,29 @@ def reconstruct(
     """Turn photos into GLB, USDZ, OBJ zip, poster PNG and a JSON quality report beside `out_glb`.
 
     One photo (or two) takes the single-photo path with shape priors; three or more take the
-    multi-photo path (structure from motion, dense geometry). Raises InputError / CaptureError with
-    a one-line message for bad input, Cancelled when `progress` returns False.
+    multi-photo path (structure from motion, dense geometry). `photos` is a list of paths (one
+    path alone is one photo). Raises InputError / CaptureError with a one-line message for bad
+    input, Cancelled when `progress` returns False.
     `device` is a torch device string; None picks CUDA when present, else CPU.
+
+    Everything that can be checked without decoding a photo (options, output path, the photo
+    list, its count and pixels, the device) is checked first, before any work or any file.
     """
     from . import export, ingest, mesh, report, segment, texture
 
     t_start = time.perf_counter()
+    if not isinstance(options, Options):
+        raise InputError("options", f"The options must be pipeline.Options, not {type(options).__name__}.")
     options = options.check()
-    out_glb = Path(out_glb)
-    if out_glb.suffix.lower() != ".glb":
-        raise InputError("options", f"The output file must end in .glb, not '{out_glb.name}'.")
-    device = device or _default_device()
+    out_glb = _check_output(out_glb)
+    paths = ingest.photo_paths(photos)
+    _check_job_size(paths, ingest.header_pixels(paths))
+    device = _check_device(device)
     stages = _Stages(progress)
     warnings: list[str] = []
 
     stages.start("ingest", "Reading photos")
-    ingested = ingest.load_photos(photos, ingest.PRESETS[options.quality])
+    ingested = ingest.load_photos(paths, ingest.PRESETS[options.quality])
     warnings += ingested.rejected
     photo_list = ingested.photos
 
@@ -202,7 +268,17 @@ def reconstruct(
 
     stages.start("export", "Writing GLB, USDZ, OBJ and poster")
     exp_cfg = replace(export.PRESETS[options.quality], max_bytes=int(options.max_megabytes * 1e6))
-    files = export.export_all(textured, out_glb, exp_cfg, name=options.name or out_glb.stem)
+    name = options.name or out_glb.stem
+    _check_cap(_smallest_glb(textured, name), exp_cfg.max_bytes, len(textured.faces))
+    files = export.export_all(textured, out_glb, exp_cfg, name=name)
+    if files.glb_bytes > exp_cfg.max_bytes:  # export's shrinking could not meet the cap after all
+        for written in (files.glb, files.usdz, files.obj_zip, files.poster):
+            if written:
+                Path(written).unlink(missing_ok=True)
+        _check_cap(files.glb_bytes, exp_cfg.max_bytes, files.triangles)
+    if files.texture_size < min(_BLURRY_TEXTURE, options.texture_size):
+        warnings.append(f"The texture was shrunk to {files.texture_size} px to fit under {options.max_megabytes:g} MB, "
+                        "so the model looks blurry: allow a larger file for a sharper one.")
 
     stages.start("report", "Checking the result")
     quality = report.make_report(
@@ -222,12 +298,95 @@ def reconstruct(
     return Result(exports=files, report=quality, report_path=str(report_path))
 
 
-def _default_device() -> str:
+def _check_output(out_glb: object) -> Path:
+    """The GLB path, once it is sure the files can be written there; InputError otherwise.
+
+    Checked before any work, so a typo in the path costs nothing. Nothing is created: the nearest
+    existing folder is probed with a temporary file, which also catches read-only disks and
+    /proc-like folders that refuse files (file permissions alone do not stop root).
+    """
+    if isinstance(out_glb, bytes) or not isinstance(out_glb, (str, os.PathLike)):
+        raise InputError("options", f"The output must be a file path ending in .glb, not {out_glb!r}.")
+    out = Path(out_glb)
+    if "\0" in str(out):
+        raise InputError("options", "The output file name holds a character file names cannot have (a NUL).")
+    where = f"Cannot write the model to '{out}'"
+    if out.is_dir():
+        raise InputError("options", f"{where}: it is a folder. Name a file such as '{out / 'model.glb'}'.")
+    if out.suffix.lower() != ".glb":
+        raise InputError("options", f"The output file must end in .glb, not '{out.name}'.")
+    # The longest file written beside it is ".<stem>.report.json.XXXXXXXX.tmp": keep under 255 bytes.
+    if len(os.fsencode(out.name)) > 200:
+        raise InputError("options", f"The output file name is too long ({len(out.name)} characters): "
+                                    "keep it under 200.")
+    folder = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
+    if not folder.is_dir():
+        raise InputError("options", f"{where}: '{folder}' is a file, not a folder.")
     try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency, but keep import pipeline light
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".plinth-probe-"):
+            pass
+    except OSError as error:
+        raise InputError("options", f"{where}: the folder '{folder}' does not accept new files "
+                                    f"({error.strerror or error}).") from None
+    return out
 
 
-__all__ = ["MAX_PHOTOS", "MIN_MULTIVIEW_PHOTOS", "Options", "QUALITIES", "STAGE_WORDS", "TEXTURE_SIZES", "reconstruct", "stages_for"]
+def _check_job_size(paths: list[Path], pixels: int) -> None:
+    """Refuse more than MAX_PHOTOS photos or MAX_JOB_PIXELS original pixels, before decoding."""
+    if len(paths) > MAX_PHOTOS:
+        raise InputError("ingest", f"{len(paths)} photos are more than Plinth takes for one model (at most "
+                                   f"{MAX_PHOTOS}). 20-80 photos taken walking around the item are enough.")
+    if pixels > MAX_JOB_PIXELS:
+        raise InputError("ingest", f"These {len(paths)} photos hold {pixels / 1e9:.1f} gigapixels, more than "
+                                   f"Plinth takes for one model ({MAX_JOB_PIXELS / 1e9:g} gigapixels). Use fewer "
+                                   "photos or your camera's normal photo size (12-24 megapixels).")
+
+
+def _check_device(device: object) -> str:
+    """The torch device to run on (None: CUDA when present, else CPU); InputError for a device
+    this machine does not have, said once here rather than as a torch error deep in a stage."""
+    import torch  # here, not at the top: `import pipeline` stays light
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str):
+        raise InputError("options", f"The device must be text such as 'cpu' or 'cuda', not {device!r}.")
+    try:
+        dev = torch.device(device.strip())
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError("options", f"Unknown device '{device}': use cpu, or cuda for a GPU "
+                                    "(for example --device cpu).") from None
+    if dev.type == "cpu":
+        return str(dev)
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError("options", f"There is no GPU '{device}' on this machine; use --device cpu.")
+        if (dev.index or 0) >= count:
+            raise InputError("options", f"There is no GPU '{device}' on this machine (it has {count}: cuda:0 to "
+                                        f"cuda:{count - 1}); use --device cuda:0 or --device cpu.")
+        return str(dev)
+    if dev.type == "mps" and torch.backends.mps.is_available():
+        return str(dev)
+    raise InputError("options", f"Plinth cannot run on the device '{device}' here; use --device cpu.")
+
+
+def _smallest_glb(textured, name: str) -> int:
+    """Bytes of the GLB with export's smallest texture: the geometry is what it is, so a cap under
+    this cannot be met (same layout as the real file; normals' values do not change its size)."""
+    from .export.stage import build_glb
+
+    v = np.asarray(textured.vertices, np.float32)
+    return len(build_glb(v, np.asarray(textured.faces), np.zeros_like(v), np.asarray(textured.uv, np.float32),
+                         b"\0" * _SMALLEST_JPEG_BYTES, name))
+
+
+def _check_cap(glb_bytes: int, cap_bytes: int, triangles: int) -> None:
+    if glb_bytes > cap_bytes:
+        need = math.ceil(glb_bytes / 1e4) / 100  # MB, rounded up to 0.01 so that it fits
+        raise CaptureError("export", f"This model is at least {need:.2f} MB ({triangles:,} triangles with the "
+                                     f"smallest texture), over the {cap_bytes / 1e6:g} MB limit. Allow {need:.2f} "
+                                     "MB or more, or fewer triangles.")
+
+
+__all__ = ["MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES", "MIN_MULTIVIEW_PHOTOS", "Options", "QUALITIES", "STAGE_WORDS", "TEXTURE_SIZES", "reconstruct", "stages_for"]

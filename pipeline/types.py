@@ -20,6 +20,9 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from .errors import InputError
+from .units import check_metres
+
 Kind = Literal["flat", "box", "revolve", "round", "scan"]
 Placement = Literal["floor", "wall"]
 Axis = Literal["height", "width", "depth"]
@@ -208,12 +211,26 @@ class Result:
     report_path: str
 
 
+#: The axes a `KnownSize` may name, in the order messages list them.
+AXES: tuple[str, ...] = ("height", "width", "depth")
+
+
 @dataclass(frozen=True)
 class KnownSize:
-    """The one real dimension the merchant gave, in the product frame."""
+    """The one real dimension the merchant gave, in the product frame.
+
+    Checked when made (InputError, one line naming the value), so a NaN, a zero, a negative, an
+    absurd size, text or an unknown axis never reaches the geometry: see `units.check_metres`.
+    """
 
     axis: Axis  # height = y, width = x, depth = z
-    metres: float
+    metres: float  # metres, MIN_SIZE_M..MAX_SIZE_M (5 mm to 20 m)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.axis, str) or self.axis not in AXES:
+            raise InputError("options", f"Unknown size axis {self.axis!r}. Use height, width or depth.")
+        # A plain float (not numpy's, not an int) keeps `Options.to_dict` JSON-able.
+        object.__setattr__(self, "metres", check_metres(self.metres, self.axis))
 
 
 @dataclass(frozen=True)
