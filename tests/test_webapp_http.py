@@ -33,15 +33,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(data: Path, device: str | None = None):
+def running_server(data: Path, device: str | None = None, env: dict[str, str] | None = None):
     """A real `plinth serve` on a free loopback port with its own data folder; yields its base URL.
 
-    `device`: the torch device its job workers use (PLINTH_DEVICES)."""
+    `device`: the torch device its job workers use (PLINTH_DEVICES). `env`: extra environment
+    (e.g. PLINTH_MAX_JOB_MB, PLINTH_ALLOWED_HOSTS)."""
     port = free_port()
+    extra = env or {}
     env = {**os.environ, "PLINTH_DATA_DIR": str(data)}
     if device:
         env["PLINTH_DEVICES"] = device
-    env.pop("PLINTH_PUBLIC_URL", None)
+    for name in ("PLINTH_PUBLIC_URL", "PLINTH_ALLOWED_HOSTS"):
+        env.pop(name, None)
+    env.update(extra)
     # The log goes to a file: an unread pipe would fill up and stall the server and its jobs.
     with open(data / "server.log", "wb") as log:
         proc = subprocess.Popen(

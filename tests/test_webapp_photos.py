@@ -54,13 +54,23 @@ def test_small_and_blurry_photos_are_warned_and_junk_is_refused():
 
 def test_share_links_follow_public_url_then_browser_then_running_server(tmp_path, monkeypatch):
     monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
-    seen = "http://192.168.1.5:8501/model?id=x"  # where the merchant's browser reached us
+    monkeypatch.delenv("PLINTH_ALLOWED_HOSTS", raising=False)
+    lan = sorted(h for h in settings.machine_hosts() if "." in h and not h.startswith("127."))
+    assert lan, "this machine has no non-loopback IPv4 address to test with"
+    seen = f"http://{lan[0]}:8501/model?id=x"  # where the merchant's browser (or a phone) reached us
     assert library.share_url("abc", data_dir=tmp_path) == "http://localhost:8501/ar/abc"
     settings.record_server_url("http://127.0.0.1:9000", tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["server.json"]  # written in one go, no temporary left
     assert library.share_url("abc", data_dir=tmp_path) == "http://127.0.0.1:9000/ar/abc"
-    assert library.share_url("abc", seen_at=seen, data_dir=tmp_path) == "http://192.168.1.5:8501/ar/abc"
+    assert library.share_url("abc", seen_at=seen, data_dir=tmp_path) == f"http://{lan[0]}:8501/ar/abc"
     assert library.share_url("abc", seen_at="about:blank", data_dir=tmp_path) == "http://127.0.0.1:9000/ar/abc"
+    # A host this server neither has nor is configured for (a forged Host header): the recorded URL
+    for forged in ("http://evil.example/ar/x", "https://192.168.250.250:8501/", "http://[::ffff:1.2.3.4]/",
+                   "http://localhost.evil.example/", "http://evil.example:bad/"):
+        assert library.share_url("abc", seen_at=forged, data_dir=tmp_path) == "http://127.0.0.1:9000/ar/abc", forged
+    monkeypatch.setenv("PLINTH_ALLOWED_HOSTS", " shop.example , Other.Example")
+    assert library.share_url("abc", seen_at="https://shop.example/x", data_dir=tmp_path) == "https://shop.example/ar/abc"
+    assert library.share_url("abc", seen_at="http://other.example:81/", data_dir=tmp_path) == "http://other.example:81/ar/abc"
     monkeypatch.setenv("PLINTH_PUBLIC_URL", "https://shop.example.com/3d/")
     assert library.share_url("abc", data_dir=tmp_path) == "https://shop.example.com/3d/ar/abc"
     assert library.share_url("abc", seen_at=seen, data_dir=tmp_path) == "https://shop.example.com/3d/ar/abc"

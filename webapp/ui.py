@@ -11,7 +11,7 @@ import streamlit as st
 
 import pipeline
 
-from . import settings, workers
+from . import limits, settings, workers
 
 VIEWS = Path(__file__).resolve().parent / "views"
 CREATE, MODEL, LIBRARY = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py"))
@@ -92,8 +92,17 @@ def header(active: str) -> None:
 
 
 def md(text: str) -> str:
-    """Merchant text made inert for st.markdown/st.title (no links, emphasis or HTML)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
+    """Merchant text (a product or file name, a message quoting one) made inert for Streamlit's
+    Markdown (st.markdown, st.caption, st.title, st.error, ...): every punctuation mark Markdown,
+    GitHub extensions, `:red[...]` colours, `:material/...:` icons, `$...$` LaTeX or HTML could
+    use is backslash-escaped (`#`, `-`, `+`, `.` too, so a new line starts no heading or list)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])", r"\\\1", str(text))
+
+
+def upload_limits_help() -> str:
+    """The uploader's help line, with the limits the server enforces (webapp.limits)."""
+    return (f"JPG, PNG, WebP or HEIC, up to {limits.MAX_FILE_MB:g} MB each; at most {limits.MAX_JOB_PHOTOS} "
+            f"photos and {limits.MAX_JOB_MB:g} MB in all. The first photo should show the front.")
 
 
 def when(ts: float) -> str:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import pipeline
-from webapp import jobs, photo_check, ui
+from webapp import jobs, limits, photo_check, ui
 from webapp.views import progress
 
 ui.header("create")
@@ -31,8 +31,8 @@ uploads = st.file_uploader(
     "Product photos",
     type=["jpg", "jpeg", "png", "webp", "heic", "heif"],
     accept_multiple_files=True,
-    max_upload_size=50,
-    help="JPG, PNG, WebP or HEIC, up to 50 MB each. The first photo should show the front.",
+    max_upload_size=int(limits.MAX_FILE_MB),
+    help=ui.upload_limits_help(),
 )
 uploads = uploads or []
 unusable = []
@@ -44,12 +44,15 @@ if uploads:
         with cols[i % 4], st.container(border=True):
             if check.thumbnail:
                 st.image(check.thumbnail, width="stretch")
-            st.caption(upload.name)
+            st.caption(ui.md(upload.name))  # a file name is never Markdown, a link, a colour or LaTeX
             if check.error:
                 unusable.append(upload.name)
-                st.error(check.error, icon=":material/block:")
+                st.error(ui.md(check.error), icon=":material/block:")
             for warning in check.warnings:
-                st.warning(warning, icon=":material/info:")
+                st.warning(ui.md(warning), icon=":material/info:")
+    if len(uploads) >= limits.MAX_JOB_PHOTOS:
+        st.warning(f"One model can use at most {limits.MAX_JOB_PHOTOS} photos; the server refuses more. "
+                   "20 to 80 photos all around the product is plenty.", icon=":material/info:")
 
 name = st.text_input("Product name", placeholder="e.g. Oak dining chair", max_chars=120)
 
@@ -81,13 +84,22 @@ if st.button("Create 3D model", type="primary", icon=":material/view_in_ar:"):
             size_m = pipeline.parse_size(f"{value}{unit or 'cm'}")
         except pipeline.PlinthError as error:
             problems.append(str(error))
-    for problem in problems:
-        st.error(problem)
+    files = [(u.name, u.getvalue()) for u in uploads if u.name not in unusable]
     if not problems:
-        files = [(u.name, u.getvalue()) for u in uploads if u.name not in unusable]
+        try:  # the server's limits (photo count, bytes, free disk), before anything is written
+            jobs.check_upload([len(content) for _, content in files], data)
+        except jobs.JobRefused as refused:
+            problems.append(refused.message)
+    for problem in problems:
+        st.error(ui.md(problem))
+    if not problems:
         # No texture size: the pipeline picks the quality's own (pipeline.TEXTURE_SIZES).
         options = pipeline.Options(kind=kind, placement=placement, quality=quality or pipeline.Options().quality,
                                    size=pipeline.KnownSize(axis, size_m) if size_m else None)
-        new_id = jobs.submit(files, name.strip() or "My product", options, data_dir=data)
+        try:
+            new_id = jobs.submit(files, name.strip() or "My product", options, data_dir=data)
+        except jobs.JobRefused as refused:  # the disk filled up or a limit was hit meanwhile
+            st.error(ui.md(refused.message))
+            st.stop()
         st.query_params["job"] = new_id
         st.rerun()

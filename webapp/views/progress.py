@@ -45,7 +45,7 @@ def _panel(job_id: str, data: Path) -> None:
     if job.status is JobStatus.DONE and job.share_id:
         st.switch_page(ui.MODEL, query_params={"id": job.share_id})
     if job.status is JobStatus.FAILED:
-        st.error(job.error or "The model could not be made.", icon=":material/error:")
+        st.error(ui.md(job.error or "The model could not be made."), icon=":material/error:")
         a, b, _ = st.columns([1, 1, 3])
         a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
         b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
@@ -73,7 +73,7 @@ def _panel(job_id: str, data: Path) -> None:
     label = dict(stages).get(job.stage, "Starting")
     with st.container(border=True):
         st.markdown(f"**:material/autorenew: Making your 3D model: {label.lower()}…**")
-        st.progress(overall, text=job.message or label)
+        st.progress(overall, text=ui.md(job.message or label))  # messages may quote file names
         lines = []
         for i, (_, words) in enumerate(stages):
             mark = (":green[:material/check_circle:]" if i < current else
