@@ -2,6 +2,9 @@
 
     plinth make vase.jpg --out out/vase.glb --height 30cm --publish --name "Blue vase"
     plinth serve --port 8501
+    plinth doctor [--repair]                 # check (and fix) the data folder
+    plinth backup library.tar                # the whole library, safe while the server runs
+    plinth restore library.tar [--force]
 
 Everything about `make` comes from pipeline/cli.py; only publishing into the library and the
 server live here, because they need the web app (the library must work without it).
@@ -10,6 +13,7 @@ server live here, because they need the web app (the library must work without i
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pipeline import cli as pipeline_cli
@@ -28,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the web app and the AR share pages")
     serve.add_argument("--host", default="localhost")
     serve.add_argument("--port", type=int, default=settings.DEFAULT_PORT)
+    doctor = sub.add_parser("doctor", help="check the data folder (PLINTH_DATA_DIR); --repair fixes what it can")
+    doctor.add_argument("--repair", action="store_true",
+                        help="rebuild a damaged database, register lost models, remove dead rows and leftovers")
+    backup = sub.add_parser("backup", help="write the whole library (database and model files) to one tar file")
+    backup.add_argument("out", help="the backup file to write, e.g. library.tar")
+    restore = sub.add_parser("restore", help="restore a backup made by plinth backup into the data folder")
+    restore.add_argument("archive", help="the backup file")
+    restore.add_argument("--force", action="store_true",
+                         help="restore into a non-empty data folder (its contents are moved aside, not deleted)")
     return parser
 
 
@@ -49,9 +62,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    lines, left = doctor.check(settings.data_dir(), repair=args.repair)
+    print("\n".join(lines))
+    return 1 if left else 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from . import backup
+
+    count = backup.backup(settings.data_dir(), Path(args.out))
+    print(f"Backed up {count} model{'s' if count != 1 else ''} to {args.out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from . import backup
+
+    if not Path(args.archive).is_file():
+        print(f"plinth: {args.archive} does not exist: give the file made by plinth backup.", file=sys.stderr)
+        return pipeline_cli.EXIT_BAD_INPUT
+    data = settings.data_dir()
+    count = backup.restore(Path(args.archive), data, force=args.force)
+    print(f"Restored {count} model{'s' if count != 1 else ''} into {data}")
+    return 0
+
+
+COMMANDS = {"make": cmd_make, "serve": cmd_serve, "doctor": cmd_doctor, "backup": cmd_backup,
+            "restore": cmd_restore}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return pipeline_cli.run(cmd_make if args.command == "make" else cmd_serve, args)
+    return pipeline_cli.run(COMMANDS[args.command], args)
 
 
 if __name__ == "__main__":
