@@ -478,3 +478,8 @@ def test_deleting_a_model_deletes_its_job_record_and_uploads(made, photo, tmp_pa
         "The library database was missing; a new one was made from 1 model folder (every share link is kept)."]
     assert [m.share_id for m in library.list_models(data)] == [keep.share_id]
     assert doctor.check(data)[1] == 0
+    # a worker withdrawing a model whose job failed keeps that job's record and photos for Try again
+    other_job = jobs.submit([("front.jpg", gps_photo)], "Again", pipeline.Options(), data_dir=data)
+    withdrawn = library.add_model(made, "Again", [photo], data_dir=data, job_id=other_job)
+    assert library.delete_model(withdrawn.share_id, data, with_job=False)
+    assert jobs.get_job(other_job, data).photos and library.get_model(withdrawn.share_id, data) is None

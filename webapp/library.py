@@ -281,8 +281,11 @@ def rename_model(share_id: str, name: str, data_dir: str | os.PathLike | None = 
     return cur.rowcount > 0
 
 
-def delete_model(share_id: str, data_dir: str | os.PathLike | None = None) -> bool:
+def delete_model(share_id: str, data_dir: str | os.PathLike | None = None, with_job: bool = True) -> bool:
     """Stop serving the model at once, then remove its folder, its job record and the job's uploads.
+
+    with_job=False keeps the job's record and folder (a worker withdrawing a model whose job's
+    verdict is "failed, photos kept for Try again").
 
     The folder is renamed to .deleted-<name> before the row goes, so its manifest can never bring
     the model back (a rebuild only reads visible folders); the job's folder under data/jobs holds
@@ -299,7 +302,7 @@ def delete_model(share_id: str, data_dir: str | os.PathLike | None = None) -> bo
         os.replace(folder, trash)
     with store.connect(data) as con:
         con.execute("DELETE FROM models WHERE share_id = ?", (share_id,))
-        job_id = row["job_id"]
+        job_id = row["job_id"] if with_job else None
         if job_id:
             con.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
     shutil.rmtree(trash, ignore_errors=True)
