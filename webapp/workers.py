@@ -125,7 +125,7 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
         if verdict(JobStatus.DONE, share_id=model.share_id, stage="done", fraction=1.0, message="Your model is ready"):
             jobs.release_photos(data, job_id)  # the model folder has its own copy
         else:  # failed by a restart while publishing: that verdict stands, so the model goes
-            library.delete_model(model.share_id, data)
+            library.delete_model(model.share_id, data, with_job=False)  # keep the failed job's photos for Try again
     except _Superseded:
         pass
     except pipeline.Cancelled:
