@@ -205,3 +205,66 @@ def test_upload_to_result_and_share_page(size, server, browser, bench, artifacts
     assert "cm" in ar.locator(".facts").inner_text() and "in)" in ar.locator(".facts").inner_text()
     assert outside == [], f"requests left the server: {outside}"
     ctx.close()
+
+
+EVIL = "[click](http://evil.example) :red[x] $x^2$.jpg"
+#: Reports every Content-Security-Policy violation as a console error (the page's own CSP does
+#: not apply to scripts Playwright adds through the DevTools protocol).
+CSP_WATCH = ("document.addEventListener('securitypolicyviolation', e => "
+             "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
+
+
+def test_merchant_pages_run_under_their_csp_and_show_names_as_text(browser, bench, tmp_path, artifacts):
+    """Create, Model (with the embedded share page and the QR image) and Library under the merchant
+    CSP with no violation; a product and a file name full of Markdown stay text; a photo over the
+    session's limit (PLINTH_MAX_JOB_MB=0.3, each photo 0.17 MB) is refused by the server."""
+    import subprocess
+
+    from test_webapp_http import ROOT
+
+    photo = bench / "single" / "chair" / "image.jpg"
+    with running_server(tmp_path, env={"PLINTH_MAX_JOB_MB": "0.3"}) as base:
+        env = {**os.environ, "PLINTH_DATA_DIR": str(tmp_path)}
+        env.pop("PLINTH_PUBLIC_URL", None)
+        run = subprocess.run([sys.executable, "-m", "webapp", "make", str(photo), "--height", "0.5m", "--publish",
+                              "--name", EVIL, "--out", str(tmp_path / "o.glb"), "--quality", "fast",
+                              "--texture-size", "512", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        share_id = re.findall(r"/ar/(\S+)", run.stdout)[-1]
+        ctx = browser.new_context(**VIEWPORTS["desktop"])
+        ctx.add_init_script(CSP_WATCH)
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        violations = []
+        page.on("console", lambda m: violations.append(m.text) if "CSP violation" in m.text
+                or "Content Security Policy" in m.text else None)
+
+        page.goto(base + "/")
+        page.get_by_role("heading", name="Create a 3D model").wait_for()
+        content = photo.read_bytes()
+        page.locator("input[type=file]").set_input_files([
+            {"name": EVIL, "mimeType": "image/jpeg", "buffer": content},
+            {"name": "second.jpg", "mimeType": "image/jpeg", "buffer": content}])
+        # shown as written (ui.md puts invisible word joiners after ':' so no autolink forms)
+        page.get_by_text(re.compile("^" + "\u2060?".join(map(re.escape, EVIL)) + "$")).first.wait_for()
+        uploader = page.locator("[data-testid=stFileUploader]")
+        poll(lambda: "413" in uploader.inner_text(), 30, "the refused second photo")
+        page.get_by_text("did not fit").first.wait_for()  # the page's own plain words about it
+        shot(page, artifacts / "webapp_create_names.png")
+        assert page.locator("a[href*='evil.example']").count() == 0 and page.locator(".katex").count() == 0
+
+        page.goto(f"{base}/model?id={share_id}")
+        iframe = page.locator("iframe[src*='/ar/']").first
+        frame = poll(lambda: iframe.element_handle().content_frame(), 30, "iframe document")
+        wait_viewer_loaded(frame, "result page under CSP")
+        page.locator("[data-testid=stImage] img").first.wait_for()  # the QR code
+        page.get_by_role("heading", name=re.compile(r"evil\.example")).wait_for()
+        assert page.locator("a[href*='evil.example']").count() == 0 and page.locator(".katex").count() == 0
+
+        page.goto(base + "/library")
+        page.locator("[data-testid=stImage] img").first.wait_for()
+        page.get_by_text(re.compile(r"evil\.example")).first.wait_for()
+        page.wait_for_timeout(1000)
+        assert page.locator("a[href*='evil.example']").count() == 0 and page.locator(".katex").count() == 0
+        ctx.close()
+    assert violations == [], violations

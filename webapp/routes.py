@@ -110,7 +110,7 @@ class PathGuard:
 #: connect-src 'self': the websocket (/_stcore/stream) and uploads; 'self' covers same-origin ws(s):.
 #: worker-src 'self' blob:: Streamlit starts web workers from blob: URLs.
 MERCHANT_CSP = (
-    "default-src 'self'; script-src 'self' 'sha256-{inline}'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'sha256-{inline}' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' data: blob:; "
     "connect-src 'self'; frame-src 'self'; worker-src 'self' blob:; object-src 'none'; "
     "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"

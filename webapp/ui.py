@@ -94,9 +94,12 @@ def header(active: str) -> None:
 def md(text: str) -> str:
     """Merchant text (a product or file name, a message quoting one) made inert for Streamlit's
     Markdown (st.markdown, st.caption, st.title, st.error, ...): every punctuation mark Markdown,
-    GitHub extensions, `:red[...]` colours, `:material/...:` icons, `$...$` LaTeX or HTML could
-    use is backslash-escaped (`#`, `-`, `+`, `.` too, so a new line starts no heading or list)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])", r"\\\1", str(text))
+    `:red[...]` colours, `:material/...:` icons, `$...$` LaTeX or HTML could use is backslash-escaped
+    (`#`, `-`, `+`, `.` too, so a new line starts no heading or list). GFM turns bare URLs and
+    e-mail addresses into links after escapes are resolved, so an invisible word joiner (U+2060)
+    goes after each `:` and `www` and before each `@`: `http://x` shows as written, not as a link."""
+    text = re.sub(r"(?i)(:|\bwww(?=\.))", "\\1\u2060", str(text)).replace("@", "\u2060@")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])", r"\\\1", text)
 
 
 def upload_limits_help() -> str:

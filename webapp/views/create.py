@@ -37,7 +37,10 @@ uploads = st.file_uploader(
 uploads = uploads or []
 unusable = []
 if uploads:
-    st.caption(f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''}. The first one is used as the front.")
+    total_mb = sum(u.size for u in uploads) / 2**20
+    st.caption(f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''}, {total_mb:.0f} MB "
+               f"(one model takes up to {limits.MAX_JOB_PHOTOS} photos and {limits.MAX_JOB_MB:g} MB). "
+               "The first one is used as the front.")
     cols = st.columns(4)
     for i, upload in enumerate(uploads):
         check = _check(upload.name, upload.getvalue())
@@ -50,8 +53,10 @@ if uploads:
                 st.error(ui.md(check.error), icon=":material/block:")
             for warning in check.warnings:
                 st.warning(ui.md(warning), icon=":material/info:")
-    if len(uploads) >= limits.MAX_JOB_PHOTOS:
-        st.warning(f"One model can use at most {limits.MAX_JOB_PHOTOS} photos; the server refuses more. "
+    if len(uploads) >= limits.MAX_JOB_PHOTOS or total_mb > limits.MAX_JOB_MB - limits.MAX_FILE_MB:
+        # The uploader itself can only say "status code 413" beside a photo the server refused.
+        st.warning(f"One model can use at most {limits.MAX_JOB_PHOTOS} photos and {limits.MAX_JOB_MB:g} MB; "
+                   "photos marked with an error in the list above did not fit. "
                    "20 to 80 photos all around the product is plenty.", icon=":material/info:")
 
 name = st.text_input("Product name", placeholder="e.g. Oak dining chair", max_chars=120)
