@@ -12,11 +12,12 @@ start the library database is checked and, if it is missing or damaged, rebuilt 
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import sys
 from contextlib import asynccontextmanager
 
-from . import lock, routes, settings, store, workers
+from . import limits, lock, routes, settings, store, workers
 
 log = logging.getLogger("plinth.server")
 
@@ -24,7 +25,7 @@ log = logging.getLogger("plinth.server")
 STREAMLIT_OPTIONS = {
     "server.headless": True,
     "server.enableStaticServing": False,  # our assets are served by our own routes
-    "server.maxUploadSize": 200,
+    "server.maxUploadSize": math.ceil(limits.MAX_FILE_MB),  # Streamlit's own cap agrees with routes.UploadGuard
     "server.fileWatcherType": "none",
     "server.runOnSave": False,
     "browser.gatherUsageStats": False,  # no calls home: the server may run offline
