@@ -198,8 +198,8 @@ def test_a_job_over_its_time_limit_fails_plainly(tmp_path, photo, made, worker_p
     pid = _wait(lambda: _pid_of(tmp_path, job_id), 30, "the child to start")
     job = _finished(tmp_path, job_id, 30)
     assert job.status is JobStatus.FAILED
-    assert job.error == workers.TIME_LIMIT_MESSAGE.format(minutes=1, photos="1 photo")
-    assert "1-minute limit for 1 photo" in job.error and job.photos  # kept for Try again
+    assert job.error == workers.TIME_LIMIT_MESSAGE.format(limit="2-second", photos="1 photo")
+    assert "2-second limit for 1 photo" in job.error and job.photos  # the limit actually used; photos kept
     _wait(lambda: not _alive(pid), 5, "the child to be gone")
     assert not (tmp_path / "staging" / job_id).exists()
     assert [m.share_id for m in library.list_models(tmp_path)] == [earlier.share_id]

@@ -254,6 +254,14 @@ def test_merchant_pages_send_csp_and_refuse_framing(server):
         assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
 
 
+def test_oversized_request_headers_get_a_plain_431(server, share_id):
+    base, _ = server
+    for path in ("/", f"/ar/{share_id}", f"/models/{share_id}/model.glb"):
+        assert httpx.get(base + path, headers={"X-Pad": "a" * 8_000}, timeout=10).status_code == 200, path
+        r = httpx.get(base + path, headers={"X-Pad": "a" * 100_000}, timeout=10)
+        assert r.status_code == 431 and r.text == "The request's headers are too large.", path
+
+
 def test_share_pages_and_files_stay_embeddable(server, share_id):
     base, _ = server
     ar = httpx.get(f"{base}/ar/{share_id}", timeout=10)

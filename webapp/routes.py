@@ -101,6 +101,32 @@ class PathGuard:
         await self.app(scope, receive, send)
 
 
+class HeaderLimit:
+    """ASGI middleware: a request whose headers add up to more than MAX_BYTES gets a plain 431.
+
+    The HTTP server in front of us accepted a 100 KB header and handed it to every route; browsers
+    send a few KB (Streamlit's cookies included), so 32 KiB leaves room and refuses abuse early.
+    """
+
+    MAX_BYTES = 32 * 1024
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            size = sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
+            if size > self.MAX_BYTES:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1009})
+                    return
+                await PlainTextResponse("The request's headers are too large.", status_code=431,
+                                        headers={"Cache-Control": "no-store", "Connection": "close"})(
+                    scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 #: Merchant pages (Streamlit). Why each source is there:
 #: script-src 'self' + the hash of index.html's one inline line (`window.prerenderReady = false`):
 #:   Streamlit's bundles are same-origin files; no 'unsafe-inline', no 'unsafe-eval'.
@@ -354,7 +380,7 @@ def middleware() -> list:
     """The ASGI middleware around the whole app (ours and Streamlit's routes), outermost first."""
     from starlette.middleware import Middleware
 
-    return [Middleware(SecurityHeaders), Middleware(PathGuard), Middleware(UploadGuard)]
+    return [Middleware(HeaderLimit), Middleware(SecurityHeaders), Middleware(PathGuard), Middleware(UploadGuard)]
 
 
 async def health(_request: Request) -> Response:

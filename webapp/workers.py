@@ -41,7 +41,7 @@ BUG_MESSAGE = ("Something went wrong while making the model. Your photos are kep
                "If it keeps happening, try other photos.")
 DISK_FULL_MESSAGE = ("The server's disk is full, so this model could not be saved. Your earlier models are safe; "
                      "free some space and press Try again.")
-TIME_LIMIT_MESSAGE = ("This model took longer than the {minutes}-minute limit for {photos}. Your photos are kept: "
+TIME_LIMIT_MESSAGE = ("This model took longer than the {limit} limit for {photos}. Your photos are kept: "
                       "try the Quick detail level or fewer photos.")
 #: After Stop, the child may finish its current step this long; then it is killed (SIGKILL, as SIGTERM
 #: makes pycolmap's failure handler print a native stack trace into the server log).
@@ -165,6 +165,11 @@ def devices() -> list[str | None]:
     return [d.strip() for d in env.split(",") if d.strip()] if env else [None]
 
 
+def _duration_words(seconds: float) -> str:
+    """The limit as the merchant reads it: '25-minute', or '5-second' for short test limits."""
+    return f"{int(-(-seconds // 60))}-minute" if seconds >= 60 else f"{int(-(-seconds // 1))}-second"
+
+
 def _photo_words(n: int) -> str:
     return "1 photo" if n == 1 else f"{n} photos"
 
@@ -228,8 +233,7 @@ class Worker(threading.Thread):
                 except subprocess.TimeoutExpired:
                     pass
             elif time.monotonic() - started > limit_s:
-                minutes = int(-(-limit_s // 60))
-                verdict = (JobStatus.FAILED, TIME_LIMIT_MESSAGE.format(minutes=minutes,
+                verdict = (JobStatus.FAILED, TIME_LIMIT_MESSAGE.format(limit=_duration_words(limit_s),
                                                                         photos=_photo_words(len(job.photos))))
             elif status is JobStatus.CANCELLING:
                 cancel_seen = cancel_seen or time.monotonic()
