@@ -155,12 +155,15 @@ def _load_one(path: Path, index: int, cfg: IngestConfig) -> Photo:
     def fail(reason: str) -> InputError:
         return InputError(STAGE, f"{name}: {reason}")
 
-    if not path.exists():
-        raise fail("the file does not exist.")
-    if path.is_dir():
-        raise fail("this is a folder, not a photo.")
-    if path.stat().st_size == 0:
-        raise fail("the file is empty (0 bytes).")
+    try:
+        if not path.exists():
+            raise fail("the file does not exist.")
+        if path.is_dir():
+            raise fail("this is a folder, not a photo.")
+        if path.stat().st_size == 0:
+            raise fail("the file is empty (0 bytes).")
+    except OSError as error:  # a name too long for the disk, a folder we may not look into, ...
+        raise fail(f"the file could not be opened ({error.strerror or error}).") from None
 
     with _warnings.catch_warnings():
         # Pillow warns above ~89 MP; our own limit below decides.

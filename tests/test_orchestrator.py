@@ -4,13 +4,23 @@ one that returns None or True lets it run to the end. Real pipeline, small synth
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import MIN_MULTIVIEW_PHOTOS, Cancelled, Options, reconstruct, stages_for
+from pipeline import (
+    MIN_MEGABYTES,
+    MIN_MULTIVIEW_PHOTOS,
+    Cancelled,
+    CaptureError,
+    InputError,
+    Options,
+    reconstruct,
+    stages_for,
+)
 from tests.scenes import synthetic_object
 
 #: Quick settings: the stages are the same at every quality.
@@ -101,3 +111,33 @@ def test_none_or_true_from_progress_does_not_cancel(photos, tmp_path, device):
         fractions = [f for s, f in calls if s == stage]
         assert fractions[0] == 0.0 and np.all(np.diff(fractions) >= 0) and max(fractions) <= 1.0, stage
     assert set(result.report.seconds_per_stage) == set(stages_for(1))
+
+
+def test_the_smallest_cap_is_one_a_model_can_meet(bench, tmp_path, device):
+    """MIN_MEGABYTES is a floor real models reach (a 1,000-triangle budget, export shrinking the
+    texture), and the report says the texture was shrunk; a hair under it is refused up front."""
+    photo = bench / "single" / "avocado" / "image.jpg"
+    options = Options(quality="fast", texture_size=256, max_triangles=1_000, max_megabytes=MIN_MEGABYTES)
+    result = reconstruct([photo], tmp_path / "small.glb", options, device=device)
+    assert result.exports.glb_bytes <= MIN_MEGABYTES * 1e6
+    assert (tmp_path / "small.glb").stat().st_size == result.exports.glb_bytes
+    assert result.exports.texture_size < 256
+    assert any("shrunk" in w and f"{result.exports.texture_size} px" in w for w in result.report.warnings)
+    with pytest.raises(InputError, match=f"at least {MIN_MEGABYTES} MB"):
+        reconstruct([photo], tmp_path / "smaller.glb", replace(options, max_megabytes=MIN_MEGABYTES * 0.9))
+    assert not (tmp_path / "smaller.glb").exists()
+
+
+def test_a_cap_the_model_cannot_meet_fails_before_any_file(bench, tmp_path, device):
+    """Above the floor but under what this model's geometry needs: one line with the size it
+    needs, and nothing written (not a GLB over the cap, not a 64 px texture)."""
+    photo = bench / "single" / "avocado" / "image.jpg"
+    out = tmp_path / "model.glb"
+    with pytest.raises(CaptureError) as info:
+        reconstruct([photo], out, Options(quality="fast", texture_size=256, max_megabytes=MIN_MEGABYTES),
+                    device=device)
+    need = float(str(info.value).split("at least ")[1].split(" MB")[0])
+    assert need > MIN_MEGABYTES and "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+    result = reconstruct([photo], out, Options(quality="fast", texture_size=256, max_megabytes=need), device=device)
+    assert result.exports.glb_bytes <= need * 1e6  # the size the message asked for is enough
