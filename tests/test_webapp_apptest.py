@@ -99,3 +99,37 @@ def test_create_to_result_with_the_real_pipeline(app_data, bench):
     labels = [b.label for b in at.get("download_button")]
     assert len(labels) == 4 and any("GLB" in lab for lab in labels) and any("USDZ" in lab for lab in labels)
     assert any(f"/ar/{job.share_id}" in c.value for c in at.code)
+
+
+def _failed_job(data: Path) -> str:
+    job_id = jobs.submit([("front.jpg", b"\xff\xd8 not really a photo")], "Oak chair", pipeline.Options(),
+                         data_dir=data)
+    jobs.update(data, job_id, status=JobStatus.FAILED, finished=time.time(), error="No object found in front.jpg.")
+    return job_id
+
+
+def test_a_failed_job_offers_try_again_while_its_photos_are_kept(app_data):
+    job_id = _failed_job(app_data)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["job"] = job_id
+    at.run()
+    assert not at.exception
+    assert any("No object found in front" in e.value for e in at.error)
+    retry = next(b for b in at.button if b.label == "Try again")
+    retry.click().run()
+    new_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
+    assert new_id != job_id and jobs.get_job(new_id, app_data).photos  # a new job with the same photos
+
+
+def test_a_failed_job_whose_photos_were_purged_says_so_instead_of_try_again(app_data):
+    job_id = _failed_job(app_data)
+    old = time.time() - 8 * 86400  # past the 7-day retention
+    jobs.update(app_data, job_id, created=old, finished=old)
+    assert jobs.purge(app_data) >= 1
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["job"] = job_id
+    at.run()
+    assert not at.exception
+    assert not [b for b in at.button if b.label == "Try again"]
+    assert "were deleted after 7 days" in _texts(at)
+    assert [b for b in at.button if b.label == "Start over"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 import pipeline
-from webapp import jobs, ui
+from webapp import jobs, limits, ui
 from webapp.jobs import JobStatus
 
 
@@ -16,9 +16,26 @@ def _start_over() -> None:
 
 
 def _retry(job_id: str, data: Path) -> None:
-    new_id = jobs.retry(job_id, data)
+    try:
+        new_id = jobs.retry(job_id, data)
+    except jobs.JobRefused as refused:  # photos past retention, a limit, or a full disk
+        st.session_state["retry_refused"] = refused.message
+        return
     if new_id:
         st.query_params["job"] = new_id
+
+
+def _ended(job: jobs.Job, job_id: str, data: Path) -> None:
+    """Try again (while the photos are kept) and Start over, under a failed or stopped job."""
+    refused = st.session_state.pop("retry_refused", "")
+    if refused:
+        st.warning(ui.md(refused), icon=":material/info:")
+    a, b, _ = st.columns([1, 1, 3])
+    if job.photos_deleted:
+        st.caption(ui.md(jobs.PHOTOS_DELETED_MESSAGE.format(days=f"{limits.KEEP_FAILED_DAYS:g}")))
+    else:
+        a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
+    b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
 
 
 def _stages_for(job: jobs.Job) -> list[tuple[str, str]]:
@@ -46,15 +63,11 @@ def _panel(job_id: str, data: Path) -> None:
         st.switch_page(ui.MODEL, query_params={"id": job.share_id})
     if job.status is JobStatus.FAILED:
         st.error(ui.md(job.error or "The model could not be made."), icon=":material/error:")
-        a, b, _ = st.columns([1, 1, 3])
-        a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
-        b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
+        _ended(job, job_id, data)
         return
     if job.status is JobStatus.CANCELLED:
-        st.info("You stopped this model. Your photos are kept.")
-        a, b, _ = st.columns([1, 1, 3])
-        a.button("Try again", on_click=_retry, args=(job_id, data), type="primary")
-        b.button("Start over", on_click=_start_over)
+        st.info("You stopped this model." + ("" if job.photos_deleted else " Your photos are kept."))
+        _ended(job, job_id, data)
         return
     if job.status is JobStatus.QUEUED:
         ahead = job.position - 1
