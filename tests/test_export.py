@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pipeline
 from pipeline import export, geom
 from pipeline.export.usdz import validate_usdz
 from pipeline.types import TexturedMesh
@@ -141,6 +142,14 @@ def test_size_cap_reencodes_texture(tmp_path):
     assert Path(files.glb).stat().st_size <= 1_500_000
     assert files.texture_size < 2048 and files.texture_size & (files.texture_size - 1) == 0
     assert validate_glb(files.glb)["issues"]["numErrors"] == 0
+
+
+def test_a_cap_no_texture_size_can_meet_is_a_plain_error_and_writes_nothing(tmp_path):
+    tm = marked_box(size=256)
+    cfg = replace(export.PRESETS["balanced"], max_bytes=500, usdz=False, obj=False, poster=False)
+    with pytest.raises(pipeline.CaptureError, match=r"cannot be made under 0.0005 MB; it needs at least 0\.\d\d MB"):
+        export.export_all(tm, tmp_path / "tiny.glb", cfg, name="tiny")
+    assert not list(tmp_path.iterdir())
 
 
 def test_usdz_passes_usd_validators(exported):

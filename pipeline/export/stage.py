@@ -8,6 +8,7 @@ a temporary name in the target folder and renamed, so a half-written file is nev
 from __future__ import annotations
 
 import io
+import math
 import json
 import struct
 import zipfile
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import geom
-from ..errors import InputError
+from ..errors import CaptureError, InputError
 from ..files import atomic_write
 from ..types import Exports, TexturedMesh
 from .config import GENERATOR, STAGE, ExportConfig
@@ -113,8 +114,13 @@ def _fit_glb(points, faces, normals, uv, texture, name, cfg: ExportConfig) -> tu
             if len(glb) <= cfg.max_bytes or quality <= cfg.min_jpeg_quality:
                 break
             quality = max(cfg.min_jpeg_quality, quality - 10)
-        if len(glb) <= cfg.max_bytes or tex.shape[0] <= 64:
+        if len(glb) <= cfg.max_bytes:
             return glb, jpeg, int(tex.shape[0])
+        if tex.shape[0] <= 64:  # nothing left to shrink: never write a file over the merchant's cap
+            need = math.ceil(len(glb) / 1e4) / 100
+            raise CaptureError(STAGE, f"This model cannot be made under {cfg.max_bytes / 1e6:g} MB; "
+                               f"it needs at least {need:.2f} MB.", "Allow a larger size (--max-mb) "
+                               "or fewer triangles (--max-triangles).")
         half = tex.shape[0] // 2
         tex = cv2.resize(tex, (half, half), interpolation=cv2.INTER_AREA)
 
