@@ -73,3 +73,20 @@ def test_progress_and_cancel_as_the_child_sees_them(tmp_path):
     jobs.cancel(second, tmp_path)
     assert jobs.get_job(second, tmp_path).status is JobStatus.CANCELLED  # queued: stops at once
     assert jobs.claim(tmp_path, "cpu") is None
+
+
+@pytest.mark.parametrize("stored", ['{"size": {"axis": "height", "metres": "nan"}}', '{"max_megabytes": -1}',
+                                    "not json", '{"size": {"axis": "sideways", "metres": 1}}'])
+def test_a_damaged_options_record_fails_that_job_plainly_and_spares_the_others(tmp_path, stored):
+    from webapp import workers
+
+    bad = jobs.submit(PHOTOS, "Broken", pipeline.Options(), data_dir=tmp_path)
+    good = jobs.submit(PHOTOS, "Fine", pipeline.Options(quality="fast"), data_dir=tmp_path)
+    jobs.update(tmp_path, bad, options=stored)
+    assert jobs.get_job(bad, tmp_path).damaged and not jobs.get_job(good, tmp_path).damaged
+    assert jobs.get_job(good, tmp_path).options.quality == "fast"
+    assert jobs.claim(tmp_path, "cpu") == bad
+    workers.run_job(str(tmp_path), bad, "cpu")  # the child's entry: it must not run the pipeline
+    job = jobs.get_job(bad, tmp_path)
+    assert job.status is JobStatus.FAILED and job.error == jobs.DAMAGED_MESSAGE and job.photos
+    assert jobs.get_job(good, tmp_path).status is JobStatus.QUEUED

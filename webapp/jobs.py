@@ -47,6 +47,7 @@ ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 #: A job in one of these may still get its verdict; once it has one, nothing overwrites it.
 _LIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
 RESTART_MESSAGE = "The server restarted while this model was being made. Your photos are kept: press Try again."
+DAMAGED_MESSAGE = "This job's settings could not be read. Your photos are kept: start a new model with them."
 PHOTOS_DELETED_MESSAGE = ("The photos of this job were deleted after {days} days, as this server keeps them. "
                           "Upload them again to make the model.")
 #: Folders under data/jobs younger than this are never purged: submit writes the photos before the row.
@@ -82,6 +83,7 @@ class Job:
     error: str
     share_id: str | None
     position: int  # 1 = next in line; 0 when not waiting
+    damaged: bool = False  # the stored options could not be read (the worker fails the job plainly)
 
     @property
     def photos(self) -> list[Path]:
@@ -223,11 +225,16 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
             position = 1 + con.execute(
                 "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq < ?", (JobStatus.QUEUED.value, row["seq"])
             ).fetchone()[0]
+    error, damaged = row["error"], False
+    try:
+        options = options_from_record(row["options"])
+    except (pipeline.InputError, ValueError):  # one damaged row fails that job, not the whole queue
+        options, damaged = pipeline.Options(), True
     return Job(
         id=row["id"], status=status, created=row["created"], started=row["started"],
-        finished=row["finished"], name=row["name"], options=options_from_record(row["options"]),
+        finished=row["finished"], name=row["name"], options=options,
         photo_dir=Path(row["photo_dir"]), stage=row["stage"], fraction=row["fraction"],
-        message=row["message"], error=row["error"], share_id=row["share_id"], position=position,
+        message=row["message"], error=error, share_id=row["share_id"], position=position, damaged=damaged,
     )
 
 

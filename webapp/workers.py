@@ -88,6 +88,9 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
     job = jobs.get_job(job_id, data)
     if job is None or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
         return
+    if job.damaged:
+        jobs.finish(data, job_id, JobStatus.FAILED, error=jobs.DAMAGED_MESSAGE)
+        return
     staging = data / "staging" / job_id
     last = [0.0]
 
