@@ -132,6 +132,25 @@ def check_upload(sizes: Sequence[int], data: Path) -> None:
                          "Ask whoever runs it to free some space, then try again.")
 
 
+def _check_request(files, options) -> None:
+    """JobRefused for what a caller (the page, later the HTTP API) may get wrong: not (name, bytes)
+    pairs, or options the pipeline would refuse. Checked before a byte is written."""
+    if isinstance(files, (str, bytes)) or not isinstance(files, Sequence):
+        raise JobRefused("The photos must be a list of files.")
+    for i, item in enumerate(files):
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], (bytes, bytearray))):
+            raise JobRefused(f"Photo {i + 1} is not a file upload (a name and its bytes).")
+        if not item[1]:
+            raise JobRefused(f"The photo '{item[0][:80]}' is empty (0 bytes). Add it again or pick another one.")
+    if not isinstance(options, pipeline.Options):
+        raise JobRefused("The model's settings are missing.")
+    try:
+        options.check()
+    except pipeline.InputError as error:
+        raise JobRefused(error.message) from None
+
+
 def submit(
     files: Sequence[tuple[str, bytes]],
     name: str,
@@ -141,6 +160,7 @@ def submit(
     """Store the photos privately (location stripped) and queue a job. Returns the job id
     (random, URL-safe). Raises JobRefused, having written nothing, when the upload breaks a limit."""
     data = settings.data_dir(data_dir)
+    _check_request(files, options)
     check_upload([len(content) for _, content in files], data)
     job_id = secrets.token_urlsafe(12)
     photo_dir = data / "jobs" / job_id / "photos"
