@@ -81,11 +81,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from . import backup
 
-    if not Path(args.archive).is_file():
-        print(f"plinth: {args.archive} does not exist: give the file made by plinth backup.", file=sys.stderr)
+    archive = Path(args.archive)
+    if not archive.is_file():
+        why = "is a folder" if archive.is_dir() else "does not exist"
+        print(f"plinth: {args.archive} {why}: give the file made by plinth backup.", file=sys.stderr)
         return pipeline_cli.EXIT_BAD_INPUT
     data = settings.data_dir()
-    count = backup.restore(Path(args.archive), data, force=args.force)
+    count = backup.restore(archive, data, force=args.force)
     print(f"Restored {count} model{'s' if count != 1 else ''} into {data}")
     return 0
 
