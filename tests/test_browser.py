@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_webapp_http import running_server  # noqa: E402
+from tests.polling import wait_for  # noqa: E402
 
 CHROMIUM = os.environ.get("PLINTH_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -45,16 +46,6 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
-
-
-def poll(fn, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def viewer_state(frame) -> dict:
@@ -123,10 +114,10 @@ def read_qr(locator, artifacts: Path) -> str:
 
 
 def wait_viewer_loaded(frame, label: str) -> dict:
-    state = poll(lambda: (s := viewer_state(frame)) and (s["fired"] or s["error"]) and s, 180, f"{label} load")
+    state = wait_for(lambda: (s := viewer_state(frame)) and (s["fired"] or s["error"]) and s, 180, f"{label} load")
     assert state["error"] is None, f"{label}: model-viewer error {state['error']}"
     assert state["fired"] and state["loaded"], state
-    poll(lambda: viewer_state(frame)["visible"], 60, f"{label} model visible")
+    wait_for(lambda: viewer_state(frame)["visible"], 60, f"{label} model visible")
     return state
 
 
@@ -169,7 +160,7 @@ def test_upload_to_result_and_share_page(size, server, browser, bench, artifacts
     page.get_by_role("heading", name=name).wait_for()
     iframe = page.locator("iframe[src*='/ar/']").first
     iframe.scroll_into_view_if_needed()
-    frame = poll(lambda: iframe.element_handle().content_frame(), 30, "iframe document")
+    frame = wait_for(lambda: iframe.element_handle().content_frame(), 30, "iframe document")
     wait_viewer_loaded(frame, f"result page ({size})")
     page.wait_for_timeout(500)
     frame_png = iframe.screenshot()
@@ -248,14 +239,14 @@ def test_merchant_pages_run_under_their_csp_and_show_names_as_text(browser, benc
         # shown as written (ui.md puts invisible word joiners after ':' so no autolink forms)
         page.get_by_text(re.compile("^" + "\u2060?".join(map(re.escape, EVIL)) + "$")).first.wait_for()
         uploader = page.locator("[data-testid=stFileUploader]")
-        poll(lambda: "413" in uploader.inner_text(), 30, "the refused second photo")
+        wait_for(lambda: "413" in uploader.inner_text(), 30, "the refused second photo")
         page.get_by_text("did not fit").first.wait_for()  # the page's own plain words about it
         shot(page, artifacts / "webapp_create_names.png")
         assert page.locator("a[href*='evil.example']").count() == 0 and page.locator(".katex").count() == 0
 
         page.goto(f"{base}/model?id={share_id}")
         iframe = page.locator("iframe[src*='/ar/']").first
-        frame = poll(lambda: iframe.element_handle().content_frame(), 30, "iframe document")
+        frame = wait_for(lambda: iframe.element_handle().content_frame(), 30, "iframe document")
         wait_viewer_loaded(frame, "result page under CSP")
         page.locator("[data-testid=stImage] img").first.wait_for()  # the QR code
         page.get_by_role("heading", name=re.compile(r"evil\.example")).wait_for()

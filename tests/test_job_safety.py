@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import pipeline
+from tests.polling import wait_for
 from tests.test_webapp_http import running_server
 from webapp import jobs, library, limits, store, workers
 from webapp.jobs import JobRefused, JobStatus
@@ -27,16 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
 #: What a native crash handler or a Python traceback leaves in a log.
 NATIVE_TRACE = re.compile(r"^\*\*\* |SIGTERM|Traceback|@ +0x", re.M)
-
-
-def _wait(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _alive(pid: int) -> bool:
@@ -58,7 +49,7 @@ def _pid_of(data: Path, job_id: str) -> int:
 
 
 def _finished(data: Path, job_id: str, timeout: float) -> jobs.Job:
-    return _wait(lambda: (j := jobs.get_job(job_id, data)).status.finished and j, timeout, f"job {job_id} to finish")
+    return wait_for(lambda: (j := jobs.get_job(job_id, data)).status.finished and j, timeout, f"job {job_id} to finish")
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +86,11 @@ def _start_child(data: Path, job_id: str, device: str, log: Path) -> subprocess.
 def test_a_jobs_child_dies_with_a_killed_server(tmp_path, photo, device):
     with running_server(tmp_path, device):
         job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
-        pid = _wait(lambda: _pid_of(tmp_path, job_id), 30, "the job's child to start")
+        pid = wait_for(lambda: _pid_of(tmp_path, job_id), 30, "the job's child to start")
         server_pid = _ppid(pid)
         assert _alive(pid) and server_pid != os.getpid()
         os.kill(server_pid, signal.SIGKILL)
-        _wait(lambda: not _alive(pid), 5, f"child {pid} to die with its server {server_pid}")
+        wait_for(lambda: not _alive(pid), 5, f"child {pid} to die with its server {server_pid}")
     # the next start gives its verdict, and nothing changes it afterwards
     assert jobs.recover(tmp_path) == 1
     time.sleep(1.0)
@@ -114,7 +105,7 @@ def test_a_restarted_servers_verdict_is_final(tmp_path, photo, device):
     assert jobs.claim(tmp_path, device) == job_id
     child = _start_child(tmp_path, job_id, device, tmp_path / "child.log")
     try:
-        _wait(lambda: jobs.get_job(job_id, tmp_path).stage, 60, "the child's first progress")
+        wait_for(lambda: jobs.get_job(job_id, tmp_path).stage, 60, "the child's first progress")
         assert jobs.recover(tmp_path) == 1
         assert child.wait(60) == 0
     finally:
@@ -132,7 +123,7 @@ def test_recover_stops_the_old_servers_child(tmp_path, photo, device):
     child = _start_child(tmp_path, job_id, device, tmp_path / "child.log")
     try:
         jobs.update(tmp_path, job_id, pid=child.pid)
-        _wait(lambda: jobs.get_job(job_id, tmp_path).stage, 60, "the child's first progress")
+        wait_for(lambda: jobs.get_job(job_id, tmp_path).stage, 60, "the child's first progress")
         assert jobs.recover(tmp_path) == 1
         assert child.wait(5) == -signal.SIGKILL
     finally:
@@ -163,13 +154,13 @@ def test_stop_during_pose_finding_is_quick_and_leaves_no_native_trace(tmp_path, 
     files = [(p.name, p.read_bytes()) for p in images]
     with running_server(tmp_path, device):
         job_id = jobs.submit(files, "Chair", pipeline.Options(quality="fast"), data_dir=tmp_path)
-        _wait(lambda: jobs.get_job(job_id, tmp_path).stage == "poses", 90, "pose finding")
+        wait_for(lambda: jobs.get_job(job_id, tmp_path).stage == "poses", 90, "pose finding")
         pid = _pid_of(tmp_path, job_id)
         pressed = time.monotonic()
         jobs.cancel(job_id, tmp_path)
         job = _finished(tmp_path, job_id, 30)
         took = time.monotonic() - pressed
-        _wait(lambda: not _alive(pid), 5, "the child to be gone")
+        wait_for(lambda: not _alive(pid), 5, "the child to be gone")
     assert job.status is JobStatus.CANCELLED, job.error
     assert took < workers.CANCEL_GRACE_S + 2.0, f"Stop took {took:.1f} s"
     assert len(job.photos) == 12 and not (tmp_path / "staging" / job_id).exists()
@@ -195,12 +186,12 @@ def test_a_job_over_its_time_limit_fails_plainly(tmp_path, photo, made, worker_p
     monkeypatch.setenv("PLINTH_JOB_TIME_LIMIT_S", "2")
     job_id = jobs.submit([("front.jpg", photo)], "Slow chair", FAST, data_dir=tmp_path)
     worker_pool(tmp_path)
-    pid = _wait(lambda: _pid_of(tmp_path, job_id), 30, "the child to start")
+    pid = wait_for(lambda: _pid_of(tmp_path, job_id), 30, "the child to start")
     job = _finished(tmp_path, job_id, 30)
     assert job.status is JobStatus.FAILED
     assert job.error == workers.TIME_LIMIT_MESSAGE.format(limit="2-second", photos="1 photo")
     assert "2-second limit for 1 photo" in job.error and job.photos  # the limit actually used; photos kept
-    _wait(lambda: not _alive(pid), 5, "the child to be gone")
+    wait_for(lambda: not _alive(pid), 5, "the child to be gone")
     assert not (tmp_path / "staging" / job_id).exists()
     assert [m.share_id for m in library.list_models(tmp_path)] == [earlier.share_id]
     assert {p.name: p.read_bytes() for p in earlier.folder.iterdir() if p.is_file()} == before

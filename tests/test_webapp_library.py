@@ -9,25 +9,15 @@ import json
 import os
 import signal
 import struct
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 import pipeline
+from tests.polling import wait_for
 from webapp import jobs, library, sanitize, store, workers
 from webapp.jobs import JobStatus
-
-
-def _wait(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +173,7 @@ def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(photo, tmp_path
     first = jobs.submit([("front.jpg", photo.read_bytes())], "First chair", opts, data_dir=tmp_path)
     workers.start_workers(tmp_path)
     try:
-        done = _wait(lambda: (j := jobs.get_job(first, tmp_path)).status.finished and j, 240, "first job")
+        done = wait_for(lambda: (j := jobs.get_job(first, tmp_path)).status.finished and j, 240, "first job")
         assert done.status is JobStatus.DONE, done.error
         model = library.get_model(done.share_id, tmp_path)
         assert model.name == "First chair" and model.report["texture_size"] == 512  # the job's own options
@@ -192,19 +182,19 @@ def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(photo, tmp_path
 
         second = jobs.submit([("front.jpg", photo.read_bytes())], "Second", opts, data_dir=tmp_path)
         with store.connect(tmp_path) as con:
-            pid = _wait(lambda: con.execute("SELECT pid FROM jobs WHERE id=? AND status=? AND pid IS NOT NULL",
+            pid = wait_for(lambda: con.execute("SELECT pid FROM jobs WHERE id=? AND status=? AND pid IS NOT NULL",
                                             (second, JobStatus.RUNNING.value)).fetchone(), 60, "second job to start")[0]
         os.kill(pid, signal.SIGKILL)  # what the kernel's OOM killer does
-        crashed = _wait(lambda: (j := jobs.get_job(second, tmp_path)).status is not JobStatus.RUNNING and j, 60,
+        crashed = wait_for(lambda: (j := jobs.get_job(second, tmp_path)).status is not JobStatus.RUNNING and j, 60,
                         "crash noticed")
         assert crashed.status is JobStatus.FAILED and "out of memory" in crashed.error and crashed.photos
         assert library.get_model(done.share_id, tmp_path).file("model.glb").read_bytes() == glb
         assert [m.share_id for m in library.list_models(tmp_path)] == [done.share_id]
 
         third = jobs.submit([("front.jpg", photo.read_bytes())], "Third", opts, data_dir=tmp_path)
-        _wait(lambda: jobs.get_job(third, tmp_path).stage not in ("", "ingest"), 60, "third job to get going")
+        wait_for(lambda: jobs.get_job(third, tmp_path).stage not in ("", "ingest"), 60, "third job to get going")
         jobs.cancel(third, tmp_path)
-        stopped = _wait(lambda: (j := jobs.get_job(third, tmp_path)).status.finished and j, 60, "cancel")
+        stopped = wait_for(lambda: (j := jobs.get_job(third, tmp_path)).status.finished and j, 60, "cancel")
         assert stopped.status is JobStatus.CANCELLED
         assert len(library.list_models(tmp_path)) == 1
     finally:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
-from . import library, lock, store
+from . import disk, library, lock, store
 
 INFO = "plinth-backup.json"
 FORMAT = 1
@@ -55,7 +55,7 @@ def backup(data: Path, out: Path) -> int:
                         tar.add(folder, arcname=f"models/{name}", filter=_plain_files)
             os.replace(partial, out)
     except OSError as error:
-        if library.is_disk_full(error):
+        if disk.is_full(error):
             raise library.LibraryError(f"The disk is full, so the backup {out} could not be written.") from error
         raise library.LibraryError(f"Could not write the backup {out}: {error.strerror or error}.") from error
     return len(folders)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import limits, sanitize, settings, store
+from . import disk, limits, sanitize, settings, store
 
 
 class JobStatus(str, Enum):
@@ -173,27 +173,11 @@ def submit(
         os.replace(tmp, photo_dir)  # a worker never sees half the photos
     except OSError as error:
         shutil.rmtree(photo_dir.parent, ignore_errors=True)
-        if is_disk_full(error):
+        if disk.is_full(error, data):
             raise JobRefused("The server's disk is full, so it cannot take these photos now. "
                              "Ask whoever runs it to free some space, then try again.") from error
         raise
     return _insert(data, job_id, name, options, photo_dir)
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """True when `error`, or an error it came from, is the disk (or quota) running out of space."""
-    import errno
-    import sqlite3
-
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def retry(job_id: str, data_dir: str | os.PathLike | None = None) -> str | None:

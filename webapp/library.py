@@ -17,7 +17,6 @@ manifests, so share links keep working on a full, read-only or damaged disk.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ from typing import Any, Sequence
 
 from pipeline import PlinthError, Result, atomic_write
 
-from . import sanitize, settings, store
+from . import disk, sanitize, settings, store
 
 #: Public file name -> (file in the model folder, content type). Only these are ever served.
 PUBLIC_FILES: dict[str, tuple[str, str]] = {
@@ -58,33 +57,6 @@ class LibraryError(PlinthError):
         super().__init__("publish", message)
 
 
-_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-def is_disk_full(error: BaseException, data: Path | None = None) -> bool:
-    """True for 'no space left' (or a file-size limit) from the OS or from SQLite.
-
-    SQLite reports some of these only as 'disk I/O error'; then a small probe write in `data`
-    tells whether the disk is the cause."""
-    if isinstance(error, OSError):
-        return error.errno in _FULL
-    if not isinstance(error, sqlite3.OperationalError):
-        return False
-    if "full" in str(error):
-        return True
-    if "I/O" not in str(error) or data is None:
-        return False
-    probe = data / f".space-probe-{os.getpid()}.tmp"
-    try:
-        with open(probe, "wb") as fh:
-            fh.write(b"\0" * 65536)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as probe_error:
-        return probe_error.errno in _FULL
-    finally:
-        probe.unlink(missing_ok=True)
-    return False
 
 
 @dataclass(frozen=True)
@@ -190,7 +162,7 @@ def add_model(
             shutil.rmtree(final, ignore_errors=True)  # no row, no folder: nothing half-published
             raise
     except (OSError, sqlite3.OperationalError) as error:
-        if is_disk_full(error, data):
+        if disk.is_full(error, data):
             raise LibraryError(DISK_FULL) from error
         raise
     return _row_to_model(data, row)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import jobs, limits, settings
+from . import disk, jobs, limits, settings
 from .jobs import JobStatus
 
 log = logging.getLogger("plinth.jobs")
@@ -134,11 +134,11 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
     except pipeline.Cancelled:
         verdict(JobStatus.CANCELLED, message="Stopped")
     except pipeline.PlinthError as error:
-        verdict(JobStatus.FAILED, error=DISK_FULL_MESSAGE if jobs.is_disk_full(error) else str(error))
+        verdict(JobStatus.FAILED, error=DISK_FULL_MESSAGE if disk.is_full(error, data) else str(error))
     except MemoryError:
         verdict(JobStatus.FAILED, error=CRASH_MESSAGE.format(why=" (out of memory)"))
     except Exception as error:
-        if jobs.is_disk_full(error):
+        if disk.is_full(error, data):
             verdict(JobStatus.FAILED, error=DISK_FULL_MESSAGE)
         else:  # a bug: keep the details for us, plain words for the merchant
             _log_bug(data, job_id)
