@@ -73,7 +73,7 @@ def test_create_to_result_with_the_real_pipeline(app_data, bench):
     job_id = job_id[0] if isinstance(job_id, list) else job_id
     queued = jobs.get_job(job_id, app_data)
     assert queued.options.quality == "fast" and queued.options.texture_size is None  # the preset decides
-    assert queued.options.size == pipeline.KnownSize("height", pytest.approx(0.85))
+    assert (queued.options.size.axis, queued.options.size.metres) == ("height", pytest.approx(0.85))
 
     seen_progress = False
     end = time.monotonic() + 300
