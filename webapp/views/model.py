@@ -93,7 +93,7 @@ with r:
     st.text_input("Product name", value=model.name, key="new_name", max_chars=120)
     st.button("Rename", on_click=_rename, args=(model.share_id,), icon=":material/edit:")
 with dl:
-    sure = st.checkbox("Yes, delete this model and its share link", key="confirm_delete")
+    sure = st.checkbox("Yes, delete this model, its photos and its share link", key="confirm_delete")
     if st.button("Delete model", disabled=not sure, icon=":material/delete:"):
         _delete(model.share_id)
         st.switch_page(ui.LIBRARY)
