@@ -38,7 +38,7 @@ uploads = uploads or []
 unusable = []
 if uploads:
     total_mb = sum(u.size for u in uploads) / 2**20
-    st.caption(f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''}, {total_mb:.0f} MB "
+    st.caption(f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''}, {total_mb:.1f} MB "
                f"(one model takes up to {limits.MAX_JOB_PHOTOS} photos and {limits.MAX_JOB_MB:g} MB). "
                "The first one is used as the front.")
     cols = st.columns(4)
