@@ -60,6 +60,23 @@ def bench() -> Path:
 
 
 @pytest.fixture(scope="session")
+def chair_photo(bench) -> Path:
+    """One real product photo: the bench's single-photo chair."""
+    return bench / "single" / "chair" / "image.jpg"
+
+
+@pytest.fixture(scope="session")
+def chair_model(chair_photo, tmp_path_factory, device):
+    """That photo made into a model once per test session (fast, 0.85 m tall, 512 px texture), for
+    tests about what happens to a model (publishing, jobs, the library), not about how it is made."""
+    import pipeline
+
+    out = tmp_path_factory.mktemp("chair_model") / "chair.glb"
+    options = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
+    return pipeline.reconstruct([chair_photo], out, options, device=device)
+
+
+@pytest.fixture(scope="session")
 def artifacts() -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     return OUTPUT

@@ -36,22 +36,10 @@ HOUR = 3600.0
 
 
 @pytest.fixture(scope="module")
-def photo(bench) -> Path:
-    return bench / "single" / "chair" / "image.jpg"
-
-
-@pytest.fixture(scope="module")
-def made(photo, tmp_path_factory, device):
-    out = tmp_path_factory.mktemp("made") / "chair.glb"
-    options = pipeline.Options(size=pipeline.KnownSize("height", 0.5), quality="fast", texture_size=256)
-    return pipeline.reconstruct([photo], out, options, device=device)
-
-
-@pytest.fixture(scope="module")
-def five(made, photo, tmp_path_factory) -> tuple[Path, list[str]]:
+def five(chair_model, chair_photo, tmp_path_factory) -> tuple[Path, list[str]]:
     """A data folder with 5 published models (checkpointed: no -wal left) and their share ids."""
     data = tmp_path_factory.mktemp("five")
-    ids = [library.add_model(made, f"Chair {i}", [photo], data_dir=data).share_id for i in range(5)]
+    ids = [library.add_model(chair_model, f"Chair {i}", [chair_photo], data_dir=data).share_id for i in range(5)]
     return data, ids
 
 
@@ -196,7 +184,7 @@ def _no_file_growth(pid: int | None = None) -> None:
 
 
 @pytest.mark.parametrize("mechanism", ["tmpfs", "file-size limit"])
-def test_share_links_work_on_a_full_disk_and_publish_says_so(five, made, photo, tmp_path, mechanism, device):
+def test_share_links_work_on_a_full_disk_and_publish_says_so(five, chair_photo, tmp_path, mechanism, device):
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = mechanism == "tmpfs" and subprocess.run(
@@ -214,7 +202,7 @@ def test_share_links_work_on_a_full_disk_and_publish_says_so(five, made, photo, 
             for _ in range(2):
                 _serves_all(base, ids, data)
             probe = subprocess.run(
-                [sys.executable, "-c", _READ_AND_PUBLISH, str(data), ids[2], str(photo), device,
+                [sys.executable, "-c", _READ_AND_PUBLISH, str(data), ids[2], str(chair_photo), device,
                  "" if mounted else "limit"], cwd=ROOT, capture_output=True, text=True, timeout=120)
             assert probe.returncode == 0, probe.stderr
             found, listed, error, left = probe.stdout.strip().splitlines()
@@ -225,13 +213,14 @@ def test_share_links_work_on_a_full_disk_and_publish_says_so(five, made, photo, 
                 out = tmp_path / "out" / "item.glb"
                 out.parent.mkdir()
                 env = {**os.environ, "PLINTH_DATA_DIR": str(data)}
-                run = subprocess.run([sys.executable, "-m", "webapp", "make", str(photo), "--out", str(out),
+                run = subprocess.run([sys.executable, "-m", "webapp", "make", str(chair_photo), "--out", str(out),
                                       "--height", "0.5m", "--publish", "--quality", "fast", "--texture-size", "512",
                                       "-q", "--device", device], cwd=ROOT, env=env, capture_output=True, text=True,
                                      timeout=300)
                 assert run.returncode == 2 and run.stderr.startswith("plinth: The server's disk is full")
                 assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
-            assert sorted(p.name for p in (data / "models").iterdir()) == sorted(f.name for f in store.model_folders(data))
+            folders = sorted(f.name for f in store.model_folders(data))
+            assert sorted(p.name for p in (data / "models").iterdir()) == folders
             assert len(store.model_folders(data)) == 5
     finally:
         if mounted:
@@ -373,9 +362,9 @@ def _plinth(data: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
-def test_backup_while_serving_and_restore_round_trip(made, photo, tmp_path):
+def test_backup_while_serving_and_restore_round_trip(chair_model, chair_photo, tmp_path):
     data = tmp_path / "data"
-    ids = [library.add_model(made, f"Lamp {i}", [photo], data_dir=data).share_id for i in range(2)]
+    ids = [library.add_model(chair_model, f"Lamp {i}", [chair_photo], data_dir=data).share_id for i in range(2)]
     archive = tmp_path / "library.tar"
     with running_server(data) as base:
         made_at = _plinth(data, "backup", str(archive))
@@ -401,7 +390,7 @@ def test_backup_while_serving_and_restore_round_trip(made, photo, tmp_path):
     aside = list(tmp_path.glob("restored.before-restore-*"))
     assert len(aside) == 1 and (aside[0] / store.DB_NAME).is_file() and len(list((aside[0] / "models").iterdir())) == 2
     not_tar = tmp_path / "photo.tar"
-    not_tar.write_bytes(photo.read_bytes())
+    not_tar.write_bytes(chair_photo.read_bytes())
     bad = _plinth(tmp_path / "empty", "restore", str(not_tar))
     assert bad.returncode == 2 and "is not a Plinth backup" in bad.stderr and bad.stderr.count("\n") == 1
 
@@ -409,7 +398,7 @@ def test_backup_while_serving_and_restore_round_trip(made, photo, tmp_path):
 # ---------------------------------------------------------------- privacy
 
 
-def _jpeg_with_gps(photo: Path) -> bytes:
+def _jpeg_with_gps(chair_photo: Path) -> bytes:
     from PIL import Image
 
     exif = Image.Exif()
@@ -420,18 +409,18 @@ def _jpeg_with_gps(photo: Path) -> bytes:
     gps = exif.get_ifd(0x8825)
     gps[1], gps[2], gps[3], gps[4] = "N", (51.0, 30.0, 12.5), "W", (0.0, 7.0, 39.0)
     buf = io.BytesIO()
-    Image.open(photo).save(buf, format="JPEG", quality=90, exif=exif, comment=b"at home")
+    Image.open(chair_photo).save(buf, format="JPEG", quality=90, exif=exif, comment=b"at home")
     return buf.getvalue()
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "progressive JPEG", "WEBP", "HEIF", "PNG"])
-def test_strip_location_keeps_pixels_orientation_and_focal_length(photo, fmt):
+def test_strip_location_keeps_pixels_orientation_and_focal_length(chair_photo, fmt):
     import numpy as np
     import pillow_heif
     from PIL import Image
 
     pillow_heif.register_heif_opener()
-    base = Image.open(io.BytesIO(_jpeg_with_gps(photo)))
+    base = Image.open(io.BytesIO(_jpeg_with_gps(chair_photo)))
     exif = base.getexif()
     buf = io.BytesIO()
     kind = fmt.split()[-1]
@@ -456,14 +445,14 @@ def test_strip_location_keeps_pixels_orientation_and_focal_length(photo, fmt):
         assert b"eXIf" not in clean
 
 
-def test_deleting_a_model_deletes_its_job_record_and_uploads(made, photo, tmp_path):
+def test_deleting_a_model_deletes_its_job_record_and_uploads(chair_model, chair_photo, tmp_path):
     data = tmp_path / "data"
-    gps_photo = _jpeg_with_gps(photo)
+    gps_photo = _jpeg_with_gps(chair_photo)
     job_id = jobs.submit([("front.jpg", gps_photo)], "Chair", pipeline.Options(), data_dir=data)
     job_dir = data / "jobs" / job_id
     uploads = sorted((job_dir / "photos").iterdir())
-    model = library.add_model(made, "Chair", uploads, data_dir=data, job_id=job_id)
-    keep = library.add_model(made, "Other", [photo], data_dir=data)
+    model = library.add_model(chair_model, "Chair", uploads, data_dir=data, job_id=job_id)
+    keep = library.add_model(chair_model, "Other", [chair_photo], data_dir=data)
     from PIL import Image
 
     kept_photo = next((model.folder / "photos").iterdir())
@@ -480,6 +469,6 @@ def test_deleting_a_model_deletes_its_job_record_and_uploads(made, photo, tmp_pa
     assert doctor.check(data)[1] == 0
     # a worker withdrawing a model whose job failed keeps that job's record and photos for Try again
     other_job = jobs.submit([("front.jpg", gps_photo)], "Again", pipeline.Options(), data_dir=data)
-    withdrawn = library.add_model(made, "Again", [photo], data_dir=data, job_id=other_job)
+    withdrawn = library.add_model(chair_model, "Again", [chair_photo], data_dir=data, job_id=other_job)
     assert library.delete_model(withdrawn.share_id, data, with_job=False)
     assert jobs.get_job(other_job, data).photos and library.get_model(withdrawn.share_id, data) is None

@@ -57,12 +57,6 @@ def photo(bench) -> bytes:
     return (bench / "single" / "chair" / "image.jpg").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def made(bench, tmp_path_factory, device) -> pipeline.Result:
-    out = tmp_path_factory.mktemp("made") / "chair.glb"
-    return pipeline.reconstruct([bench / "single" / "chair" / "image.jpg"], out, FAST, device=device)
-
-
 @pytest.fixture
 def worker_pool(monkeypatch, device):
     """In-process job workers (real child processes) on `device`; stopped afterwards."""
@@ -180,8 +174,8 @@ def test_time_limit_by_photos_and_quality(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_job_over_its_time_limit_fails_plainly(tmp_path, photo, made, worker_pool, monkeypatch):
-    earlier = library.get_model(library.publish(made, "Earlier", [], data_dir=tmp_path).rsplit("/", 1)[1], tmp_path)
+def test_a_job_over_its_time_limit_fails_plainly(tmp_path, photo, chair_model, worker_pool, monkeypatch):
+    earlier = library.add_model(chair_model, "Earlier", [], data_dir=tmp_path)
     before = {p.name: p.read_bytes() for p in earlier.folder.iterdir() if p.is_file()}
     monkeypatch.setenv("PLINTH_JOB_TIME_LIMIT_S", "2")
     job_id = jobs.submit([("front.jpg", photo)], "Slow chair", FAST, data_dir=tmp_path)
@@ -337,12 +331,12 @@ def _leftovers(data: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_full_disk_while_making_fails_plainly_and_keeps_earlier_models(tmp_path, photo, made, worker_pool,
+def test_a_full_disk_while_making_fails_plainly_and_keeps_earlier_models(tmp_path, photo, chair_model, worker_pool,
                                                                        monkeypatch):
     """The whole data folder on a disk where the photos fit but the new model does not."""
     monkeypatch.setattr(limits, "MIN_FREE_MB", 0.0)  # let the upload in: the job is what meets the full disk
     with small_disk(tmp_path / "disk", 1536) as data:
-        earlier = library.get_model(library.publish(made, "Earlier", [], data_dir=data).rsplit("/", 1)[1], data)
+        earlier = library.get_model(library.publish(chair_model, "Earlier", [], data_dir=data).rsplit("/", 1)[1], data)
         before = earlier.file("model.glb").read_bytes()
         job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=data)
         worker_pool(data)

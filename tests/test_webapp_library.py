@@ -20,18 +20,6 @@ from webapp import jobs, library, sanitize, store, workers
 from webapp.jobs import JobStatus
 
 
-@pytest.fixture(scope="module")
-def photo(bench) -> Path:
-    return bench / "single" / "chair" / "image.jpg"
-
-
-@pytest.fixture(scope="module")
-def made(photo, tmp_path_factory, device):
-    out = tmp_path_factory.mktemp("made") / "chair.glb"
-    options = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
-    return pipeline.reconstruct([photo], out, options, device=device)
-
-
 def _jpeg_with_gps() -> bytes:
     from PIL import Image
 
@@ -103,18 +91,18 @@ def test_clean_usdz_keeps_64_byte_alignment(tmp_path):
             assert (info.header_offset + 30 + name_len + extra_len) % 64 == 0
 
 
-def test_publish_layout_share_ids_and_privacy(made, photo, tmp_path):
-    url1 = library.publish(made, "Oak chair", [photo], "floor", data_dir=tmp_path)
-    url2 = library.publish(made, "Oak chair", [photo], "wall", data_dir=tmp_path)
+def test_publish_layout_share_ids_and_privacy(chair_model, chair_photo, tmp_path):
+    url1 = library.publish(chair_model, "Oak chair", [chair_photo], "floor", data_dir=tmp_path)
+    url2 = library.publish(chair_model, "Oak chair", [chair_photo], "wall", data_dir=tmp_path)
     sid1, sid2 = url1.rsplit("/", 1)[1], url2.rsplit("/", 1)[1]
     assert url1.startswith("http") and "/ar/" in url1 and sid1 != sid2
     assert len(sid1) >= 32  # 24 random bytes = 192 bits, URL-safe base64
     m1 = library.get_model(sid1, tmp_path)
     assert m1 is not None and m1.name == "Oak chair" and m1.placement == "floor"
     assert sid1 not in str(m1.folder) and m1.folder.parent == tmp_path / "models"
-    assert m1.dimensions_m[1] == pytest.approx(made.report.dimensions_m[1])
+    assert m1.dimensions_m[1] == pytest.approx(chair_model.report.dimensions_m[1])
     # the original is kept for the merchant, without location metadata (pixels unchanged)
-    assert (m1.folder / "photos" / "000.jpg").read_bytes() == sanitize.strip_location(photo.read_bytes())
+    assert (m1.folder / "photos" / "000.jpg").read_bytes() == sanitize.strip_location(chair_photo.read_bytes())
     assert m1.file("photos/000.jpg") is None and m1.file("report.json") is None and m1.file("../x") is None
     for name in library.PUBLIC_FILES:
         assert m1.file(name) is not None, name
@@ -125,13 +113,13 @@ def test_publish_layout_share_ids_and_privacy(made, photo, tmp_path):
     import trimesh
 
     scene = trimesh.load(m1.file("model.glb"))
-    assert sum(len(g.faces) for g in scene.geometry.values()) == made.report.triangles
+    assert sum(len(g.faces) for g in scene.geometry.values()) == chair_model.report.triangles
     assert [m.share_id for m in library.list_models(tmp_path)] == [sid2, sid1]
 
 
-def test_rename_delete_and_orphans(made, photo, tmp_path):
-    keep = library.get_model(library.publish(made, "Keep", [photo], data_dir=tmp_path).rsplit("/", 1)[1], tmp_path)
-    gone = library.get_model(library.publish(made, "Gone", [photo], data_dir=tmp_path).rsplit("/", 1)[1], tmp_path)
+def test_rename_delete_and_orphans(chair_model, chair_photo, tmp_path):
+    keep = library.add_model(chair_model, "Keep", [chair_photo], data_dir=tmp_path)
+    gone = library.add_model(chair_model, "Gone", [chair_photo], data_dir=tmp_path)
     assert library.rename_model(keep.share_id, "  New\nname <b>  ", tmp_path)
     assert library.get_model(keep.share_id, tmp_path).name == "New name <b>"
     assert library.delete_model(gone.share_id, tmp_path)
@@ -146,8 +134,8 @@ def test_rename_delete_and_orphans(made, photo, tmp_path):
     assert keep.file("model.glb") is not None
 
 
-def test_queue_positions_cancel_and_restart_recovery(photo, tmp_path):
-    files = [("front.jpg", photo.read_bytes())]
+def test_queue_positions_cancel_and_restart_recovery(chair_photo, tmp_path):
+    files = [("front.jpg", chair_photo.read_bytes())]
     ids = [jobs.submit(files, f"Item {i}", pipeline.Options(), data_dir=tmp_path) for i in range(3)]
     assert [jobs.get_job(i, tmp_path).position for i in ids] == [1, 2, 3]
     jobs.cancel(ids[0], tmp_path)
@@ -159,7 +147,7 @@ def test_queue_positions_cancel_and_restart_recovery(photo, tmp_path):
     assert jobs.recover(tmp_path) == 1
     failed = jobs.get_job(ids[1], tmp_path)
     assert failed.status is JobStatus.FAILED and "photos are kept" in failed.error
-    assert [p.read_bytes() for p in failed.photos] == [sanitize.strip_location(photo.read_bytes())]
+    assert [p.read_bytes() for p in failed.photos] == [sanitize.strip_location(chair_photo.read_bytes())]
     again = jobs.get_job(jobs.retry(ids[1], tmp_path), tmp_path)
     assert again.status is JobStatus.QUEUED and again.name == "Item 1" and len(again.photos) == 1
     assert again.id != ids[1] and again.options == failed.options
@@ -167,10 +155,10 @@ def test_queue_positions_cancel_and_restart_recovery(photo, tmp_path):
 
 
 @pytest.mark.slow
-def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(photo, tmp_path, device, monkeypatch):
+def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(chair_photo, tmp_path, device, monkeypatch):
     monkeypatch.setenv("PLINTH_DEVICES", device)
     opts = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
-    first = jobs.submit([("front.jpg", photo.read_bytes())], "First chair", opts, data_dir=tmp_path)
+    first = jobs.submit([("front.jpg", chair_photo.read_bytes())], "First chair", opts, data_dir=tmp_path)
     workers.start_workers(tmp_path)
     try:
         done = wait_for(lambda: (j := jobs.get_job(first, tmp_path)).status.finished and j, 240, "first job")
@@ -180,7 +168,7 @@ def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(photo, tmp_path
         assert model.dimensions_m[1] == pytest.approx(0.85, rel=0.01)
         glb = model.file("model.glb").read_bytes()
 
-        second = jobs.submit([("front.jpg", photo.read_bytes())], "Second", opts, data_dir=tmp_path)
+        second = jobs.submit([("front.jpg", chair_photo.read_bytes())], "Second", opts, data_dir=tmp_path)
         with store.connect(tmp_path) as con:
             pid = wait_for(lambda: con.execute("SELECT pid FROM jobs WHERE id=? AND status=? AND pid IS NOT NULL",
                                             (second, JobStatus.RUNNING.value)).fetchone(), 60, "second job to start")[0]
@@ -191,7 +179,7 @@ def test_worker_runs_jobs_and_a_crashed_job_leaves_models_intact(photo, tmp_path
         assert library.get_model(done.share_id, tmp_path).file("model.glb").read_bytes() == glb
         assert [m.share_id for m in library.list_models(tmp_path)] == [done.share_id]
 
-        third = jobs.submit([("front.jpg", photo.read_bytes())], "Third", opts, data_dir=tmp_path)
+        third = jobs.submit([("front.jpg", chair_photo.read_bytes())], "Third", opts, data_dir=tmp_path)
         wait_for(lambda: jobs.get_job(third, tmp_path).stage not in ("", "ingest"), 60, "third job to get going")
         jobs.cancel(third, tmp_path)
         stopped = wait_for(lambda: (j := jobs.get_job(third, tmp_path)).status.finished and j, 60, "cancel")
