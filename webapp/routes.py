@@ -120,9 +120,10 @@ class HeaderLimit:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1009})
                     return
+                # No "Connection: close": the headers are already read, and closing with the client
+                # still writing made it see a reset instead of this answer (seen once in CI).
                 await PlainTextResponse("The request's headers are too large.", status_code=431,
-                                        headers={"Cache-Control": "no-store", "Connection": "close"})(
-                    scope, receive, send)
+                                        headers={"Cache-Control": "no-store"})(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
