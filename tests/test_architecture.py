@@ -1,7 +1,7 @@
 """The library's layering, read from the source (imports inside functions count too), as
 docs/architecture.md states it:
 
-* shared modules (types, errors, units, geom, raster, files) import no stage;
+* shared modules (types, errors, units, geom, raster, files, weights) import no stage;
 * no stage imports another stage; a stage's helpers never import its stage.py;
 * only the orchestrator (and the public face, for photo checks) reaches into the stages;
 * no import circle anywhere in pipeline/;
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "pipeline"
 STAGE_PACKAGES = ("sfm", "dense", "single_view", "mesh", "texture", "export")
 STAGE_MODULES = ("ingest", "segment")
-SHARED = ("types", "errors", "units", "geom", "raster", "files")
+SHARED = ("types", "errors", "units", "geom", "raster", "files", "weights")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
