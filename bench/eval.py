@@ -234,7 +234,8 @@ def volume_iou(pred_dense: np.ndarray, gt_dense: np.ndarray, grid: int = GRID) -
     return float(np.count_nonzero(a & b) / union) if union else 0.0
 
 
-def _bottom_centre(bounds: np.ndarray) -> np.ndarray:
+def bottom_centre(bounds: np.ndarray) -> np.ndarray:
+    """(3,) the bbox bottom-centre (x centre, y min, z centre) of (2, 3) bounds: the as-is origin."""
     lo, hi = bounds
     return np.array([(lo[0] + hi[0]) / 2, lo[1], (lo[2] + hi[2]) / 2])
 
@@ -273,7 +274,7 @@ def evaluate(
     gt_diag, pred_diag = gm.diagonal, pm.diagonal
 
     # as-is: only the bbox bottom-centre is moved to the origin
-    p_off, g_off = _bottom_centre(p_bounds), _bottom_centre(g_bounds)
+    p_off, g_off = bottom_centre(p_bounds), bottom_centre(g_bounds)
     ch, f, pr, rc = point_metrics(p_pts - p_off, g_pts - g_off, gt_diag, thresholds)
     v_iou = volume_iou(p_dense - p_off, g_dense - g_off, grid) if iou else float("nan")
     as_is = Metrics(ch, ch / gt_diag, f, pr, rc, v_iou, pred_diag / gt_diag)
@@ -319,6 +320,7 @@ __all__ = [
     "Alignment",
     "Evaluation",
     "load_mesh",
+    "bottom_centre",
     "sample_surface",
     "point_metrics",
     "occupancy",
