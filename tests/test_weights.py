@@ -49,3 +49,19 @@ def test_an_unknown_package_is_a_plain_error():
     ghost = dataclasses.replace(weights.U2NETP, package="no_such_weights_package", name="test model")
     with pytest.raises(weights.WeightsMissing, match="The test model is not installed"):
         weights.locate(ghost)
+
+
+def test_u2netp_runs_through_opencv_and_finds_a_bench_product(bench):
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from bench.saliency import saliency
+
+    net = cv2.dnn.readNetFromONNX(str(weights.locate(weights.U2NETP)))
+    case = bench / "single" / "avocado"
+    rgb = np.asarray(Image.open(case / "image.jpg").convert("RGB"))
+    truth = np.asarray(Image.open(case / "mask.png").convert("L").resize(rgb.shape[1::-1])) > 127
+    found = saliency(net, rgb) > 0.5
+    assert found.shape == truth.shape
+    assert (found & truth).sum() / (found | truth).sum() > 0.9  # bench/saliency.py measured 0.986

