@@ -31,7 +31,7 @@ from bench.variants import VARIANTS, available, derive  # noqa: E402
 
 REAL_CASES = ("monstree", "skull")
 SEEN_TAUS = (0.01, 0.02, 0.05)  # fractions of the gt.ply bbox diagonal
-#: (object, variant): about 25 minutes on 2 cores. "hard" stands for the first hard/ case.
+#: (object, variant): about 28 minutes on 2 cores (1 December 2026). "hard" stands for the first hard/ case.
 QUICK = (("avocado", "every_other"), ("chair", "all"), ("waterbottle", "ring_mid"), ("banana", "every_third"),
          ("boombox", "shuffled"), ("avocado", "jpeg60"), ("hard", "all"), ("real/monstree", "all"))
 
@@ -154,6 +154,7 @@ def run_case(ns: argparse.Namespace) -> dict:
         photos_placed=rep.photos_placed if not ns.dry_run else len(photos),
         placed=f"{rep.photos_placed if not ns.dry_run else len(photos)}/{len(photos)}",
         verdict=verdict(res) if not ns.dry_run else "dry-run",
+        seconds_per_stage=dict(rep.seconds_per_stage),
         dimensions_m=list(rep.dimensions_m),
         warnings=list(rep.warnings),
         glb=res.exports.glb,
@@ -207,7 +208,7 @@ def variant_means(rows: list[dict]) -> list[dict]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Capture-variant benchmark of pipeline.reconstruct on the bench data.")
-    ap.add_argument("--quick", action="store_true", help="the 8 quick cases (about 25 minutes on 2 cores)")
+    ap.add_argument("--quick", action="store_true", help="the 8 quick cases (about 28 minutes on 2 cores)")
     ap.add_argument("--objects", default="", help="comma-separated, e.g. avocado,hard,real/skull (default: all)")
     ap.add_argument("--variants", default="", help=f"comma-separated of {','.join(VARIANTS)} (default: all)")
     ap.add_argument("--device", default="cpu", help="torch device (default cpu)")
