@@ -27,22 +27,11 @@ from pipeline import ingest, segment, weights  # noqa: E402
 from pipeline.errors import PlinthError  # noqa: E402
 
 METHODS = ("grabcut", "u2netp", "both")
-_MEAN, _STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
 
 def saliency(net, rgb: np.ndarray) -> np.ndarray:
-    """U²-Net-p's fused output for an (H, W, 3) uint8 photo: (H, W) float32 in [0, 1].
-
-    Pre- and post-processing as rembg does it: 320 x 320 input scaled by its maximum, ImageNet
-    mean and std; the first (fused) output, stretched to [0, 1]."""
-    import cv2
-
-    small = cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_LANCZOS4).astype(np.float32)
-    x = (small / max(float(small.max()), 1.0) - _MEAN) / _STD
-    net.setInput(x.transpose(2, 0, 1)[None].astype(np.float32))
-    out = net.forward("1959")[0, 0]
-    out = (out - out.min()) / max(float(out.max() - out.min()), 1e-6)
-    return cv2.resize(out, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    """U²-Net-p's map for an (H, W, 3) uint8 photo, (H, W) float32 in [0, 1] (segment.saliency_map)."""
+    return segment.saliency_map(net, rgb)[0]
 
 
 def prompted_grabcut(rgb: np.ndarray, sal: np.ndarray, work_side: int = 400, iters: int = 4) -> np.ndarray:

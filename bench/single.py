@@ -157,10 +157,13 @@ def mask_iou(image: Path, gt_mask: Path, quality: str) -> tuple[float, float]:
     import numpy as np
     from PIL import Image
 
+    from dataclasses import replace
+
     from pipeline import ingest, segment
 
     photo = ingest.load_photos([image], ingest.PRESETS[quality]).photos[0]
-    m = segment.segment_photo(photo, segment.PRESETS[quality])
+    # As the single-photo path runs it (pipeline/orchestrator.py): with U²-Net-p when installed.
+    m = segment.segment_photo(photo, replace(segment.PRESETS[quality], saliency=True))
     gt = np.asarray(Image.open(gt_mask).convert("L")) > 127
     pred = m.mask
     if pred.shape != gt.shape:  # working size differs from the file: compare at the GT's size

@@ -1,4 +1,4 @@
-"""Segment stage: find the object in one photo, without learned weights.
+"""Segment stage: find the object in one photo.
 
 Entry point: `segment_photo(photo, cfg) -> Mask`.
 
@@ -11,6 +11,10 @@ Entry point: `segment_photo(photo, cfg) -> Mask`.
 
 Seeding from "unlike the border" rather than from a rectangle keeps GrabCut's object model clean:
 with a rectangle start, lit table areas near the object end up in the object model and stay.
+
+With `cfg.saliency` (the single-photo path), a learned salient-object model, U²-Net-p, shipped in a
+registry package (pipeline/weights.py), then draws the outline where it agrees with GrabCut's;
+without its weights installed, GrabCut's mask is the answer.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class SegmentConfig:
     retest_percentile: float = 90.0  # object pixels as common as this % of border colours may be background
     retest_min_share: float = 0.0015  # ... when they form a region at least this share of the frame
     retest_similarity: float = 0.5  # ... whose colour histogram overlaps the border's this well (Bhattacharyya)
+    saliency: bool = False  # refine GrabCut's mask with U²-Net-p when its weights are installed
 
 
 PRESETS: dict[str, SegmentConfig] = {
@@ -50,6 +55,7 @@ PRESETS: dict[str, SegmentConfig] = {
 }
 
 _BINS = 16  # histogram bins per Lab channel
+_IMAGENET_MEAN, _IMAGENET_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 _MIN_EDGE_CONTRAST = 1.4
 
 
@@ -62,7 +68,47 @@ def segment_photo(photo: Photo, cfg: SegmentConfig = PRESETS["balanced"]) -> Mas
         raise ValueError(f"segment: expected (H, W, 3) uint8 rgb, got {photo.rgb.shape} {photo.rgb.dtype}")
     if photo.alpha is not None:
         return _from_alpha(photo, cfg)
-    return _grabcut(photo, cfg)
+    mask = _grabcut(photo, cfg)  # also the judge of "no distinct object" (blank, gradient, noise)
+    return _refine_with_saliency(photo, mask, cfg) if cfg.saliency else mask
+
+
+def saliency_map(net, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """U²-Net-p's fused output for an (H, W, 3) uint8 photo, as rembg prepares and reads it: a 320
+    x 320 input scaled by its maximum with ImageNet mean and std; the first output stretched to
+    [0, 1]. Returns ((H, W) float32 map, the raw output's maximum: under 0.5 nothing stood out)."""
+    import cv2
+
+    small = cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_LANCZOS4).astype(np.float32)
+    x = (small / max(float(small.max()), 1.0) - _IMAGENET_MEAN) / _IMAGENET_STD
+    net.setInput(x.transpose(2, 0, 1)[None].astype(np.float32))
+    out = net.forward("1959")[0, 0]  # the fused map; 1960-1965 are the side outputs
+    peak = float(out.max())
+    out = (out - out.min()) / max(peak - float(out.min()), 1e-6)
+    return cv2.resize(out, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR), peak
+
+
+def _refine_with_saliency(photo: Photo, mask: Mask, cfg: SegmentConfig) -> Mask:
+    """U²-Net-p's outline where it and GrabCut agree on what the product is (bench/saliency.py:
+    mean IoU 0.956 against GrabCut's 0.873 over 90 bench views). GrabCut's mask stays when the
+    weights are not installed or the two disagree (IoU under 0.5: one of them found something else)."""
+    from . import weights
+
+    try:
+        path = weights.locate(weights.U2NETP)
+    except weights.WeightsMissing:
+        return mask  # the weights-free path
+    import cv2
+
+    sal, peak = saliency_map(cv2.dnn.readNetFromONNX(str(path)), photo.rgb)
+    found = _pick_regions(sal > 0.5, cfg.centre_falloff)
+    found = _fill_small_holes(found, 0.002 * found.size)
+    agree = float((found & mask.mask).sum() / max(int((found | mask.mask).sum()), 1))
+    if peak < 0.5 or found.mean() < cfg.min_object_share or agree < 0.5:
+        return mask
+    touches = _touches_edge(found, 1)
+    warnings = tuple(w for w in mask.warnings if w != MSG_EDGE) + ((MSG_EDGE,) if touches else ())
+    return Mask(mask=found, confidence=max(mask.confidence, min(0.95, 0.5 + 0.5 * agree)), touches_border=touches,
+                method="u2netp", warnings=warnings)
 
 
 def _from_alpha(photo: Photo, cfg: SegmentConfig) -> Mask:
