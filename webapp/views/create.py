@@ -89,21 +89,16 @@ if st.button("Create 3D model", type="primary", icon=":material/view_in_ar:"):
             size_m = pipeline.parse_size(f"{value}{unit or 'cm'}")
         except pipeline.PlinthError as error:
             problems.append(str(error))
-    files = [(u.name, u.getvalue()) for u in uploads if u.name not in unusable]
-    if not problems:
-        try:  # the server's limits (photo count, bytes, free disk), before anything is written
-            jobs.check_upload([len(content) for _, content in files], data)
-        except jobs.JobRefused as refused:
-            problems.append(refused.message)
     for problem in problems:
         st.error(ui.md(problem))
     if not problems:
+        files = [(u.name, u.getvalue()) for u in uploads if u.name not in unusable]
         # No texture size: the pipeline picks the quality's own (pipeline.TEXTURE_SIZES).
         options = pipeline.Options(kind=kind, placement=placement, quality=quality or pipeline.Options().quality,
                                    size=pipeline.KnownSize(axis, size_m) if size_m else None)
-        try:
+        try:  # submit checks the server's limits (photo count, bytes, free disk) before writing anything
             new_id = jobs.submit(files, name.strip() or "My product", options, data_dir=data)
-        except jobs.JobRefused as refused:  # the disk filled up or a limit was hit meanwhile
+        except jobs.JobRefused as refused:
             st.error(ui.md(refused.message))
             st.stop()
         st.query_params["job"] = new_id
