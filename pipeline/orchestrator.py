@@ -35,12 +35,6 @@ MIN_MEGABYTES = 0.03
 TEXTURE_CHOICES = (256, 512, 1024, 2048, 4096)
 #: Below this texture side (px) a model looks like coloured blobs: the report warns.
 _BLURRY_TEXTURE = 256
-#: Bytes allowed for export's smallest texture when checking a cap before writing: a flat grey
-#: 64 px JPEG at quality 60, the least it can take (baked bench textures: 969-1,170 bytes,
-#: noise 2,573), so this check never refuses a cap export could meet; the check after export
-#: catches the rest.
-_SMALLEST_JPEG_BYTES = 689
-_NOISY_JPEG_BYTES = 2573  # the most it takes: the size a refusal asks for includes it, so it is enough
 QUALITIES = ("fast", "balanced", "high")
 #: Texture side per quality when the merchant does not choose one.
 TEXTURE_SIZES = {"fast": 1024, "balanced": 2048, "high": 2048}
@@ -273,15 +267,9 @@ def reconstruct(
 
     stages.start("export", "Writing GLB, USDZ, OBJ and poster")
     exp_cfg = replace(export.PRESETS[options.quality], max_bytes=int(options.max_megabytes * 1e6))
-    name = options.name or out_glb.stem
-    _check_cap(_smallest_glb(textured, name), exp_cfg.max_bytes, len(textured.faces),
-               margin=_NOISY_JPEG_BYTES - _SMALLEST_JPEG_BYTES)
-    files = export.export_all(textured, out_glb, exp_cfg, name=name)
-    if files.glb_bytes > exp_cfg.max_bytes:  # export's shrinking could not meet the cap after all
-        for written in (files.glb, files.usdz, files.obj_zip, files.poster):
-            if written:
-                Path(written).unlink(missing_ok=True)
-        _check_cap(files.glb_bytes, exp_cfg.max_bytes, files.triangles)
+    # A cap this geometry cannot meet even with export's smallest texture is export's CaptureError,
+    # raised before any file is written, naming the size the model needs.
+    files = export.export_all(textured, out_glb, exp_cfg, name=options.name or out_glb.stem)
     if files.texture_size < min(_BLURRY_TEXTURE, options.texture_size):
         warnings.append(f"The texture was shrunk to {files.texture_size} px to fit under {options.max_megabytes:g} MB, "
                         "so the model looks blurry: allow a larger file for a sharper one.")
@@ -379,25 +367,6 @@ def _check_device(device: object) -> str:
         return str(dev)
     raise InputError("options", f"Plinth cannot run on the device '{device}' here; use --device cpu.")
 
-
-def _smallest_glb(textured, name: str) -> int:
-    """Bytes of the GLB with export's smallest texture: the geometry is what it is, so a cap under
-    this cannot be met (same layout as the real file; normals' values do not change its size)."""
-    from .export.stage import build_glb
-
-    v = np.asarray(textured.vertices, np.float32)
-    return len(build_glb(v, np.asarray(textured.faces), np.zeros_like(v), np.asarray(textured.uv, np.float32),
-                         b"\0" * _SMALLEST_JPEG_BYTES, name))
-
-
-def _check_cap(glb_bytes: int, cap_bytes: int, triangles: int, margin: int = 0) -> None:
-    """CaptureError when the smallest GLB (bytes) is over the cap; the size it asks for is that
-    plus `margin` bytes, rounded up to 0.01 MB, so that allowing it is enough."""
-    if glb_bytes > cap_bytes:
-        need = math.ceil((glb_bytes + margin) / 1e4) / 100
-        raise CaptureError("export", f"This model is at least {need:.2f} MB ({triangles:,} triangles with the "
-                                     f"smallest texture), over the {cap_bytes / 1e6:g} MB limit. Allow {need:.2f} "
-                                     "MB or more, or fewer triangles.")
 
 
 __all__ = ["MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES", "MIN_MULTIVIEW_PHOTOS", "Options", "QUALITIES", "STAGE_WORDS", "TEXTURE_SIZES", "reconstruct", "stages_for"]

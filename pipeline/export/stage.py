@@ -28,12 +28,12 @@ def export_all(textured: TexturedMesh, out_glb: Path, cfg: ExportConfig, name: s
     from PIL import Image
 
     out_glb = Path(out_glb)
-    out_glb.parent.mkdir(parents=True, exist_ok=True)
     points, faces, normals, uv = product_geometry(textured)
     texture = np.asarray(textured.texture, np.uint8)
     _check(textured, texture)
 
     glb, jpeg, tex_size = _fit_glb(points, faces, normals, uv, texture, name, cfg)
+    out_glb.parent.mkdir(parents=True, exist_ok=True)  # only now: a cap it cannot meet leaves nothing
     atomic_write(out_glb, glb)
     stem = out_glb.with_suffix("")
     paths = {k: Path(f"{stem}{suffix}") for k, suffix in
