@@ -30,11 +30,12 @@ def _ended(job: jobs.Job, job_id: str, data: Path) -> None:
     refused = st.session_state.pop("retry_refused", "")
     if refused:
         st.warning(ui.md(refused), icon=":material/info:")
-    a, b, _ = st.columns([1, 1, 3])
-    if job.photos_deleted:
+    if job.photos_deleted:  # nothing to try again with: say why, and offer the one way on
         st.caption(ui.md(jobs.PHOTOS_DELETED_MESSAGE.format(days=f"{limits.KEEP_FAILED_DAYS:g}")))
-    else:
-        a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
+        st.button("Start over", on_click=_start_over, type="primary", icon=":material/add_a_photo:")
+        return
+    a, b, _ = st.columns([1, 1, 3])
+    a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
     b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
 
 
