@@ -24,13 +24,13 @@ from .orchestrator import (
     stages_for,
 )
 from .report import KIND_WORDS, plain_words
-from .types import SINGLE_VIEW_KINDS, KnownSize, QualityReport, Result, ScaleSource
+from .types import SINGLE_VIEW_KINDS, Evidence, KnownSize, QualityReport, Result, ScaleSource, Verdict
 from .units import format_dimensions, format_size, parse_size
 
 __all__ = [
-    "Cancelled", "CaptureError", "InputError", "KIND_WORDS", "KnownSize", "MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES",
+    "Cancelled", "CaptureError", "Evidence", "InputError", "KIND_WORDS", "KnownSize", "MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES",
     "MIN_MULTIVIEW_PHOTOS", "Options",
     "PlinthError", "QUALITIES", "QualityReport", "Result", "SINGLE_VIEW_KINDS", "STAGE_WORDS", "ScaleSource",
     "TEXTURE_SIZES", "atomic_write", "check_photo", "format_dimensions", "format_size", "parse_size", "plain_words",
-    "reconstruct", "stages_for",
+    "reconstruct", "stages_for", "Verdict",
 ]

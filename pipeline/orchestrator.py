@@ -216,9 +216,7 @@ def reconstruct(
     masks, unclear = [], []
     for i, photo in enumerate(photo_list):
         try:
-            # U²-Net-p only for one photo: it costs ~0.9 s a photo on 2 cores (issue 13 weighs it for many).
-            seg_cfg = replace(segment.PRESETS[options.quality], saliency=not multiview)
-            masks.append(segment.segment_photo(photo, seg_cfg))
+            masks.append(segment.segment_photo(photo, segment.preset(options.quality, multiview)))
         except CaptureError as error:
             if not multiview:
                 raise

@@ -19,7 +19,7 @@ without its weights installed, GrabCut's mask is the answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,6 +53,14 @@ PRESETS: dict[str, SegmentConfig] = {
     "balanced": SegmentConfig(),
     "high": SegmentConfig(work_side=512, grabcut_iters=5),
 }
+
+
+
+def preset(quality: str, multiview: bool) -> SegmentConfig:
+    """The settings for one photo of a job: `quality` preset, single- or multi-photo path."""
+    # U²-Net-p only for one photo: it costs ~0.9 s a photo on 2 cores through cv2.dnn.
+    return replace(PRESETS[quality], saliency=not multiview)
+
 
 _BINS = 16  # histogram bins per Lab channel
 _IMAGENET_MEAN, _IMAGENET_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])

@@ -176,6 +176,28 @@ class Exports:
     texture_size: int
 
 
+class Verdict(str, Enum):
+    """The quality gate's call on a finished model (see pipeline/quality)."""
+
+    GOOD = "good"  # publish it as a scan
+    WARNINGS = "warnings"  # usable, but the merchant should read what is wrong
+    FAILED = "failed"  # not a faithful model: never published on its own; re-shoot advice given
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One measurement the quality gate judged, with the limits it was judged against."""
+
+    check: str  # id: "outline", "placed", "size", "pieces", "unseen", "photometric", ...
+    value: float  # the measurement, in `unit`
+    unit: str  # "share" (0..1), "px", "ratio", "rgb" (mean abs 0..255), "count"
+    warn_at: float  # the value from which the check warns
+    fail_at: float  # the value from which the check fails (the direction is the check's)
+    outcome: Verdict
+    message: str = ""  # plain words for the merchant; "" when the check passed
+    photos: tuple[str, ...] = ()  # the merchant's file names this is about (to re-shoot)
+
+
 @dataclass(frozen=True)
 class QualityReport:
     """What the merchant (and the benchmark) learn about one model."""
@@ -200,6 +222,9 @@ class QualityReport:
     advice: tuple[str, ...] = ()  # how to get a better model
     details: tuple[str, ...] = ()  # technical notes from the stages (simplification, fill-in, ...)
     summary: str = ""
+    verdict: Verdict = Verdict.GOOD  # the quality gate's call (see Evidence)
+    evidence: tuple[Evidence, ...] = ()  # every check the gate made, passed or not
+    reshoot: tuple[str, ...] = ()  # the merchant's photo file names worth re-shooting, worst first
 
 
 @dataclass(frozen=True)
