@@ -111,17 +111,22 @@ def seen_scores(glb: str | Path, case: Path, alignment, n_points: int, seed: int
     return out
 
 
-def verdict(res) -> str:
-    """What the product said about its model: the report's verdict if it has one, else its kind
-    and the number of warnings (today's report has no verdict field)."""
-    rep = res.report
-    data: dict = {}
-    path = getattr(res, "report_path", "")
-    if path and Path(path).is_file():
-        data = json.loads(Path(path).read_text())
-    v = getattr(rep, "verdict", None) or data.get("verdict") or (data.get("quality") or {}).get("verdict")
-    n_warn = len(getattr(rep, "warnings", ()) or ())
-    return f"{v}, warnings: {n_warn}" if v else f"{rep.kind}, warnings: {n_warn}"
+def verdict(rep) -> str:
+    """The quality gate's verdict and the checks that were not good: "failed: outline, placed"."""
+    bad = [e.check for e in rep.evidence if e.outcome.value != "good"]
+    return rep.verdict.value + (f": {', '.join(bad)}" if bad else "")
+
+
+def gate_misses(rows: list[dict]) -> tuple[list[str], list[str]]:
+    """Cases the gate got wrong by the issue's rule: called good with aligned seen F@5% below
+    0.80, or called failed at 0.95 or above (refusals count as failed)."""
+    def called(r: dict) -> str:
+        return "failed" if str(r.get("verdict", "")).startswith(("failed", "refused")) else str(r.get("verdict", ""))
+
+    scored = [r for r in rows if isinstance(r.get("al_sf5"), float)]
+    good_bad = [f"{r['object']} {r['variant']}" for r in scored if called(r).startswith("good") and r["al_sf5"] < 0.80]
+    failed_good = [f"{r['object']} {r['variant']}" for r in scored if called(r) == "failed" and r["al_sf5"] >= 0.95]
+    return good_bad, failed_good
 
 
 def run_case(ns: argparse.Namespace) -> dict:
@@ -153,7 +158,8 @@ def run_case(ns: argparse.Namespace) -> dict:
         peak_rss_mb=peak_rss_mb(),  # the pipeline's peak: read before scoring
         photos_placed=rep.photos_placed if not ns.dry_run else len(photos),
         placed=f"{rep.photos_placed if not ns.dry_run else len(photos)}/{len(photos)}",
-        verdict=verdict(res) if not ns.dry_run else "dry-run",
+        verdict=verdict(rep) if not ns.dry_run else "dry-run",
+        evidence={e.check: [e.value, e.outcome.value] for e in rep.evidence},
         seconds_per_stage=dict(rep.seconds_per_stage),
         dimensions_m=list(rep.dimensions_m),
         warnings=list(rep.warnings),
@@ -257,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     mean_cols = [("variant", "variant", ""), ("cases", "cases", "d"), ("refused", "refused", "d"),
                  ("failed", "failed", "d"), *[c for c in COLUMNS if c[0] not in ("object", "variant", "placed", "verdict")]]
     print(markdown(variant_means(rows), mean_cols))
+    good_bad, failed_good = gate_misses(rows)
+    print(f"\ngate: {len(good_bad)} called good with aligned sF@5% < 0.80 ({', '.join(good_bad) or 'none'}); "
+          f"{len(failed_good)} called failed with aligned sF@5% >= 0.95 ({', '.join(failed_good) or 'none'})")
     failed = [f"{r['object']} {r['variant']}" for r in rows if "error" in r]
     print(f"\n{len(rows) - len(failed)} of {len(rows)} cases ran" + (f"; failed: {', '.join(failed)}" if failed else ""))
     print(f"results: {ns.json or out / 'results.json'}")

@@ -26,9 +26,16 @@ from bench.multiview import pick_photos  # noqa: E402
 #: In the order the benchmark runs them. `two_thirds` is 24 of 36 photos, `every_other` 18,
 #: `every_third` 12.
 VARIANTS = ("all", "two_thirds", "every_other", "every_third", "ring_low", "ring_mid", "ring_high",
-            "two_rings", "shuffled", "blur3", "exposure", "jpeg60")
+            "two_rings", "shuffled", "blur3", "exposure", "jpeg60", "one_spot", "mixed")
+#: Deliberately broken captures, for the quality gate: `one_spot` is photo 0 re-encoded
+#: ONE_SPOT_COPIES times with small crops (a merchant who never moved; issue 13 saw 29 such
+#: re-encodings published as a 50 cm "scan" of a 26 cm bottle); `mixed` interleaves every other
+#: photo with every other photo of the next multiview object (two products in one upload).
+BROKEN = ("one_spot", "mixed")
 #: Variants that need the bench's true cameras (rings, intrinsics).
-NEEDS_CAMERAS = frozenset({"ring_low", "ring_mid", "ring_high", "two_rings", "jpeg60"})
+NEEDS_CAMERAS = frozenset({"ring_low", "ring_mid", "ring_high", "two_rings", "jpeg60", "mixed"})
+ONE_SPOT_COPIES = 24
+ONE_SPOT_SEED = 13
 
 SHUFFLE_SEED = 13  # issue 13
 EXPOSURE_SEED = 13
@@ -58,8 +65,34 @@ def has_cameras(case: Path) -> bool:
 
 
 def available(case: Path) -> tuple[str, ...]:
-    """The variants this case can make."""
-    return tuple(v for v in VARIANTS if has_cameras(case) or v not in NEEDS_CAMERAS)
+    """The variants this case can make (`mixed` only among the multiview objects)."""
+    return tuple(v for v in VARIANTS if (has_cameras(case) or v not in NEEDS_CAMERAS)
+                 and (v != "mixed" or case.parent.name == "multiview"))
+
+
+def next_object(case: Path) -> Path:
+    """The multiview object after `case` in name order (wrapping round): `mixed`'s second product."""
+    objects = sorted(p for p in case.parent.iterdir() if has_cameras(p))
+    return objects[(objects.index(case) + 1) % len(objects)]
+
+
+def one_spot(src: Path, out: Path) -> list[Path]:
+    """ONE_SPOT_COPIES re-encodings of one photo: each cropped by up to 3% per side, scaled back to
+    the photo's size and saved at JPEG quality 70-95 (fixed seed)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(ONE_SPOT_SEED)
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        paths = []
+        for k in range(ONE_SPOT_COPIES):
+            left, top, right, bottom = (rng.uniform(0, 0.03, 4) * [w, h, w, h]).round()
+            copy = im.crop((int(left), int(top), w - int(right), h - int(bottom))).resize((w, h), Image.LANCZOS)
+            path = out / f"{src.stem}_copy{k:02d}.jpg"
+            copy.save(path, quality=int(rng.integers(70, 96)))
+            paths.append(path)
+    return paths
 
 
 def rings(case: Path) -> list[list[int]]:
@@ -100,6 +133,9 @@ def derive(case: Path, variant: str, work: Path) -> list[Path]:
     if variant == "shuffled":
         rest = np.random.default_rng(SHUFFLE_SEED).permutation(np.arange(1, len(photos)))
         return [photos[0]] + [photos[int(i)] for i in rest]
+    if variant == "mixed":  # the bench's own files again: photo 0, then the other object's photo 1, ...
+        other = case_photos(next_object(case))
+        return [q for pair in zip(photos[::2], other[1::2]) for q in pair]
     out = work / variant
     out.mkdir(parents=True, exist_ok=True)
     if variant == "blur3":
@@ -111,6 +147,8 @@ def derive(case: Path, variant: str, work: Path) -> list[Path]:
     if variant == "jpeg60":
         f35 = focal_35mm(case)
         return [reencode(p, out / (p.stem + ".jpg"), f35) for p in photos]
+    if variant == "one_spot":
+        return one_spot(photos[0], out)
     raise ValueError(f"unknown variant {variant!r}")
 
 

@@ -193,7 +193,7 @@ def reconstruct(
     Everything that can be checked without decoding a photo (options, output path, the photo
     list, its count and pixels, the device) is checked first, before any work or any file.
     """
-    from . import export, ingest, mesh, report, segment, texture
+    from . import export, ingest, mesh, quality, report, segment, texture
 
     t_start = time.perf_counter()
     if not isinstance(options, Options):
@@ -231,6 +231,7 @@ def reconstruct(
             f"{len(photo_list)} photos.", unclear[0].advice)
     warnings += [e.message for e in unclear]
 
+    cutouts = tuple(masks)  # the segmenter's own, for the quality gate (dense replaces `masks`)
     poses = None
     if multiview:
         from . import dense, sfm
@@ -249,7 +250,7 @@ def reconstruct(
                 f"Only the first of your {len(photo_list)} photos was used. For a full 3D model, "
                 "take 20-80 photos walking all around the item."
             )
-            photo_list, masks = photo_list[:1], masks[:1]
+            photo_list, masks, cutouts = photo_list[:1], masks[:1], cutouts[:1]
         stages.start("geometry", "Building the 3D shape from one photo")
         shape = single_view.shape_from_photo(
             photo_list[0], masks[0], options.kind, options.placement, single_view.PRESETS[options.quality]
@@ -273,7 +274,9 @@ def reconstruct(
                         "so the model looks blurry: allow a larger file for a sharper one.")
 
     stages.start("report", "Checking the result")
-    quality = report.make_report(
+    judgement = quality.judge(photo_list, cutouts, finished, textured, quality.PRESETS[options.quality],
+                              device=device, multiview=multiview)
+    checked = report.make_report(
         photos=photo_list,
         masks=tuple(masks),
         poses=poses,
@@ -281,13 +284,14 @@ def reconstruct(
         mesh=finished,
         textured=textured,
         exports=files,
+        judgement=judgement,
         warnings=tuple(warnings),
         seconds=time.perf_counter() - t_start,
         seconds_per_stage=stages.done(),
     )
     report_path = out_glb.with_suffix(".report.json")
-    report.write_report(quality, report_path)
-    return Result(exports=files, report=quality, report_path=str(report_path))
+    report.write_report(checked, report_path)
+    return Result(exports=files, report=checked, report_path=str(report_path))
 
 
 def _check_output(out_glb: object) -> Path:

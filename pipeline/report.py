@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from .files import atomic_write
-from .types import Exports, Mask, Mesh, Photo, Poses, QualityReport, ScaleSource, Shape, TexturedMesh
+from .types import Exports, Judgement, Mask, Mesh, Photo, Poses, QualityReport, ScaleSource, Shape, TexturedMesh, Verdict
 from .units import format_size
 
 KIND_WORDS = {
@@ -21,6 +21,12 @@ KIND_WORDS = {
     "scan": "A full 3D scan",
 }
 ALL_SIDES = ("front", "back", "left", "right", "top", "bottom")
+#: The first line a merchant reads, per verdict of the quality gate.
+VERDICT_WORDS = {
+    Verdict.GOOD: "Quality check passed: the model matches your photos.",
+    Verdict.WARNINGS: "Usable, with warnings: read the notes below before you share it.",
+    Verdict.FAILED: "This model failed its quality check: it is not a faithful model of the item.",
+}
 
 #: Below this mask confidence the merchant is told the cut-out may be wrong.
 LOW_MASK_CONFIDENCE = 0.5
@@ -40,11 +46,13 @@ def make_report(
     mesh: Mesh,
     textured: TexturedMesh,
     exports: Exports,
+    judgement: Judgement,
     warnings: Sequence[str],
     seconds: float,
     seconds_per_stage: dict[str, float],
 ) -> QualityReport:
-    """Collect what the stages found into one report, with advice a merchant can act on."""
+    """Collect what the stages found and what the gate decided into one report, with advice a
+    merchant can act on."""
     warn = list(warnings)
     advice: list[str] = []
     for photo in photos:
@@ -84,12 +92,12 @@ def make_report(
     if not single and set(unseen) - {"bottom"}:
         sides = ", ".join(s for s in unseen if s != "bottom")
         advice.append(f"No photo showed the {sides} of the item: add photos from there for a complete model.")
-    if textured.coverage < 0.8 and not single:
-        advice.append(f"Only {textured.coverage:.0%} of the surface was seen in a photo; the rest was filled in.")
+    if judgement.reshoot:
+        advice.insert(0, f"Re-shoot or leave out: {', '.join(judgement.reshoot)}.")
 
     w, h, d = mesh.dimensions_m
     summary = (
-        f"{KIND_WORDS.get(shape.kind, 'A 3D model')}, "
+        f"{_what(shape.kind, judgement.verdict)}, "
         f"{format_size(h)} tall, {format_size(w)} wide and {format_size(d)} deep "
         f"({mesh.scale_source}). Made from {placed} of {len(photos)} photo{'s' if len(photos) != 1 else ''} "
         f"in {seconds:.1f} s: {exports.triangles:,} triangles, {exports.glb_bytes / 1e6:.1f} MB GLB, "
@@ -116,7 +124,17 @@ def make_report(
         advice=tuple(dict.fromkeys(advice)),
         details=tuple(dict.fromkeys(details)),
         summary=summary,
+        verdict=judgement.verdict,
+        evidence=judgement.evidence,
+        reshoot=judgement.reshoot,
     )
+
+
+def _what(kind: str, verdict: Verdict) -> str:
+    """What the model is called: never "A full 3D scan" when the gate failed it."""
+    if verdict is Verdict.FAILED:
+        return "A 3D model that failed its quality check"
+    return KIND_WORDS.get(kind, "A 3D model")
 
 
 def to_json(report: QualityReport) -> dict:
@@ -127,7 +145,9 @@ def to_json(report: QualityReport) -> dict:
 
 def plain_words(report: QualityReport) -> list[str]:
     """The report as short sentences for the merchant, most important first."""
-    lines = [report.summary]
+    lines = [VERDICT_WORDS[Verdict(report.verdict)], report.summary]
+    lines += [e.message for e in sorted(report.evidence, key=lambda e: e.outcome is not Verdict.FAILED)
+              if e.outcome is not Verdict.GOOD and e.message]
     if report.kind_reason:
         reason = report.kind_reason[:1].upper() + report.kind_reason[1:]
         lines.append(reason if reason.endswith((".", "!", "?")) else reason + ".")

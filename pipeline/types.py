@@ -199,6 +199,21 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """What the quality gate decided, and on what evidence."""
+
+    verdict: Verdict
+    evidence: tuple[Evidence, ...]  # every check made, in the order they were made
+    reshoot: tuple[str, ...] = ()  # photo file names worth re-shooting, worst first
+
+    @property
+    def problems(self) -> tuple[Evidence, ...]:
+        """The checks that warned or failed, failed first."""
+        bad = [e for e in self.evidence if e.outcome is not Verdict.GOOD]
+        return tuple(sorted(bad, key=lambda e: e.outcome is not Verdict.FAILED))
+
+
+@dataclass(frozen=True)
 class QualityReport:
     """What the merchant (and the benchmark) learn about one model."""
 

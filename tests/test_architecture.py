@@ -23,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "pipeline"
-STAGE_PACKAGES = ("sfm", "dense", "single_view", "mesh", "texture", "export")
+STAGE_PACKAGES = ("sfm", "dense", "single_view", "mesh", "texture", "export", "quality")
 STAGE_MODULES = ("ingest", "segment")
 SHARED = ("types", "errors", "units", "geom", "raster", "files", "weights")
 

@@ -14,12 +14,15 @@ import pytest
 from pipeline import report
 from pipeline.types import (
     Camera,
+    Evidence,
     Exports,
+    Judgement,
     Mesh,
     Poses,
     ScaleSource,
     Shape,
     TexturedMesh,
+    Verdict,
 )
 from tests.scenes import intrinsics, mask, photo
 
@@ -35,7 +38,7 @@ def _inputs(photos: int = 24, placed: int | None = None, single: bool = False, *
             scale_from: ScaleSource = ScaleSource.MERCHANT, confidences=None, seen=ALL_BUT_BOTTOM,
             failures: tuple[str, ...] = (), coverage: float = 0.95, reprojection: float = 0.7,
             dims=(0.4, 0.3, 0.2), kind: str = "scan", photo_warnings=(), mask_warnings=(),
-            warnings: tuple[str, ...] = ()) -> dict:
+            warnings: tuple[str, ...] = (), judgement: Judgement = Judgement(Verdict.GOOD, ())) -> dict:
     """make_report's keyword arguments for a capture of `photos` photos, `placed` of them placed
     (default all); `single`: the single-photo path (no poses). `warnings`: the orchestrator's own
     (rejected files, unclear photos)."""
@@ -62,7 +65,7 @@ def _inputs(photos: int = 24, placed: int | None = None, single: bool = False, *
     exports = Exports("m.glb", "m.usdz", "m.obj.zip", "m.poster.png", triangles=12_345, glb_bytes=1_500_000,
                       texture_size=2048)
     return dict(photos=pics, masks=masks, poses=poses, shape=shape, mesh=mesh, textured=textured,
-                exports=exports, warnings=warnings, seconds=42.4, seconds_per_stage={"geometry": 30.0})
+                exports=exports, judgement=judgement, warnings=warnings, seconds=42.4, seconds_per_stage={"geometry": 30.0})
 
 
 def _make(**kw):
@@ -137,15 +140,37 @@ def test_low_mask_confidence_asks_for_a_plain_background():
     assert _advice_with(edge, "plain wall or sheet") == []
 
 
-def test_shaky_poses_and_low_coverage_are_explained():
-    shaky = _make(reprojection=report.HIGH_REPROJECTION_PX + 0.5, coverage=0.7)
+def test_shaky_poses_are_explained():
+    shaky = _make(reprojection=report.HIGH_REPROJECTION_PX + 0.5)
     assert shaky.reprojection_error_px == pytest.approx(report.HIGH_REPROJECTION_PX + 0.5)
     assert len(_advice_with(shaky, "did not line up well")) == 1
-    assert _advice_with(shaky, "Only 70% of the surface was seen") != []
     steady = _make(reprojection=report.HIGH_REPROJECTION_PX - 0.5)
-    assert _advice_with(steady, "did not line up") == [] and _advice_with(steady, "of the surface was seen") == []
-    # One photo never sees the back: the fill-in is expected there, not news.
-    assert _advice_with(_make(photos=1, single=True, seen=("front",), coverage=0.4), "of the surface") == []
+    assert _advice_with(steady, "did not line up") == []
+
+
+_BROKEN = Judgement(Verdict.FAILED, (
+    Evidence("placed", 0.45, "share", 0.8, 0.5, Verdict.FAILED, "Only 13 of 29 photos could be placed.",
+             ("IMG_3.jpg", "IMG_4.jpg")),
+    Evidence("pieces", 0.1, "share", 0.05, 0.35, Verdict.WARNINGS, "10% of the surface is in loose pieces."),
+    Evidence("ring", 0.5, "ratio", 1.2, 2.0, Verdict.GOOD)), ("IMG_3.jpg", "IMG_4.jpg"))
+
+
+def test_a_failed_verdict_is_never_called_a_scan_and_leads_the_plain_words():
+    failed = _make(judgement=_BROKEN)
+    assert failed.verdict is Verdict.FAILED and failed.evidence == _BROKEN.evidence
+    assert "scan" not in failed.summary and failed.summary.startswith("A 3D model that failed its quality check, ")
+    lines = report.plain_words(failed)
+    assert lines[0] == report.VERDICT_WORDS[Verdict.FAILED] and lines[1] == failed.summary
+    # The failed check first, then the warning; a passed check says nothing.
+    assert lines[2:4] == ["Only 13 of 29 photos could be placed.", "10% of the surface is in loose pieces."]
+    assert failed.advice[0] == "Re-shoot or leave out: IMG_3.jpg, IMG_4.jpg."
+    data = json.loads(json.dumps(report.to_json(failed)))
+    assert data["verdict"] == "failed" and data["reshoot"] == ["IMG_3.jpg", "IMG_4.jpg"]
+    assert [e["check"] for e in data["evidence"]] == ["placed", "pieces", "ring"]
+    assert data["evidence"][0]["outcome"] == "failed" and data["evidence"][0]["photos"] == ["IMG_3.jpg", "IMG_4.jpg"]
+    good = _make()
+    assert good.verdict is Verdict.GOOD and good.summary.startswith("A full 3D scan, ")
+    assert report.plain_words(good)[0] == report.VERDICT_WORDS[Verdict.GOOD]
 
 
 def test_summary_states_kind_sizes_source_and_files():
@@ -165,12 +190,12 @@ def test_photo_warnings_are_named_by_photo():
     assert "IMG_0.jpg: The photo is blurry." in rep.warnings
 
 
-def test_plain_words_lead_with_the_summary_then_reason_advice_warnings():
+def test_plain_words_lead_with_the_verdict_and_summary_then_reason_advice_warnings():
     rep = _make(photos=10, placed=9, scale_from=ScaleSource.ASSUMED, failures=("Photo 10 (IMG_9.jpg) is blurry.",))
     lines = report.plain_words(rep)
-    assert lines[0] == rep.summary
-    assert lines[1] == "The photos went all round the item."  # capitalised, full stop added
-    assert lines[2:] == list(rep.advice) + list(rep.warnings)
+    assert lines[:2] == [report.VERDICT_WORDS[Verdict.GOOD], rep.summary]
+    assert lines[2] == "The photos went all round the item."  # capitalised, full stop added
+    assert lines[3:] == list(rep.advice) + list(rep.warnings)
     assert len(rep.advice) >= 2 and rep.warnings
 
 

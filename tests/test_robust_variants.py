@@ -27,9 +27,10 @@ def test_subsets_rings_and_order(bench, tmp_path):
     case = bench / "multiview" / "avocado"
     photos = vr.case_photos(case)
     assert len(photos) == 36 and photos[0].name == "000.jpg"
-    counts = {v: len(vr.derive(case, v, tmp_path)) for v in vr.VARIANTS if v not in ("blur3", "exposure", "jpeg60")}
+    counts = {v: len(vr.derive(case, v, tmp_path)) for v in vr.VARIANTS
+              if v not in ("blur3", "exposure", "jpeg60", "one_spot")}
     assert counts == {"all": 36, "two_thirds": 24, "every_other": 18, "every_third": 12, "ring_low": 12,
-                      "ring_mid": 12, "ring_high": 12, "two_rings": 24, "shuffled": 36}
+                      "ring_mid": 12, "ring_high": 12, "two_rings": 24, "shuffled": 36, "mixed": 36}
 
     # the three rings split the capture, and each sits at its own elevation band
     elev = [f["elevation_deg"] for f in json.loads((case / "cameras.json").read_text())["frames"]]
@@ -90,3 +91,19 @@ def test_real_sets_get_the_variants_that_need_no_cameras(bench, tmp_path):
     assert set(vr.available(case)) == set(vr.VARIANTS) - vr.NEEDS_CAMERAS
     assert len(vr.derive(case, "every_other", tmp_path)) == 12  # of 23
     assert len(vr.derive(case, "two_thirds", tmp_path)) == 15
+
+
+def test_broken_captures_one_spot_and_mixed(bench, tmp_path):
+    case = bench / "multiview" / "avocado"
+    copies = vr.derive(case, "one_spot", tmp_path)
+    assert len(copies) == vr.ONE_SPOT_COPIES and len({p.name for p in copies}) == vr.ONE_SPOT_COPIES
+    first = _pixels(vr.case_photos(case)[0])
+    for p in copies[:3]:  # the same view, same size, but not the same pixels (crop and re-encoding)
+        px = _pixels(p)
+        assert px.shape == first.shape and 0 < np.abs(px - first).mean() < 40
+    assert vr.derive(case, "one_spot", tmp_path) == copies  # fixed seed: same files again
+    mixed = vr.derive(case, "mixed", tmp_path)
+    other = vr.next_object(case)
+    assert other.name == "banana" and [p.parent.parent for p in mixed[:2]] == [case, other]
+    assert {p.parent.parent.name for p in mixed[::2]} == {"avocado"} and {p.parent.parent.name for p in mixed[1::2]} == {"banana"}
+    assert "mixed" not in vr.available(bench / "hard" / "waterbottle_plain_table")
