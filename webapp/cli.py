@@ -62,7 +62,8 @@ def publish_made(result: Result, code: int, args: argparse.Namespace) -> int:
     if code == pipeline_cli.EXIT_FAILED_MODEL or result.report.verdict is Verdict.FAILED:
         print(NOT_PUBLISHED, file=sys.stderr)
         return pipeline_cli.EXIT_FAILED_MODEL
-    from .library import publish  # no Streamlit import: the library is plain SQLite + files
+    # No Streamlit import: the library is plain SQLite + files.
+    from .library import publish
 
     url = publish(result, name=args.name or Path(args.out).stem, photos=[Path(p) for p in args.photos],
                   placement=args.placement)
