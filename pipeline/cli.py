@@ -20,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import (
+    MIN_MEGABYTES,
     QUALITIES,
     SINGLE_VIEW_KINDS,
     Cancelled,
     CaptureError,
-    MIN_MEGABYTES,
     KnownSize,
     Options,
     PlinthError,
