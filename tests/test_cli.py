@@ -83,9 +83,12 @@ def test_console_script_writes_all_files(bench, tmp_path, device):
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Verdict: ")  # the verdict first
     for suffix in (".glb", ".usdz", ".obj.zip", ".poster.png", ".report.json"):
         assert str(out.with_suffix(suffix)) in proc.stdout
         assert out.with_suffix(suffix).is_file()
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["verdict"] in ("good", "warnings") and isinstance(report["evidence"], list)  # exit 0: not failed
 
 
 def test_wall_placement_puts_back_on_wall_plane(bench, tmp_path, device):

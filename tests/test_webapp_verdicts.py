@@ -250,10 +250,12 @@ def test_a_model_made_before_the_checks_shows_as_before_without_a_checked_badge(
 
 
 def test_the_library_shows_each_verdict(chair_model, data, tmp_path):
-    for verdict in Verdict:
-        _add(chair_model, verdict, data, tmp_path)
+    models = {verdict: _add(chair_model, verdict, data, tmp_path) for verdict in Verdict}
     at = _page(data, "views/library_page.py")
     assert not at.exception
     text = _texts(at)
     for badge in ("Failed the checks: not published", "Usable, with warnings", "Checked: looks right"):
         assert text.count(badge) == 1, badge
+    library.publish_anyway(models[Verdict.FAILED].share_id, True, data)
+    text = _texts(at.run())
+    assert "Failed the checks: published anyway" in text and "not published" not in text
