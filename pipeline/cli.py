@@ -5,6 +5,9 @@ web app, `make --publish` and `serve`; this module never imports the web app, so
 works without Streamlit installed.
 
 Every user mistake ends in one plain line on stderr and a non-zero exit code, never a traceback.
+A model the quality gate calls "failed" is a result, not a mistake: its verdict, what went wrong
+and the photos to re-shoot go to stdout, its files are removed (unless --keep-failed) and the
+exit code is EXIT_FAILED_MODEL.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import (
+    MIN_MEGABYTES,
     QUALITIES,
     SINGLE_VIEW_KINDS,
     Cancelled,
     CaptureError,
-    MIN_MEGABYTES,
     KnownSize,
     Options,
     PlinthError,
+    QualityReport,
     Result,
+    Verdict,
     format_size,
     parse_size,
     reconstruct,
@@ -33,7 +38,16 @@ from pipeline import (
 
 EXIT_BAD_INPUT = 2
 EXIT_CAPTURE = 3
+#: The model was made but failed Plinth's quality checks (its files removed unless --keep-failed).
+EXIT_FAILED_MODEL = 4
 EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 model made (good, or usable with warnings); 2 bad input or options; "
+    "3 the photos cannot make a model (re-shoot advice printed); "
+    f"{EXIT_FAILED_MODEL} the model was made but failed Plinth's quality checks (what went wrong and the "
+    "photos to re-shoot are printed; its files are removed unless --keep-failed); 130 stopped"
+)
 
 
 #: Options whose value may start with '-' ("--height -5cm"): argparse would take it for an
@@ -102,7 +116,8 @@ def add_make_command(
 ) -> argparse.ArgumentParser:
     """Add `make` and its options. `more` adds options of its own before --name (the web app's
     --publish), so that usage lines and help read as they always did."""
-    make = sub.add_parser("make", help="make a 3D model from one photo or 20-80 photos around the item")
+    make = sub.add_parser("make", help="make a 3D model from one photo or 20-80 photos around the item",
+                          epilog=EXIT_CODES_HELP)
     make.add_argument("photos", nargs="+", metavar="PHOTO", help="JPEG, PNG, WebP or HEIC photos")
     make.add_argument("--out", "-o", required=True, metavar="MODEL.glb", help="where to write the GLB")
     size = make.add_mutually_exclusive_group()
@@ -122,6 +137,9 @@ def add_make_command(
                       help=f"GLB size cap in MB (default 5, at least {MIN_MEGABYTES})")
     make.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
     make.add_argument("--quiet", "-q", action="store_true", help="print only the result")
+    make.add_argument("--keep-failed", action="store_true",
+                      help="keep the files of a model that fails the quality checks, to look at it "
+                           f"(the exit code is still {EXIT_FAILED_MODEL}, and a failed model is never published)")
     if more is not None:
         more(make)
     make.add_argument("--name", default="", help="product name shown on the share page")
@@ -155,8 +173,11 @@ def _progress_printer(quiet: bool):
     return progress
 
 
-def make(args: argparse.Namespace) -> Result:
-    """Run `make` with parsed arguments: reconstruct, print where the files are, return the Result."""
+def make(args: argparse.Namespace) -> tuple[Result, int]:
+    """Run `make` with parsed arguments: reconstruct, print the verdict and where the files are.
+
+    Returns the Result and the exit code (0, or EXIT_FAILED_MODEL with the files removed unless
+    --keep-failed)."""
     options = Options(
         kind=args.kind,
         placement=args.placement,
@@ -174,24 +195,66 @@ def make(args: argparse.Namespace) -> Result:
     # disk) and export makes missing folders only once there is a model to write.
     t0 = time.perf_counter()
     result = reconstruct(args.photos, out, options, progress=_progress_printer(args.quiet), device=args.device)
-    report = result.report
-    w, h, d = report.dimensions_m
-    print(f"Made {result.exports.glb} in {time.perf_counter() - t0:.1f} s")
-    print(f"  size     {format_size(w)} W x {format_size(h)} H x {format_size(d)} D")
-    print(f"  model    {report.triangles:,} triangles, {report.glb_bytes / 1e6:.2f} MB, "
-          f"{report.texture_size} px texture, kind {report.kind}")
-    print(f"  USDZ     {result.exports.usdz}")
-    print(f"  OBJ zip  {result.exports.obj_zip}")
-    print(f"  poster   {result.exports.poster}")
+    return result, present(result, keep_failed=args.keep_failed, seconds=time.perf_counter() - t0)
+
+
+def verdict_words(report: QualityReport) -> str:
+    """The verdict as the first line the merchant reads."""
+    if report.verdict is Verdict.FAILED:
+        return ("Verdict: failed. This model is not a faithful copy of the item, so do not use it as it is: "
+                "re-shoot the photos named below.")
+    if report.verdict is Verdict.WARNINGS:
+        return "Verdict: usable, with warnings. Read them before you use the model."
+    if not report.evidence:  # no check ran: "good" would claim more than anyone knows
+        return "Verdict: made, but not checked (no quality check ran on this model)."
+    return f"Verdict: good. All {len(report.evidence)} quality checks passed."
+
+
+def reshoot_photos(report: QualityReport) -> tuple[str, ...]:
+    """The merchant's photo file names worth re-shooting: the gate's list, else those its failed
+    and warned checks name."""
+    if report.reshoot:
+        return tuple(report.reshoot)
+    named = (p for e in report.evidence if e.outcome is not Verdict.GOOD for p in e.photos)
+    return tuple(dict.fromkeys(named))
+
+
+def present(result: Result, *, keep_failed: bool, seconds: float) -> int:
+    """Print the verdict first, then its reasons and the files; remove a failed model's files
+    unless `keep_failed`. Returns the exit code (0 or EXIT_FAILED_MODEL)."""
+    report, exports = result.report, result.exports
+    failed = report.verdict is Verdict.FAILED
+    print(verdict_words(report))
+    for outcome, label in ((Verdict.FAILED, "problem"), (Verdict.WARNINGS, "warning")):
+        for evidence in report.evidence:
+            if evidence.outcome is outcome and evidence.message:
+                print(f"  {label:<8} {evidence.message}")
+    photos = reshoot_photos(report)
+    if photos:
+        print(f"  re-shoot {', '.join(photos)}")
+    model_files = (exports.glb, exports.usdz, exports.obj_zip, exports.poster)
+    if failed and not keep_failed:
+        for path in model_files:
+            Path(path).unlink(missing_ok=True)
+        print("Removed the model's files: they would show a wrong copy of the item. "
+              "Run again with --keep-failed to keep them and look at them.")
+    else:
+        w, h, d = report.dimensions_m
+        print(f"{'Kept the failed model' if failed else 'Made'} {exports.glb} in {seconds:.1f} s")
+        print(f"  size     {format_size(w)} W x {format_size(h)} H x {format_size(d)} D")
+        print(f"  model    {report.triangles:,} triangles, {report.glb_bytes / 1e6:.2f} MB, "
+              f"{report.texture_size} px texture, kind {report.kind}")
+        print(f"  USDZ     {exports.usdz}")
+        print(f"  OBJ zip  {exports.obj_zip}")
+        print(f"  poster   {exports.poster}")
     print(f"  report   {result.report_path}")
     for line in (*report.advice, *report.warnings):
         print(f"  note     {line}")
-    return result
+    return EXIT_FAILED_MODEL if failed else 0
 
 
 def cmd_make(args: argparse.Namespace) -> int:
-    make(args)
-    return 0
+    return make(args)[1]
 
 
 def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

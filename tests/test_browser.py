@@ -260,3 +260,73 @@ def test_merchant_pages_run_under_their_csp_and_show_names_as_text(browser, benc
         assert page.locator("a[href*='evil.example']").count() == 0 and page.locator(".katex").count() == 0
         ctx.close()
     assert violations == [], violations
+
+
+def as_shown(text: str) -> re.Pattern:
+    """`text` as the page shows it: ui.md puts an invisible word joiner after each ':'."""
+    return re.compile("\u2060?".join(map(re.escape, text)))
+
+
+def test_failed_model_page_shows_the_reasons_and_no_share_link(browser, chair_model, tmp_path, artifacts, device):
+    """A model the quality gate failed: the Model page says what went wrong and which photos to take
+    again, shows no share link, QR code or AR button, and its 3D view opens only on purpose (a
+    private preview); the share page is a 404. A model with warnings and the Library, for the eye."""
+    import httpx
+
+    from pipeline import Verdict
+    from tests.verdicts import FAILED_CHECK, RESHOOT, WARNED_CHECK, judged
+    from webapp import library
+
+    data = tmp_path / "data"
+    data.mkdir()
+    failed = library.add_model(judged(chair_model, Verdict.FAILED, tmp_path / "f"), "Oak chair", [], data_dir=data)
+    warned = library.add_model(judged(chair_model, Verdict.WARNINGS, tmp_path / "w"), "Oak stool", [], data_dir=data)
+    with running_server(data, device) as base:
+        assert httpx.get(f"{base}/ar/{failed.share_id}", timeout=10).status_code == 404
+        assert httpx.get(f"{base}/models/{failed.share_id}/model.glb", timeout=10).status_code == 404
+        for size in VIEWPORTS:
+            ctx = browser.new_context(**VIEWPORTS[size])
+            page = ctx.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/model?id={failed.share_id}")
+            page.get_by_role("heading", name="Oak chair").wait_for()
+            alert = page.get_by_text("failed Plinth's checks, so it is not published")
+            alert.wait_for()
+            page.get_by_text(as_shown(FAILED_CHECK.message)).wait_for()
+            page.get_by_text(as_shown(WARNED_CHECK.message)).wait_for()
+            page.get_by_text(as_shown(", ".join(RESHOOT))).wait_for()  # the merchant's own file names
+            body = page.locator("body").inner_text()
+            assert "/ar/" not in body and "Scan with your phone" not in body and "Open the AR page" not in body
+            assert "A full 3D scan" not in body and "Traceback" not in body
+            assert page.locator("[data-testid=stImage] img").count() == 0  # no QR code
+            assert page.locator("iframe[src*='/ar/']").count() == 0
+            shot(page, artifacts / f"webapp_failed_{size}.png")
+
+            page.get_by_text("Look at it anyway").click()  # on purpose: the private preview
+            iframe = page.locator("iframe[src*='/preview/']").first
+            iframe.scroll_into_view_if_needed()
+            frame = wait_for(lambda: iframe.element_handle().content_frame(), 30, "preview document")
+            wait_viewer_loaded(frame, f"preview ({size})")
+            assert frame.locator("button.ar-button").count() == 0  # no "View in your room"
+            page.get_by_role("button", name=re.compile("GLB")).wait_for()  # downloads, on purpose
+            page.wait_for_timeout(500)
+            shot(page, artifacts / f"webapp_failed_preview_{size}.png")
+            ctx.close()
+
+        ctx = browser.new_context(**VIEWPORTS["desktop"])
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{base}/model?id={warned.share_id}")
+        page.get_by_text("Usable, with warnings.").wait_for()
+        page.get_by_text(f"{base}/ar/{warned.share_id}").first.wait_for()  # published, with its share link
+        frame = wait_for(lambda: page.locator("iframe[src*='/ar/']").first.element_handle().content_frame(), 30,
+                         "share page iframe")
+        wait_viewer_loaded(frame, "warnings model")
+        shot(page, artifacts / "webapp_warnings_desktop.png")
+        page.goto(f"{base}/library")
+        page.get_by_text("Failed the checks: not published").wait_for()
+        page.get_by_text("Usable, with warnings").wait_for()
+        page.locator("[data-testid=stImage] img").first.wait_for()
+        page.wait_for_timeout(500)
+        shot(page, artifacts / "webapp_library_verdicts_desktop.png")
+        ctx.close()

@@ -83,9 +83,12 @@ def test_console_script_writes_all_files(bench, tmp_path, device):
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Verdict: ")  # the verdict first
     for suffix in (".glb", ".usdz", ".obj.zip", ".poster.png", ".report.json"):
         assert str(out.with_suffix(suffix)) in proc.stdout
         assert out.with_suffix(suffix).is_file()
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["verdict"] in ("good", "warnings") and isinstance(report["evidence"], list)  # exit 0: not failed
 
 
 def test_wall_placement_puts_back_on_wall_plane(bench, tmp_path, device):
@@ -172,3 +175,78 @@ def test_library_cli_has_no_publish_or_serve(tmp_path, capsys):
         err = capsys.readouterr().err
         assert stop.value.code == 2, argv
         assert err.splitlines()[-1].startswith("plinth: ") and ("--publish" in err or "'serve'" in err), err
+
+
+# ---------------------------------------------------------------- the quality gate's verdict
+
+
+def test_a_failed_model_exits_4_says_why_and_removes_its_files(chair_model, tmp_path, capsys):
+    from pipeline import Verdict
+    from pipeline.cli import EXIT_FAILED_MODEL, present
+    from tests.verdicts import FAILED_CHECK, RESHOOT, WARNED_CHECK, judged
+
+    result = judged(chair_model, Verdict.FAILED, tmp_path / "out")
+    code = present(result, keep_failed=False, seconds=1.0)
+    lines = capsys.readouterr().out.splitlines()
+    assert code == EXIT_FAILED_MODEL and EXIT_FAILED_MODEL not in (0, 2, 3, 130)
+    assert lines[0].startswith("Verdict: failed.")  # the verdict comes first
+    text = "\n".join(lines)
+    assert FAILED_CHECK.message in text and WARNED_CHECK.message in text
+    assert f"re-shoot {', '.join(RESHOOT)}" in text  # the merchant's own file names
+    for path in (result.exports.glb, result.exports.usdz, result.exports.obj_zip, result.exports.poster):
+        assert not Path(path).exists(), path
+    assert Path(result.report_path).is_file() and result.report_path in text  # the why stays
+    assert "--keep-failed" in text and "Made " not in text
+
+
+def test_keep_failed_keeps_the_files_and_says_where(chair_model, tmp_path, capsys):
+    from pipeline import Verdict
+    from pipeline.cli import EXIT_FAILED_MODEL, present
+    from tests.verdicts import judged
+
+    result = judged(chair_model, Verdict.FAILED, tmp_path / "out")
+    assert present(result, keep_failed=True, seconds=1.0) == EXIT_FAILED_MODEL
+    out = capsys.readouterr().out
+    assert out.startswith("Verdict: failed.")
+    assert f"Kept the failed model {result.exports.glb}" in out
+    for path in (result.exports.glb, result.exports.usdz, result.exports.obj_zip, result.exports.poster):
+        assert Path(path).is_file() and str(path) in out
+
+
+def test_warnings_exit_0_and_print_the_warnings(chair_model, tmp_path, capsys):
+    from pipeline import Verdict
+    from pipeline.cli import present
+    from tests.verdicts import FAILED_CHECK, WARNED_CHECK, judged
+
+    result = judged(chair_model, Verdict.WARNINGS, tmp_path / "out")
+    assert present(result, keep_failed=False, seconds=1.0) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Verdict: usable, with warnings.")
+    assert f"warning  {WARNED_CHECK.message}" in out and FAILED_CHECK.message not in out
+    assert Path(result.exports.glb).is_file() and f"Made {result.exports.glb}" in out
+
+
+def test_good_only_says_checked_when_checks_ran(chair_model, tmp_path, capsys):
+    from dataclasses import replace
+
+    from pipeline import Verdict
+    from pipeline.cli import present
+    from tests.verdicts import judged
+
+    checked = judged(chair_model, Verdict.GOOD, tmp_path / "a")
+    assert present(checked, keep_failed=False, seconds=1.0) == 0
+    assert capsys.readouterr().out.startswith("Verdict: good. All 1 quality checks passed.")
+    unchecked = replace(checked, report=replace(checked.report, evidence=()))
+    assert present(unchecked, keep_failed=False, seconds=1.0) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Verdict: made, but not checked") and "good" not in out.splitlines()[0]
+
+
+def test_the_exit_codes_are_in_the_help(capsys):
+    from pipeline.cli import EXIT_FAILED_MODEL
+
+    with pytest.raises(SystemExit):
+        main(["make", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--keep-failed" in out
+    assert f"{EXIT_FAILED_MODEL} the model was made but failed Plinth's quality checks" in out

@@ -29,7 +29,8 @@ def test_make_publish_adds_the_model_and_prints_its_share_link(bench, tmp_path, 
     stdout = capsys.readouterr().out
     assert code == 0
     lines = stdout.splitlines()
-    assert lines[0].startswith(f"Made {out} in ")  # the library's lines first, unchanged
+    assert lines[0].startswith("Verdict: ")  # the library's lines first: the verdict, then the files
+    assert any(line.startswith(f"Made {out} in ") for line in lines)
     match = re.fullmatch(r"Share link: http://localhost:8501/ar/([A-Za-z0-9_-]+)", lines[-1])
     assert match, lines[-1]
     model = library.get_model(match.group(1), data)
@@ -77,3 +78,25 @@ def test_serve_on_a_busy_port_says_so_and_exits_1(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert f"port {port} is already in use" in err and f"--port {port + 1}" in err
     assert not (tmp_path / "server.json").exists()  # nothing recorded for a server that never ran
+
+
+def test_publish_never_publishes_a_failed_model(chair_model, tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from pipeline import Verdict
+    from pipeline.cli import EXIT_FAILED_MODEL
+    from tests.verdicts import judged
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("PLINTH_DATA_DIR", str(data))
+    args = argparse.Namespace(name="Oak", out=str(tmp_path / "oak.glb"), photos=[], placement="floor")
+    failed = judged(chair_model, Verdict.FAILED, tmp_path / "failed")
+    for code in (EXIT_FAILED_MODEL, 0):  # 0: the verdict alone decides, whatever code came before
+        assert cli.publish_made(failed, code, args) == EXIT_FAILED_MODEL
+        captured = capsys.readouterr()
+        assert "Share link" not in captured.out
+        assert captured.err.startswith("plinth: not published: this model failed") and captured.err.count("\n") == 1
+    assert library.list_models(data) == []
+    warned = judged(chair_model, Verdict.WARNINGS, tmp_path / "warned")
+    assert cli.publish_made(warned, 0, args) == 0  # usable with warnings: published
+    assert "Share link: " in capsys.readouterr().out and len(library.list_models(data)) == 1

@@ -19,12 +19,17 @@ CSP = (
     "img-src 'self' data: blob: https: http:; connect-src 'self' data: blob: https: http:; "
     "worker-src 'self' blob:; frame-ancestors *; base-uri 'none'; form-action 'none'"
 )
+#: The merchant's private preview (/preview/<id>): only our own pages may frame it.
+PREVIEW_CSP = CSP.replace("frame-ancestors *", "frame-ancestors 'self'")
 
 
-def render(model: Model, base: str, embed: bool = False) -> str:
-    """HTML for the share page. `base` is the absolute origin (plus path prefix) for file URLs."""
+def render(model: Model, base: str, embed: bool = False, preview: bool = False) -> str:
+    """HTML for the share page. `base` is the absolute origin (plus path prefix) for file URLs.
+
+    preview=True: the merchant's private look (files from /preview/, same origin, so `base` is
+    unused), with no AR button: a model that failed its checks is not offered for a room."""
     e = lambda s: escape(str(s), quote=True)  # noqa: E731 - local shorthand keeps the template readable
-    files = f"{base}/models/{model.share_id}"
+    files = f"/preview/{model.share_id}" if preview else f"{base}/models/{model.share_id}"
     page_url = f"{base}/ar/{model.share_id}"
     w, h, d = model.dimensions_m
     name = e(model.name)
@@ -36,6 +41,13 @@ def render(model: Model, base: str, embed: bool = False) -> str:
     )
     placement = "wall" if model.placement == "wall" else "floor"
     where = "on your wall" if placement == "wall" else "in your room"
+    ar = (f'ar ar-modes="webxr scene-viewer quick-look" ar-placement="{placement}" ar-scale="fixed"'
+          if not preview else "")
+    button = (f'<button slot="ar-button" class="ar-button" type="button">View {where}</button>'
+              if not preview else "")
+    hint = ("A private preview for you: this model is not published. Drag to turn it, pinch or scroll to zoom."
+            if preview else f"Open this page on your phone to place it {where} at its true size.\n"
+                            "    Drag to turn it, pinch or scroll to zoom.")
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -67,16 +79,15 @@ def render(model: Model, base: str, embed: bool = False) -> str:
   </header>
   <model-viewer id="viewer" src="{e(files)}/model.glb" ios-src="{e(files)}/model.usdz"
       poster="{e(files)}/poster.png" alt="3D model of {name}"
-      ar ar-modes="webxr scene-viewer quick-look" ar-placement="{placement}" ar-scale="fixed"
+      {ar}
       camera-controls touch-action="pan-y" interaction-prompt="auto" loading="eager"
       shadow-intensity="1" shadow-softness="1" exposure="1" tone-mapping="commerce">
-    <button slot="ar-button" class="ar-button" type="button">View {where}</button>
+    {button}
     <div slot="progress-bar" class="progress" aria-hidden="true"><div class="bar"></div></div>
   </model-viewer>
   <p class="message" id="message" role="status" hidden></p>
   <section class="facts" aria-label="Real size">{facts}</section>
-  <p class="hint" id="hint">Open this page on your phone to place it {where} at its true size.
-    Drag to turn it, pinch or scroll to zoom.</p>
+  <p class="hint" id="hint">{hint}</p>
 </main>
 <footer class="foot">3D model made with Plinth</footer>
 </body>

@@ -1,6 +1,8 @@
 """The `plinth` console script: the library's `make`, plus `make --publish` and `serve`.
 
     plinth make vase.jpg --out out/vase.glb --height 30cm --publish --name "Blue vase"
+                                             # a model that fails the quality checks: exit code 4,
+                                             # not published (--keep-failed keeps its files)
     plinth serve --port 8501
     plinth doctor [--repair]                 # check (and fix) the data folder
     plinth backup library.tar                # the whole library, safe while the server runs
@@ -16,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline import Result, Verdict
 from pipeline import cli as pipeline_cli
 
 from . import settings
@@ -44,15 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_make(args: argparse.Namespace) -> int:
-    result = pipeline_cli.make(args)
-    if args.publish:
-        from .library import publish  # no Streamlit import: the library is plain SQLite + files
+NOT_PUBLISHED = ("plinth: not published: this model failed Plinth's quality checks, so it would show "
+                 "customers a wrong copy of the item. Re-shoot the photos named above and make it again.")
 
-        url = publish(result, name=args.name or Path(args.out).stem, photos=[Path(p) for p in args.photos],
-                      placement=args.placement)
-        print(f"Share link: {url}")
-    return 0
+
+def cmd_make(args: argparse.Namespace) -> int:
+    result, code = pipeline_cli.make(args)
+    return publish_made(result, code, args) if args.publish else code
+
+
+def publish_made(result: Result, code: int, args: argparse.Namespace) -> int:
+    """--publish after `make`: into the library with its share link, unless the model failed its
+    quality checks (then say why, publish nothing, and keep `code`)."""
+    if code == pipeline_cli.EXIT_FAILED_MODEL or result.report.verdict is Verdict.FAILED:
+        print(NOT_PUBLISHED, file=sys.stderr)
+        return pipeline_cli.EXIT_FAILED_MODEL
+    # No Streamlit import: the library is plain SQLite + files.
+    from .library import publish
+
+    url = publish(result, name=args.name or Path(args.out).stem, photos=[Path(p) for p in args.photos],
+                  placement=args.placement)
+    print(f"Share link: {url}")
+    return code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

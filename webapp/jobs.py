@@ -84,6 +84,14 @@ class Job:
     share_id: str | None
     position: int  # 1 = next in line; 0 when not waiting
     damaged: bool = False  # the stored options could not be read (the worker fails the job plainly)
+    verdict: pipeline.Verdict | None = None  # done jobs: the quality gate's call on the model (None before it)
+
+    @property
+    def keeps_photos(self) -> bool:
+        """A finished job whose photos stay for Try again: failed, stopped, or done with a model
+        that failed its checks (a done job's model has its own copy otherwise)."""
+        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED) or (
+            self.status is JobStatus.DONE and self.verdict is pipeline.Verdict.FAILED)
 
     @property
     def photos(self) -> list[Path]:
@@ -188,7 +196,7 @@ def retry(job_id: str, data_dir: str | os.PathLike | None = None) -> str | None:
     if old is None:
         return None
     photos = old.photos
-    if not photos and old.status is JobStatus.DONE:
+    if not photos and old.status is JobStatus.DONE and not old.keeps_photos:
         raise JobRefused("This model is made, and its photos were kept only with it. "
                          "Upload the photos again to make another one.")
     if not photos:
@@ -230,6 +238,8 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
                 "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq < ?", (JobStatus.QUEUED.value, row["seq"])
             ).fetchone()[0]
     error, damaged = row["error"], False
+    stored = store.column(row, "verdict", "")  # '' for jobs done before the quality gate
+    verdict = pipeline.Verdict(stored) if stored in {v.value for v in pipeline.Verdict} else None
     try:
         options = options_from_record(row["options"])
     except (pipeline.InputError, ValueError):  # one damaged row fails that job, not the whole queue
@@ -239,6 +249,7 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
         finished=row["finished"], name=row["name"], options=options,
         photo_dir=Path(row["photo_dir"]), stage=row["stage"], fraction=row["fraction"],
         message=row["message"], error=error, share_id=row["share_id"], position=position, damaged=damaged,
+        verdict=verdict,
     )
 
 
@@ -337,24 +348,25 @@ def release_photos(data: Path, job_id: str) -> None:
 def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -> int:
     """Delete photos no job needs any more. Returns how many job folders went.
 
-    Done jobs' photos (their model has a copy); failed and cancelled jobs' photos once they are
-    older than limits.KEEP_FAILED_DAYS (the row stays, so the page can say they were deleted);
+    Done jobs' photos (their model has a copy); failed and cancelled jobs' photos, and those of
+    done jobs whose model failed its quality checks (kept for Try again), once they are older
+    than limits.KEEP_FAILED_DAYS (the row stays, so the page can say they were deleted);
     folders under data/jobs and data/staging of jobs with no row (older than an hour: submit
     writes the photos before the row) or, for staging, no running job."""
     data = settings.data_dir(data_dir)
     now = time.time() if now is None else now
     keep_until = now - limits.KEEP_FAILED_DAYS * 86400.0
     with store.connect(data) as con:
-        rows = {r["id"]: r for r in con.execute("SELECT id, status, finished FROM jobs")}
+        rows = {r["id"]: r for r in con.execute("SELECT id, status, finished, verdict FROM jobs")}
     removed = 0
     jobs_dir = data / "jobs"
     for folder in sorted(jobs_dir.iterdir()) if jobs_dir.is_dir() else ():
         row = rows.get(folder.name)
         if row is None:
             gone = now - _mtime(folder) > _ORPHAN_MIN_AGE_S
-        elif row["status"] == JobStatus.DONE.value:
+        elif row["status"] == JobStatus.DONE.value and row["verdict"] != pipeline.Verdict.FAILED.value:
             gone = True
-        elif row["status"] in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
+        elif row["status"] in (JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value):
             gone = (row["finished"] or 0.0) < keep_until
         else:
             gone = False  # queued or running: its photos are in use

@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline import PlinthError, Result, atomic_write
+from pipeline import PlinthError, Result, Verdict, atomic_write
 
-from . import disk, sanitize, settings, store
+from . import disk, sanitize, settings, store, verdicts
 
 #: Public file name -> (file in the model folder, content type). Only these are ever served.
 PUBLIC_FILES: dict[str, tuple[str, str]] = {
@@ -46,6 +46,8 @@ TEMP_PREFIXES = (".incoming-", ".deleted-")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 DISK_FULL = ("The server's disk is full, so the model could not be saved. "
              "Free some space (for example delete old models) and try again.")
+NOT_PUBLISHED = ("This model failed Plinth's quality checks, so it was not published: it would show "
+                 "customers a wrong copy of the item. Re-shoot the photos the checks name and make it again.")
 
 log = logging.getLogger("plinth.library")
 
@@ -73,6 +75,19 @@ class Model:
     kind: str
     report: dict[str, Any]
     folder: Path  # private
+    job_id: str | None = None  # the job that made it (None: published from the command line)
+    published_anyway: bool = False  # the merchant chose to share it although it failed its checks
+
+    @property
+    def judgement(self) -> verdicts.Judgement:
+        """The quality gate's verdict, from the stored report (None for models made before the gate)."""
+        return verdicts.read(self.report)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the share page and the public file routes serve it: a model that failed its
+        checks is private until the merchant explicitly publishes it anyway."""
+        return self.published_anyway or not self.judgement.failed
 
     def file(self, public_name: str) -> Path | None:
         """Path of a public file, or None if the name is not one we serve or it is missing."""
@@ -107,7 +122,12 @@ def publish(
     placement: str = "floor",
     data_dir: str | os.PathLike | None = None,
 ) -> str:
-    """Add a `pipeline.reconstruct` result to the library and return its share URL."""
+    """Add a `pipeline.reconstruct` result to the library and return its share URL.
+
+    A result whose verdict is "failed" is never published this way: LibraryError(NOT_PUBLISHED),
+    nothing written (the web app keeps such a model privately with add_model)."""
+    if result.report.verdict is Verdict.FAILED:
+        raise LibraryError(NOT_PUBLISHED)
     model = add_model(result, name, photos, placement, data_dir=data_dir)
     return share_url(model.share_id, data_dir=data_dir)
 
@@ -124,7 +144,8 @@ def add_model(
 
     Atomic: files and the manifest go to a hidden temporary folder that is renamed into place
     before the database row exists, so the server never sees a half-written model and a lost
-    row can be rebuilt. Earlier models are never touched. A full disk raises LibraryError
+    row can be rebuilt. Earlier models are never touched. A model whose verdict is "failed" is
+    stored privately: `Model.shared` is False until `publish_anyway`. A full disk raises LibraryError
     (DISK_FULL) and leaves no folder behind. Photos are copied without location metadata.
     """
     data = settings.data_dir(data_dir)
@@ -140,7 +161,7 @@ def add_model(
         "placement": placement if placement in ("floor", "wall") else "floor", "created": time.time(),
         "width_m": width, "height_m": height, "depth_m": depth, "glb_bytes": 0,
         "triangles": int(result.report.triangles), "kind": str(result.report.kind),
-        "report": json.dumps(report), "job_id": job_id,
+        "report": json.dumps(report), "job_id": job_id, "published_anyway": 0,
     }
     try:
         store.open_library(data)  # checked before our folder appears, so it is not "found" as unregistered
@@ -207,6 +228,8 @@ def _row_to_model(data: Path, row) -> Model:
         kind=row["kind"],
         report=json.loads(row["report"] or "{}"),
         folder=data / "models" / row["folder"],
+        job_id=store.column(row, "job_id", None),
+        published_anyway=bool(store.column(row, "published_anyway", 0)),
     )
 
 
@@ -244,9 +267,22 @@ def list_models(data_dir: str | os.PathLike | None = None) -> list[Model]:
 
 def rename_model(share_id: str, name: str, data_dir: str | os.PathLike | None = None) -> bool:
     """Rename in the database and in the model's manifest (so a rebuild keeps the new name)."""
+    return _update(share_id, "name", clean_name(name), data_dir)
+
+
+def publish_anyway(share_id: str, yes: bool = True, data_dir: str | os.PathLike | None = None) -> bool:
+    """The merchant's explicit choice to share a model that failed its checks (yes=False takes it
+    back: the share link stops working at once). Kept in the manifest too, so a rebuild keeps it."""
+    return _update(share_id, "published_anyway", 1 if yes else 0, data_dir)
+
+
+def _update(share_id: str, column: str, value: Any, data_dir: str | os.PathLike | None) -> bool:
+    """Set one column of a model (a name from our own code, never the caller's) in the database
+    and its manifest."""
+    assert column in ("name", "published_anyway"), column
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
-        cur = con.execute("UPDATE models SET name = ? WHERE share_id = ?", (clean_name(name), share_id))
+        cur = con.execute(f"UPDATE models SET {column} = ? WHERE share_id = ?", (value, share_id))
         row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
     if row is not None and (data / "models" / row["folder"]).is_dir():
         store.write_manifest(data / "models" / row["folder"], dict(row))

@@ -1,6 +1,6 @@
 """What one job may use on this server: upload bytes, photo counts, free disk, time.
 
-No Streamlit import. The upload guard (routes.py), job submission (jobs.py) and the workers
+No Streamlit import. The upload guard (upload_guard.py), job submission (jobs.py) and the workers
 (workers.py) all read these, so the limits the widget shows are the limits the server enforces.
 Each can be changed with an environment variable for a bigger or smaller machine.
 """

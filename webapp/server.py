@@ -25,7 +25,7 @@ log = logging.getLogger("plinth.server")
 STREAMLIT_OPTIONS = {
     "server.headless": True,
     "server.enableStaticServing": False,  # our assets are served by our own routes
-    "server.maxUploadSize": math.ceil(limits.MAX_FILE_MB),  # Streamlit's own cap agrees with routes.UploadGuard
+    "server.maxUploadSize": math.ceil(limits.MAX_FILE_MB),  # Streamlit's own cap agrees with upload_guard.UploadGuard
     "server.fileWatcherType": "none",
     "server.runOnSave": False,
     "browser.gatherUsageStats": False,  # no calls home: the server may run offline

@@ -31,8 +31,10 @@ DB_NAME = "plinth.sqlite3"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 #: manifest key -> models column; `folder` is the manifest's own folder, `report` is report.json.
+#: (Manifests written before `published_anyway` existed lack it: read as 0, which only matters for
+#: a model whose report says "failed", and such a model is private unless the merchant said otherwise.)
 _ROW_KEYS = ("share_id", "name", "placement", "created", "width_m", "height_m", "depth_m", "glb_bytes",
-             "triangles", "kind", "job_id")
+             "triangles", "kind", "job_id", "published_anyway")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -48,7 +50,8 @@ CREATE TABLE IF NOT EXISTS models (
     triangles  INTEGER NOT NULL DEFAULT 0,
     kind       TEXT NOT NULL DEFAULT '',
     report     TEXT NOT NULL DEFAULT '{}',
-    job_id     TEXT
+    job_id     TEXT,
+    published_anyway INTEGER NOT NULL DEFAULT 0  -- 1: the merchant chose to share a model that failed its checks
 );
 CREATE TABLE IF NOT EXISTS jobs (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,9 +70,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     error      TEXT NOT NULL DEFAULT '',
     share_id   TEXT,
     device     TEXT,
-    pid        INTEGER
+    pid        INTEGER,
+    verdict    TEXT NOT NULL DEFAULT ''  -- done jobs: the quality gate's verdict on the model ('' before the gate)
 );
 """
+#: Columns added after the first release: (table, column, declaration), added to older databases.
+_ADDED_COLUMNS = (
+    ("models", "published_anyway", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "verdict", "TEXT NOT NULL DEFAULT ''"),
+)
 
 #: Databases this process has checked (open_library), by path.
 _READY: set[str] = set()
@@ -139,6 +148,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         row["glb_bytes"], row["triangles"] = int(row["glb_bytes"] or 0), int(row["triangles"] or 0)
         row["name"], row["kind"] = str(row["name"] or "My product"), str(row["kind"] or "")
         row["placement"] = row["placement"] if row["placement"] in ("floor", "wall") else "floor"
+        row["published_anyway"] = 1 if row["published_anyway"] is True or row["published_anyway"] == 1 else 0
     except (OSError, ValueError, TypeError, AttributeError):
         return None
     try:
@@ -281,6 +291,7 @@ def _prepare(path: Path, data: Path) -> tuple[int, int]:
         con.execute("PRAGMA busy_timeout=15000")
         con.execute("PRAGMA journal_mode=WAL")  # persistent in the file: later connections need not set it
         con.executescript(_SCHEMA)
+        _add_columns(con)
         con.row_factory = sqlite3.Row
         adopted = adopt(con, data)
         backfilled = 0
@@ -295,6 +306,20 @@ def _prepare(path: Path, data: Path) -> tuple[int, int]:
     finally:
         con.close()
     return adopted, backfilled
+
+
+def _add_columns(con: sqlite3.Connection) -> None:
+    """Bring a database made by an older Plinth up to the schema (its rows keep their values)."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        have = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def column(row, name: str, default: Any) -> Any:
+    """`row[name]` of a sqlite3.Row or dict, or `default` when an older database lacks the column
+    (read-only connections never upgrade the schema)."""
+    return row[name] if name in row.keys() else default
 
 
 def _stamp() -> str:

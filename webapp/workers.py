@@ -124,9 +124,14 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
         if jobs.record_progress(data, job_id, "export", 1.0, "Saving your model") not in (
                 JobStatus.RUNNING, JobStatus.CANCELLING):
             raise _Superseded(job_id)
+        # A model that failed its quality checks is still kept (privately: library.Model.shared)
+        # and its job is done; its photos stay for Try again.
         model = library.add_model(result, job.name, job.photos, options.placement, data_dir=data, job_id=job_id)
-        if verdict(JobStatus.DONE, share_id=model.share_id, stage="done", fraction=1.0, message="Your model is ready"):
-            jobs.release_photos(data, job_id)  # the model folder has its own copy
+        quality = result.report.verdict
+        if verdict(JobStatus.DONE, share_id=model.share_id, stage="done", fraction=1.0, verdict=quality.value,
+                   message="Your model is made" if quality is pipeline.Verdict.FAILED else "Your model is ready"):
+            if quality is not pipeline.Verdict.FAILED:
+                jobs.release_photos(data, job_id)  # the model folder has its own copy
         else:  # failed by a restart while publishing: that verdict stands, so the model goes
             library.delete_model(model.share_id, data, with_job=False)  # keep the failed job's photos for Try again
     except _Superseded:

@@ -1,9 +1,9 @@
-"""Library page: every model with its poster, name, date and size; open, rename, delete."""
+"""Library page: every model with its poster, name, date, size and quality verdict; open, rename, delete."""
 
 import streamlit as st
 
 import pipeline
-from webapp import library, ui
+from webapp import library, ui, verdicts
 
 ui.header("library")
 data = ui.data_dir()
@@ -32,6 +32,12 @@ for i, model in enumerate(models):
         if poster:
             st.image(str(poster), width="stretch")
         st.markdown(f"**{ui.md(model.name)}**")
+        badge = verdicts.label(model.judgement, model.published_anyway)
+        if badge:  # our own words, so the colour and icon syntax is ours too
+            judgement = model.judgement
+            look = (":red[:material/error:" if judgement.failed else
+                    ":orange[:material/warning:" if judgement.warned else ":green[:material/verified:")
+            st.markdown(f"{look} {badge}]")
         st.caption(f"{ui.when(model.created)}  \n{pipeline.format_dimensions(model.dimensions_m)}")
         a, b = st.columns(2)
         if a.button("Open", key=f"open-{model.share_id}", type="primary", width="stretch",
