@@ -3,6 +3,7 @@ ring of cameras, its exact cut-outs, and deliberately broken versions of the sam
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +15,7 @@ from pipeline.types import Mesh, ScaleSource, TexturedMesh, Verdict
 from tests.scenes import RADIUS, look_at_camera, mask, orbit_eye, photo, ring_cameras, sphere
 
 CFG = quality.PRESETS["balanced"]
+RING = tuple(ring_cameras())
 
 
 def _mesh(vertices, faces, cams) -> Mesh:
@@ -30,7 +32,20 @@ def _textured(mesh: Mesh, coverage: float = 1.0, heldout: float | None = 8.0) ->
 
 
 def _capture(cams, vertices=None, faces=None):
-    """Photos and exact cut-outs of the sphere seen by `cams` (the truth the model is checked on)."""
+    """Photos and exact cut-outs of the sphere seen by `cams` (the truth the model is checked on),
+    and the model to check (default: the sphere itself)."""
+    photos, masks = _ring_photos() if cams is RING else _render_all(cams)
+    v, f = sphere()
+    model_v, model_f = (v, f) if vertices is None else (vertices, faces)
+    return list(photos), list(masks), _mesh(model_v, model_f, cams)
+
+
+@functools.cache
+def _ring_photos() -> tuple[tuple, tuple]:
+    return _render_all(RING)
+
+
+def _render_all(cams) -> tuple[tuple, tuple]:
     from tests.scenes import render
 
     v, f = sphere()
@@ -39,8 +54,7 @@ def _capture(cams, vertices=None, faces=None):
         rgb, m = render(v, f, cam)
         photos.append(photo(rgb, i, f"IMG_{i:03d}.jpg"))
         masks.append(mask(m))
-    model_v, model_f = (v, f) if vertices is None else (vertices, faces)
-    return photos, masks, _mesh(model_v, model_f, cams)
+    return tuple(photos), tuple(masks)
 
 
 def _judge(photos, masks, mesh, device, **textured):
@@ -52,7 +66,7 @@ def _by_check(judgement):
 
 
 def test_a_faithful_model_from_all_round_is_good(device):
-    photos, masks, mesh = _capture(ring_cameras())
+    photos, masks, mesh = _capture(RING)
     judged = _judge(photos, masks, mesh, device)
     checks = _by_check(judged)
     assert judged.verdict is Verdict.GOOD, judged.problems
@@ -64,7 +78,7 @@ def test_a_faithful_model_from_all_round_is_good(device):
 
 def test_a_heap_of_table_three_times_the_item_fails_on_its_outline(device):
     v, f = sphere()
-    photos, masks, mesh = _capture(ring_cameras(), 3.0 * v + [0.0, 0.1, 0.0], f)
+    photos, masks, mesh = _capture(RING, 3.0 * v + [0.0, 0.1, 0.0], f)
     judged = _judge(photos, masks, mesh, device)
     outline = _by_check(judged)["outline"]
     assert judged.verdict is Verdict.FAILED
@@ -74,7 +88,7 @@ def test_a_heap_of_table_three_times_the_item_fails_on_its_outline(device):
 
 
 def test_a_few_wrong_cutouts_warn_and_name_their_photos_but_do_not_fail(device):
-    photos, masks, mesh = _capture(ring_cameras())
+    photos, masks, mesh = _capture(RING)
     wrong = (2, 7, 11)
     for i in wrong:  # the segmenter kept only a corner of the item
         cut = masks[i].mask.copy()
@@ -99,7 +113,7 @@ def test_photos_all_from_one_spot_fail_with_walk_around_advice(device):
 
 def test_a_model_as_big_as_the_camera_ring_fails(device):
     v, f = sphere()
-    photos, masks, mesh = _capture(ring_cameras(), 6.0 * v, f)  # radius 0.6 m: the cameras at 0.45 m are inside
+    photos, masks, mesh = _capture(RING, 6.0 * v, f)  # radius 0.6 m: the cameras at 0.45 m are inside
     ring = _by_check(_judge(photos, masks, mesh, device))["ring"]
     assert ring.outcome is Verdict.FAILED and "holds the surroundings" in ring.message
 
@@ -107,14 +121,14 @@ def test_a_model_as_big_as_the_camera_ring_fails(device):
 def test_loose_pieces_beside_the_item_are_measured(device):
     v, f = sphere()
     second = 0.5 * v + [3 * RADIUS, 0.0, 0.0]
-    photos, masks, mesh = _capture(ring_cameras(), np.concatenate([v, second]), np.concatenate([f, f + len(v)]))
+    photos, masks, mesh = _capture(RING, np.concatenate([v, second]), np.concatenate([f, f + len(v)]))
     pieces = _by_check(_judge(photos, masks, mesh, device))["pieces"]
     assert pieces.value == pytest.approx(0.2, abs=0.01)  # a quarter of the area of the whole sphere
     assert pieces.outcome is Verdict.WARNINGS and "20% of the model's surface is in loose pieces" in pieces.message
 
 
 def test_few_placed_photos_fail_naming_the_ones_left_out(device):
-    photos, masks, mesh = _capture(ring_cameras())
+    photos, masks, mesh = _capture(RING)
     views = tuple(c if i % 5 == 0 else None for i, c in enumerate(mesh.views))
     judged = _judge(photos, masks, replace(mesh, views=views), device)
     placed = _by_check(judged)["placed"]
@@ -123,8 +137,19 @@ def test_few_placed_photos_fail_naming_the_ones_left_out(device):
     assert placed.photos == tuple(p.name for i, p in enumerate(photos) if i % 5) and "IMG_001.jpg" in placed.message
 
 
+def test_an_upload_of_two_items_fails_when_the_first_photo_is_left_out(device):
+    photos, masks, mesh = _capture(RING)
+    half = tuple(c if i % 2 else None for i, c in enumerate(mesh.views))  # photo 0 among the unplaced
+    placed = _by_check(_judge(photos, masks, replace(mesh, views=half), device))["placed"]
+    assert placed.value == 0.5 and placed.outcome is Verdict.FAILED
+    assert "Your first photo (IMG_000.jpg) is among them, so the model may show another item" in placed.message
+    most = tuple(None if i in (0, 3, 6) else c for i, c in enumerate(mesh.views))  # 13 of 16, photo 0 out
+    placed = _by_check(_judge(photos, masks, replace(mesh, views=most), device))["placed"]
+    assert placed.outcome is Verdict.GOOD and placed.photos == ("IMG_000.jpg", "IMG_003.jpg", "IMG_006.jpg")
+
+
 def test_unseen_surface_and_photometric_error_warn_then_fail(device):
-    photos, masks, mesh = _capture(ring_cameras())
+    photos, masks, mesh = _capture(RING)
     warned = _by_check(_judge(photos, masks, mesh, device, coverage=0.7, heldout=40.0))
     assert warned["unseen"].outcome is Verdict.WARNINGS and warned["photometric"].outcome is Verdict.WARNINGS
     failed = _by_check(_judge(photos, masks, mesh, device, coverage=0.3, heldout=80.0))
@@ -141,7 +166,7 @@ def test_one_photo_is_at_best_usable_with_warnings(device):
 
 
 def test_mismatched_inputs_name_the_stage(device):
-    photos, masks, mesh = _capture(ring_cameras())
+    photos, masks, mesh = _capture(RING)
     with pytest.raises(InputError, match="15 photos, 15 masks and 16 views") as error:
         _judge(photos[:-1], masks[:-1], mesh, device)
     assert error.value.stage == "report"

@@ -30,15 +30,24 @@ def file_list(names: Sequence[str], most: int = 4) -> str:
 
 
 def placed_share(photos: Sequence[Photo], views: Sequence[Camera | None], cfg: GateConfig) -> Evidence:
+    """Share of the photos placed in 3D; half or fewer fails, and so does a model that leaves out
+    the first photo (the merchant's front view) along with a quarter of the others: two items
+    in one upload give a model of whichever matched more."""
     placed = [v is not None for v in views]
     share = sum(placed) / max(1, len(photos))
-    outcome = grade(share, cfg.placed_warn, cfg.placed_fail, True)
+    outcome = Verdict.FAILED if share <= cfg.placed_fail else grade(share, cfg.placed_warn, cfg.placed_fail, True)
     left_out = tuple(p.name for p, ok in zip(photos, placed) if not ok)
+    other_item = bool(photos) and not placed[0] and share <= cfg.placed_without_first
+    if other_item:
+        outcome = Verdict.FAILED
     message = ""
     if outcome is not Verdict.GOOD:
         message = (f"Only {sum(placed)} of {len(photos)} photos could be placed in 3D"
-                   + (", too few for a faithful model" if outcome is Verdict.FAILED else "")
+                   + (", too few for a faithful model" if share <= cfg.placed_fail else "")
                    + f". Not used: {file_list(left_out)}.")
+    if other_item:
+        message += (f" Your first photo ({photos[0].name}) is among them, so the model may show another item: "
+                    "upload the photos of one item at a time.")
     return Evidence("placed", round(share, 3), "share", cfg.placed_warn, cfg.placed_fail, outcome, message, left_out)
 
 

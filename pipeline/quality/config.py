@@ -16,9 +16,11 @@ STAGE = "report"
 
 @dataclass(frozen=True)
 class GateConfig:
-    # Share of the photos placed in 3D. SfM already refuses below its own 30% floor.
+    # Share of the photos placed in 3D (SfM already refuses below its own 30% floor): fails at
+    # half or fewer, and at `placed_without_first` or fewer when the first photo is not placed.
     placed_warn: float = 0.8
     placed_fail: float = 0.5
+    placed_without_first: float = 0.75
     # Outline: IoU of the finished model's silhouette with each placed photo's own cut-out,
     # median over the photos (GrabCut alone scores ~0.87 against true masks on the bench).
     outline_warn: float = 0.7
