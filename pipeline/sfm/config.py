@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Literal
 
 STAGE = "poses"
@@ -14,6 +15,14 @@ RESHOOT_ADVICE = (
 )
 
 
+class FeaturePass(Enum):
+    """Which local features a pass of the stage matches."""
+
+    SIFT = "sift"  # COLMAP's SIFT: the first pass
+    XFEAT = "xfeat"  # learned XFeat features: the second pass for plain surfaces, when installed
+    SIFT_HARD = "sift_hard"  # weaker, denser SIFT: the second pass without the XFeat weights
+
+
 @dataclass(frozen=True)
 class SfmConfig:
     max_image_size: int = 1024  # long side the features are found at (px); K is still in working px
@@ -21,6 +30,9 @@ class SfmConfig:
     # Affine-adapted SIFT regions: a photo from low down sees the table and the item squashed
     # compared with one from higher up, and plain SIFT matches too few such pairs to place it.
     affine_shape: bool = True
+    # COLMAP's default (-1) doubles the photo before the first octave: 4x the pixels for the
+    # smallest details, which a 1024 px photo of a centred item does not need (see stage timing).
+    first_octave: int = 0
     camera_model: Literal["SIMPLE_RADIAL", "SIMPLE_PINHOLE"] = "SIMPLE_RADIAL"
     pinhole: bool = True  # re-fit without distortion at the end (dense uses pinhole K only)
     default_focal_factor: float = 0.78  # focal / long side when EXIF has none (28 mm equivalent)
@@ -29,14 +41,21 @@ class SfmConfig:
     # size (the object plus the table right around it; far table texture repeats and mismatches).
     mask_grow: float = 0.4
     mapper: Literal["incremental", "global"] = "incremental"
-    exhaustive_max_photos: int = 45  # above this, match along the walk (window + long-range)
-    window: int = 10  # neighbours each photo is matched with along the walk
-    long_range: int = 8  # evenly spaced extra partners per photo (joins the rings)
+    # Pairs to match (pairs.py): each photo with `window` next ones along the walk and with the
+    # `retrieval` photos most alike by a bag of words; all pairs when that would be nearly all.
+    window: int = 3
+    retrieval: int = 8
     ransac_max_trials: int = 2000  # geometric verification; most true pairs converge far sooner
     ba_global_max_iterations: int = 50
     ba_local_max_iterations: int = 25
+    ba_growth: float = 1.3  # global bundle adjustment each time the model grows by this factor
+    ba_global_refinements: int = 2  # re-runs after filtering outlier observations (COLMAP: 5)
     min_placed_share: float = 0.3  # below max(3, share * photos) placed: CaptureError
     retry_hard: bool = True  # second pass for plain surfaces when the first places too few
+    # The second pass runs when the first leaves out more than this share of the photos.
+    retry_below_share: float = 0.9
+    xfeat: bool = True  # second pass with XFeat when its weights are installed (else harder SIFT)
+    xfeat_max_features: int = 4096
     # Repeated patterns (see filter.py and place.py): grow candidate models from pairs confirmed
     # by closing triangles, keep only the matches that agree with each, pick the best-confirmed.
     pair_filter: bool = True

@@ -23,6 +23,9 @@ def save(rec: "pycolmap.Reconstruction", folder: Path) -> Path:
     return folder
 
 
+_POSE_MATCHES = 200  # matches per pair the relative rotation is re-estimated from
+
+
 def pair_poses(db_path: Path) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
     """Per verified pair of photo indices (i < j), the relative pose camera i -> camera j
     (R (3, 3), unit t (3,)), re-estimated from its inlier matches with a 5-point essential matrix."""
@@ -41,6 +44,8 @@ def pair_poses(db_path: Path) -> dict[tuple[int, int], tuple[np.ndarray, np.ndar
         m = np.asarray(geom.inlier_matches)
         if len(m) < 15:
             continue
+        if len(m) > _POSE_MATCHES:  # verified inliers: a spread-out few hundred fix the rotation as well
+            m = m[np.linspace(0, len(m) - 1, _POSE_MATCHES).astype(int)]
         pose = relative_pose(
             keypoints[a][m[:, 0]], keypoints[b][m[:, 1]], Ks[images[a].camera_id], Ks[images[b].camera_id]
         )

@@ -1,11 +1,12 @@
 """Structure-from-motion stage: where was each photo taken? (pycolmap, CPU SIFT).
 
-Entry point: `estimate_poses(photos, cfg, progress) -> Poses`. The photos are written to a temp
-workspace, SIFT features are matched (exhaustively for small sets, along the walk for big ones),
-the incremental mapper places them, and the largest model is converted to our `Camera`s.
-Photos left out get one plain-words reason each; too few placed raises CaptureError with
-re-shoot advice. When the first pass places too few, one slower pass with features tuned for
-plain surfaces is tried before giving up.
+Entry point: `estimate_poses(photos, cfg, progress, masks, device) -> Poses`. The photos are
+written to a temp workspace, SIFT features are matched between the pairs `pairs.select_pairs`
+picks (neighbours along the walk plus look-alikes by a bag of words), the incremental mapper
+places them, and the largest model is converted to our `Camera`s. Photos left out get one
+plain-words reason each; too few placed raises CaptureError with re-shoot advice. When the first
+pass leaves out many photos, a second pass with features for plain surfaces runs: learned XFeat
+features (torch, on `device`) when their weights are installed, else denser SIFT.
 
 Product photos are often taken on surfaces whose pattern repeats exactly; pairs matched across
 two copies of the pattern pass every two-view check and bend the model. `place.place` guards against
@@ -23,7 +24,7 @@ import numpy as np
 
 from ..errors import CaptureError, InputError
 from ..types import Camera, Mask, Photo, Poses
-from .config import PRESETS, RESHOOT_ADVICE, STAGE, SfmConfig
+from .config import PRESETS, RESHOOT_ADVICE, STAGE, FeaturePass, SfmConfig
 
 
 def estimate_poses(
@@ -31,11 +32,14 @@ def estimate_poses(
     cfg: SfmConfig = PRESETS["balanced"],
     progress: Callable[[float, str], None] | None = None,
     masks: Sequence[Mask | None] | None = None,
+    device: str = "cpu",
 ) -> Poses:
     """Place every photo: `Poses.cameras[i]` belongs to `photos[i]` (None when unplaced).
 
     `masks` (optional, one per photo, None allowed) are the segmenter's object masks; they
     narrow where features are looked for. Without them a central ellipse is used.
+    `device` ("cpu", "cuda", ...) runs the XFeat network of the second pass; SIFT and the
+    mapper run on the CPU.
 
     Cameras are OpenCV world->camera with K in each photo's working-size pixels and no
     distortion; the world frame is arbitrary (similarity) until the geometry stage fixes it.
@@ -45,10 +49,12 @@ def estimate_poses(
     regions = _regions(photos, masks, cfg.mask_grow)
     report = progress or (lambda fraction, message: None)
     with tempfile.TemporaryDirectory(prefix="plinth_sfm_") as tmp:
-        poses = _run(photos, cfg, Path(tmp), report, hard=False, regions=regions)
-        if poses.placed < _needed(len(photos), cfg) and cfg.retry_hard:
+        first = Path(tmp) / "sift"
+        poses = _run(photos, cfg, first, report, FeaturePass.SIFT, regions)
+        if cfg.retry_hard and poses.placed < cfg.retry_below_share * len(photos):
+            second = _second_pass(cfg)
             report(0.5, "Few photos matched; trying again with more detail (slower)")
-            retry = _run(photos, cfg, Path(tmp) / "hard", report, hard=True, regions=regions)
+            retry = _run(photos, cfg, Path(tmp) / second.value, report, second, regions, device, first)
             poses = retry if retry.placed > poses.placed else poses
     if poses.placed < _needed(len(photos), cfg):
         raise CaptureError(
@@ -56,6 +62,16 @@ def estimate_poses(
         )
     report(1.0, f"Placed {poses.placed} of {len(photos)} photos")
     return poses
+
+
+def _second_pass(cfg: SfmConfig) -> FeaturePass:
+    """XFeat when enabled and its weights are installed and intact, else the harder SIFT."""
+    if cfg.xfeat:
+        from .xfeat import available
+
+        if available():
+            return FeaturePass.XFEAT
+    return FeaturePass.SIFT_HARD
 
 
 def _needed(n: int, cfg: SfmConfig) -> int:
@@ -103,9 +119,13 @@ def _run(
     cfg: SfmConfig,
     ws: Path,
     report,
-    hard: bool,
+    kind: FeaturePass,
     regions: Sequence[np.ndarray | None] | None = None,
+    device: str = "cpu",
+    first: Path | None = None,
 ) -> Poses:
+    """One pass: features of `kind`, matching, placement. The second passes reuse the first
+    pass's workspace `first` (its images; XFeat also its cameras and images in the database)."""
     import pycolmap
 
     from . import colmap
@@ -113,14 +133,30 @@ def _run(
 
     pycolmap.logging.minloglevel = 3  # COLMAP logs give-ups (a failed candidate model) as errors: not the merchant's
     n = len(photos)
-    lo, span = (0.5, 0.5) if hard else (0.0, 0.5 if cfg.retry_hard else 1.0)
+    lo, span = (0.0, 0.5 if cfg.retry_hard else 1.0) if kind is FeaturePass.SIFT else (0.5, 0.5)
     cancel = pycolmap.CancellationToken()
-    image_dir, db_path = ws / "images", ws / "database.db"
+    ws.mkdir(parents=True, exist_ok=True)
+    image_dir, db_path = (first or ws) / "images", ws / "database.db"
     report(lo, "Finding details in each photo")
-    scale = colmap.write_images(photos, image_dir, cfg.max_image_size)
-    colmap.extract(db_path, image_dir, photos, cfg, scale, hard, cancel, regions)
-    report(lo + 0.3 * span, "Matching details between photos")
-    colmap.match(db_path, n, cfg, hard, cancel)
+    scale = colmap.write_images(photos, image_dir, cfg.max_image_size) if first is None else _scale(photos, cfg)
+    if kind is FeaturePass.XFEAT:
+        from . import xfeat
+        from .pairs import select_pairs
+
+        net = xfeat.load(device)
+        feature_regions = None if regions is None else [
+            colmap.feature_region(p, r, scale, cfg.centre_mask) > 0 for p, r in zip(photos, regions)
+        ]
+        pairs = xfeat.build_database(
+            first / "database.db", db_path, image_dir, net, cfg.xfeat_max_features, feature_regions,
+            lambda descs: select_pairs(descs, cfg.window, cfg.retrieval), lambda: cancel.is_cancelled,
+        )
+        report(lo + 0.3 * span, "Matching details between photos")
+        colmap.verify(db_path, pairs, cfg, cancel)
+    else:
+        colmap.extract(db_path, image_dir, photos, cfg, scale, kind is FeaturePass.SIFT_HARD, cancel, regions)
+        report(lo + 0.3 * span, "Matching details between photos")
+        colmap.match(db_path, cfg, kind is FeaturePass.SIFT_HARD, cancel)
     report(lo + 0.7 * span, "Placing the photos in 3D")
     placed = [0]
 
@@ -157,6 +193,11 @@ def _run(
         failures=tuple(_why_unplaced(photos, placed_idx, stats)),
         first_view_axis=None if 0 in placed_idx else first_view_axis(rec, rotations),
     )
+
+
+def _scale(photos: Sequence[Photo], cfg: SfmConfig) -> float:
+    """Feature-image pixels per working pixel, as `colmap.write_images` chose it."""
+    return min(1.0, cfg.max_image_size / float(max(max(p.size) for p in photos)))
 
 
 def poses_from_reconstruction(
