@@ -98,6 +98,10 @@ def test_a_third_of_the_masks_wrong_still_gives_the_item_at_its_size(capture, de
     lo, hi = shape.vertices.min(axis=0), shape.vertices.max(axis=0)
     assert np.all(np.abs((hi - lo) - 2 * HALF) < 0.25 * 2 * HALF), (lo, hi)
     assert np.all(np.abs(0.5 * (lo + hi) - CENTRE)[[0, 2]] < 0.03)
+    # The report names the photos whose outline was left out.
+    left_out = [n for n in shape.notes if "left out" in n]
+    assert len(left_out) == 1 and "6 photos" in left_out[0]
+    assert all(f"{i}.jpg" in left_out[0] for i in WRONG) and "0.jpg" not in left_out[0].replace("10.jpg", "")
     # The right photos' carved masks match the true outline; the wrong ones are corrected.
     for i in (0, 1, 4):
         truth = _render(cams[i])[1]

@@ -55,14 +55,16 @@ def reconstruct_dense(
     # A mask that leaves out the item's points or spills far off its box loses its vote, while
     # most masks agree with the points (else the points are the doubtful ones: the vote decides).
     trusted = item is not None and item.kept >= cfg.locate_trust * item.placed
+    voters = item.keep if trusted else None
     try:
-        rough = _one_pass(photos, masks, poses, cfg, device, first, voters=item.keep if trusted else None)
+        rough = _one_pass(photos, masks, poses, cfg, device, first, voters=voters)
     except OutlinesDisagree:
         _check(photos, masks, poses)
         masks, voters, bound = bounded_by_item(masks, poses, item, cfg)
         # No thin parts: a mask without a vote would hold every thin part the colour test passes.
         cfg = replace(cfg, thin_share=0.0)
         rough = _one_pass(photos, masks, poses, cfg, device, first, bound=bound, voters=voters)
+    rough = replace(rough, shape=_with_left_out(rough.shape, photos, poses, voters))
     if not cfg.refine:
         return rough.shape, rough.masks
     if progress is not None:
@@ -74,7 +76,19 @@ def reconstruct_dense(
                           bound=rough.bound)
     except CaptureError:
         return rough.shape, rough.masks  # the first pass stands
-    return final.shape, final.masks
+    return replace(final.shape, notes=rough.shape.notes), final.masks
+
+
+def _with_left_out(shape: Shape, photos, poses: Poses, voters: Sequence[bool] | None) -> Shape:
+    """`shape` with a note naming the placed photos whose outline had no vote."""
+    if voters is None:
+        return shape
+    out = [p.name for p, c, v in zip(photos, poses.cameras, voters) if c is not None and not v]
+    if not out:
+        return shape
+    note = (f"The item's outline in {len(out)} photo{'s' if len(out) > 1 else ''} ({', '.join(out)}) disagreed "
+            "with the item found in 3D and was left out of the shape.")
+    return replace(shape, notes=shape.notes + (note,))
 
 
 def _sharpen(photos, poses: Poses, rough: "_Pass", cfg: DenseConfig):
