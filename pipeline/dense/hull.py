@@ -129,7 +129,7 @@ def mask_maps(masks: list[np.ndarray], long_side: int) -> np.ndarray:
 
 
 def hull_field(views: Views, dist_maps, scale: float, points, tolerance: float, max_bad: int, far_value: float,
-               chunk: int, snap_px: float = 0.0, snap_maps=None):
+               chunk: int, snap_px: float = 0.0, snap_maps=None, voters=None):
     """Voting hull value at world points (N, 3): scene units, negative inside. (N,) tensor.
 
     A point seen by fewer than 3 views counts as outside (it cannot be confirmed).
@@ -139,11 +139,15 @@ def hull_field(views: Views, dist_maps, scale: float, points, tolerance: float, 
     but a smooth side is seen edge-on by only a few, so the vote leaves it bulging by a few
     pixels; one view's small disagreement there is the outline, not a segmentation error. A bad
     mask's bite or blob is far bigger, and deep inside the item no single view carves at all.
-    `snap_maps` (V, 1, h, w), like `dist_maps`: where a view may snap (1) or not (0); None: everywhere."""
+    `snap_maps` (V, 1, h, w), like `dist_maps`: where a view may snap (1) or not (0); None: everywhere.
+    `voters` (V,) bool tensor: the views whose masks vote (a mask that disagrees with the item
+    found in 3D has none: it counts as not seeing the point); None: all."""
     out = torch.empty(points.shape[0], dtype=torch.float32, device=points.device)
     for s in range(0, points.shape[0], chunk):
         x = points[s : s + chunk]
         uv, z, inside = views.project(x)
+        if voters is not None:
+            inside = inside & voters[:, None]
         d_px = sample_maps(dist_maps, uv, scale)[:, 0]  # (V, N) pixels
         per_px = z / views.K[:, 0, 0, None]  # scene units per pixel at the point's depth
         d = torch.where(inside, d_px * per_px, torch.full_like(d_px, -float("inf")))
@@ -170,22 +174,23 @@ class HullVote:
     vote's settings, with the table cut applied (the table is never part of the item)."""
 
     def __init__(self, views: Views, dist_maps, scale: float, cfg: DenseConfig, device,
-                 ground_y: float | None, centre: np.ndarray, up: np.ndarray, snap_maps=None):
+                 ground_y: float | None, centre: np.ndarray, up: np.ndarray, snap_maps=None, voters=None):
         self.views, self.dist, self.scale, self.cfg, self.device = views, dist_maps, scale, cfg, device
         self.ground_y, self.centre, self.up, self.snap_maps = ground_y, centre, up, snap_maps
+        self.voters = voters  # (V,) bool tensor or None, see hull_field
 
     def at(self, points, grid: Grid):
         """(N,) hull values at world points (N, 3) tensor, with the pass's tolerance and snapping."""
         cfg = self.cfg
         return hull_field(self.views, self.dist, self.scale, points, cfg.vote_tolerance, cfg.max_bad_views,
-                          grid.voxel * 10, cfg.chunk, cfg.snap_px, self.snap_maps)
+                          grid.voxel * 10, cfg.chunk, cfg.snap_px, self.snap_maps, self.voters)
 
     def loose(self, grid: Grid):
         """(nx, ny, nz) field of the loose vote that thin parts may reach: inside where at least
         `thin_share` of the views' masks hold the point."""
         cfg = self.cfg
         val = hull_field(self.views, self.dist, self.scale, grid.centres(self.device), 1.0 - cfg.thin_share,
-                         len(self.views), grid.voxel * 10, cfg.chunk)
+                         len(self.views), grid.voxel * 10, cfg.chunk, voters=self.voters)
         return self.cut(val.reshape(grid.shape), grid)
 
     def on_grid(self, grid: Grid, band: bool = False):

@@ -27,9 +27,11 @@ from ..errors import CaptureError, InputError, OutlinesDisagree
 from ..types import Mask, Photo, Poses, Shape
 from .config import STAGE, DenseConfig
 from .frame import CaptureFrame, TablePlane
+from .locate import bounded_by_item, fit_mask, item_in_3d
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hull import Grid, HullVote
+    from .locate import ObjectBox
 
 
 def reconstruct_dense(
@@ -42,16 +44,27 @@ def reconstruct_dense(
 ) -> tuple[Shape, tuple[Mask, ...]]:
     """Watertight Shape (SfM frame, kind "scan", outward normals, no floor) and one carved Mask per photo.
 
-    When the outlines from the 2D masks do not agree in 3D (an item that fills the frame, a scene
-    rather than a product on a table), it retries once with a central region of every photo as
-    the outline, the one thing all the photos agree on, and lets the photo-consistency carving
-    shape the model; with fewer than `cfg.min_scene_photos` placed it raises CaptureError instead.
+    When the outlines from the 2D masks do not agree in 3D, the item is looked for in 3D instead
+    (see locate.py): the sparse points standing on the table at the capture's centre. The masks
+    that disagree with it are dropped from the vote and the hull is bounded by its box. When it
+    cannot be found either, or too few masks agree with it, CaptureError with re-shoot advice:
+    never a model shaped from the middle of the photos (a heap of table).
     """
     first = _sub(progress, 0.0, 0.6 if cfg.refine else 1.0)
+    item = item_in_3d(masks, poses, cfg)
+    # A mask that leaves out the item's points or spills far off its box loses its vote, while
+    # most masks agree with the points (else the points are the doubtful ones: the vote decides).
+    trusted = item is not None and item.kept >= cfg.locate_trust * item.placed
+    voters = item.keep if trusted else None
     try:
-        rough = _one_pass(photos, masks, poses, cfg, device, first)
+        rough = _one_pass(photos, masks, poses, cfg, device, first, voters=voters)
     except OutlinesDisagree:
-        return _scene_fallback(photos, poses, cfg, device, first)
+        _check(photos, masks, poses)
+        masks, voters, bound = bounded_by_item(masks, poses, item, cfg)
+        # No thin parts: a mask without a vote would hold every thin part the colour test passes.
+        cfg = replace(cfg, thin_share=0.0)
+        rough = _one_pass(photos, masks, poses, cfg, device, first, bound=bound, voters=voters)
+    rough = replace(rough, shape=_with_left_out(rough.shape, photos, poses, voters))
     if not cfg.refine:
         return rough.shape, rough.masks
     if progress is not None:
@@ -59,28 +72,23 @@ def reconstruct_dense(
     sharp, snap_ok = _sharpen(photos, poses, rough, cfg)
     strict = replace(cfg, max_bad_views=cfg.refined_max_bad_views, snap_px=cfg.refined_snap_px)
     try:
-        final = _one_pass(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok, masks)
+        final = _one_pass(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok, masks,
+                          bound=rough.bound)
     except CaptureError:
         return rough.shape, rough.masks  # the first pass stands
-    return final.shape, final.masks
+    return replace(final.shape, notes=rough.shape.notes), final.masks
 
 
-def _scene_fallback(photos, poses: Poses, cfg: DenseConfig, device, progress) -> tuple[Shape, tuple[Mask, ...]]:
-    """The outlines do not meet in 3D: from `cfg.min_scene_photos` placed photos on, shape the
-    model from a central region of every photo (a scene rather than a product); from fewer, the
-    photos are more likely placed wrongly, so the capture fails with re-shoot advice."""
-    if poses.placed < cfg.min_scene_photos:
-        raise CaptureError(STAGE, f"The item could not be found consistently in the {poses.placed} photos "
-                           "that were placed.", "Take 20-80 photos walking all around the item, keeping all of "
-                           "it in the middle of every photo.") from None
-    central = tuple(_central_mask(p) for p in photos)
-    # No thin parts: every photo "holds" the whole centre, so the room around the item would
-    # pass (a real scene is photo-consistent).
-    scene = _one_pass(photos, central, poses, replace(cfg, thin_share=0.0), device, progress)
-    note = ("The item's outline could not be found consistently in the photos, so the model was shaped from "
-            "the photos' depth around their centre; it may include some surroundings.")
-    # The outline is a guess here: sharpening it against the photos would make it look sure.
-    return replace(scene.shape, warnings=scene.shape.warnings + (note,)), scene.masks
+def _with_left_out(shape: Shape, photos, poses: Poses, voters: Sequence[bool] | None) -> Shape:
+    """`shape` with a note naming the placed photos whose outline had no vote."""
+    if voters is None:
+        return shape
+    out = [p.name for p, c, v in zip(photos, poses.cameras, voters) if c is not None and not v]
+    if not out:
+        return shape
+    note = (f"The item's outline in {len(out)} photo{'s' if len(out) > 1 else ''} ({', '.join(out)}) disagreed "
+            "with the item found in 3D and was left out of the shape.")
+    return replace(shape, notes=shape.notes + (note,))
 
 
 def _sharpen(photos, poses: Poses, rough: "_Pass", cfg: DenseConfig):
@@ -108,14 +116,6 @@ def _sub(progress, lo: float, hi: float):
 _NO_CONSISTENT_ITEM = "The item could not be found consistently in the photos."
 
 
-def _central_mask(photo: Photo) -> Mask:
-    """A centred ellipse over 70% x 80% of the frame: where a walk-around capture keeps its subject."""
-    h, w = photo.rgb.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w]
-    inside = ((xx - (w - 1) / 2) / (0.35 * w)) ** 2 + ((yy - (h - 1) / 2) / (0.40 * h)) ** 2 <= 1.0
-    return Mask(inside, 0.0, False, "central")
-
-
 @dataclass(frozen=True)
 class _Pass:
     """What one geometry pass gives: the shape, one carved mask per photo, the table found."""
@@ -123,6 +123,7 @@ class _Pass:
     shape: Shape
     masks: tuple[Mask, ...]
     table: TablePlane | None
+    bound: "ObjectBox | None" = None  # the item's box from the sparse points, when it bounded the hull
 
 
 def _one_pass(
@@ -134,12 +135,15 @@ def _one_pass(
     progress: Callable[[float, str], None] | None,
     snap_ok: Sequence[np.ndarray | None] | None = None,
     thin_masks: Sequence[Mask] | None = None,
+    bound: "ObjectBox | None" = None,
+    voters: Sequence[bool] | None = None,
 ) -> _Pass:
     """One pass: frame, voting hull, object box, photo-consistency, thin parts, surface.
 
     `snap_ok`: per photo, where its outline may snap the hull (see hull_field); `thin_masks`: the
     masks thin parts are looked for in (default `masks`): the segmenter's own, since sharpening
-    the outlines drops thin parts again."""
+    the outlines drops thin parts again; `bound`: the item's box found in 3D (see locate.py), which
+    the hull may not leave; `voters`: per photo, whether its mask votes in the hull (None: all)."""
     import torch
 
     from .frame import capture_frame, front_direction, seen_sides
@@ -157,9 +161,9 @@ def _one_pass(
         frame = capture_frame(cams, list(poses.cameras), poses.points, poses.first_view_axis,
                               np.random.default_rng(cfg.seed))
         tick(0.05, "Finding the item in 3D")
-        mask_arrays = [_fit_mask(masks[i].mask, cams[k]) for k, i in enumerate(placed)]
-        vote = _hull_vote(cams, placed, mask_arrays, snap_ok, frame, cfg, device)
-        fine = _object_grid(vote, cams, mask_arrays, frame, cfg)
+        mask_arrays = [fit_mask(masks[i].mask, cams[k]) for k, i in enumerate(placed)]
+        vote = _hull_vote(cams, placed, mask_arrays, snap_ok, frame, cfg, device, voters)
+        fine = _object_grid(vote, cams, mask_arrays, frame, cfg, bound)
         tick(0.15, "Carving the outline seen in all photos")
         field = vote.on_grid(fine, band=True)
         if cfg.photo_consistency:
@@ -189,14 +193,14 @@ def _one_pass(
         seen_sides=seen_sides(cams, centre, frame.up, front),
         notes=frame.notes,
     )
-    return _Pass(shape, tuple(out_masks), frame.table)
+    return _Pass(shape, tuple(out_masks), frame.table, bound)
 
 
 _KEEP_IN_MIDDLE = "Keep the whole item in the middle of every photo, on a plain, uncluttered table."
 
 
 def _hull_vote(cams, placed: list[int], mask_arrays: list[np.ndarray], snap_ok, frame: CaptureFrame,
-               cfg: DenseConfig, device) -> "HullVote":
+               cfg: DenseConfig, device, voters: Sequence[bool] | None = None) -> "HullVote":
     """The voting hull of the placed photos' masks (and where each outline may snap it)."""
     import torch
 
@@ -205,16 +209,18 @@ def _hull_vote(cams, placed: list[int], mask_arrays: list[np.ndarray], snap_ok, 
     dist_np, dscale = mask_distance_maps(mask_arrays, cfg.mask_long_side)
     snap_maps = None
     if snap_ok is not None and cfg.snap_px > 0:
-        ok = [np.ones(m.shape, bool) if snap_ok[i] is None else _fit_mask(snap_ok[i], cams[k])
+        ok = [np.ones(m.shape, bool) if snap_ok[i] is None else fit_mask(snap_ok[i], cams[k])
               for k, (i, m) in enumerate(zip(placed, mask_arrays))]
         snap_maps = torch.as_tensor(mask_maps(ok, cfg.mask_long_side), device=device)
+    vote_t = None if voters is None else torch.as_tensor([bool(voters[i]) for i in placed], device=device)
     return HullVote(Views(cams, device), torch.as_tensor(dist_np, device=device), dscale, cfg, device,
-                    frame.ground_y, frame.centre, frame.up, snap_maps)
+                    frame.ground_y, frame.centre, frame.up, snap_maps, vote_t)
 
 
 def _object_grid(vote: "HullVote", cams, mask_arrays: list[np.ndarray], frame: CaptureFrame,
-                 cfg: DenseConfig) -> "Grid":
-    """The fine grid round the item: a coarse search cube finds its box, grown for thin parts."""
+                 cfg: DenseConfig, bound: "ObjectBox | None" = None) -> "Grid":
+    """The fine grid round the item: a coarse search cube (inside `bound` when given) finds its
+    box, grown for thin parts."""
     from .hull import make_grid
     from .thin import touching
 
@@ -224,6 +230,10 @@ def _object_grid(vote: "HullVote", cams, mask_arrays: list[np.ndarray], frame: C
     if ground_y is not None:
         lo[1] = max(lo[1], ground_y - 0.05 * radius)
         hi[1] = max(hi[1], lo[1] + radius)
+    if bound is not None:
+        lo, hi = np.maximum(lo, bound.lo), np.minimum(hi, bound.hi)
+        if np.any(hi <= lo):
+            lo, hi = bound.lo.copy(), bound.hi.copy()
     coarse = make_grid(lo, hi, frame.axes, frame.centre, cfg.coarse_grid)
     # Within a voxel of the hull, not inside it: a rod thinner than the coarse voxels (an
     # antenna, a bottle's wire handle) falls between their centres and would be cut off the box.
@@ -241,6 +251,8 @@ def _object_grid(vote: "HullVote", cams, mask_arrays: list[np.ndarray], frame: C
         l_lo, l_hi = _box(loose, lo, coarse.voxel)
         reach = 0.5 * (c_hi - c_lo)
         c_lo, c_hi = np.minimum(c_lo, np.maximum(l_lo, c_lo - reach)), np.maximum(c_hi, np.minimum(l_hi, c_hi + reach))
+        if bound is not None:
+            c_lo, c_hi = np.maximum(c_lo, bound.lo), np.minimum(c_hi, bound.hi)
         if ground_y is not None:
             c_lo[1] = max(c_lo[1], ground_y - 0.02 * voxel * (cfg.grid - 1))
     return make_grid(c_lo, c_hi, frame.axes, frame.centre, cfg.grid, voxel)
@@ -263,7 +275,7 @@ def _thin_pass(photos, placed: list[int], thin_masks, vote: "HullVote", fine: "G
     labs = [cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2Lab) for i in placed]
     tdist = vote.dist
     if thin_masks is not None:
-        tdist = torch.as_tensor(mask_distance_maps([_fit_mask(thin_masks[i].mask, cams[k])
+        tdist = torch.as_tensor(mask_distance_maps([fit_mask(thin_masks[i].mask, cams[k])
                                                     for k, i in enumerate(placed)], cfg.mask_long_side)[0],
                                 device=device)
     return add_thin_parts(vote.views, tdist, vote.scale, labs, fine, field, floor, cfg.thin_share,
@@ -330,18 +342,9 @@ def _object_radius(cams, masks: list[np.ndarray], centre: np.ndarray) -> float:
     return 1.4 * float(np.median(reach))
 
 
-def _fit_mask(mask: np.ndarray, cam) -> np.ndarray:
-    """The mask at the camera's size (segmenters may work at another size)."""
-    if mask.shape == (cam.height, cam.width):
-        return mask.astype(bool)
-    import cv2
-
-    return cv2.resize(mask.astype(np.uint8), (cam.width, cam.height), interpolation=cv2.INTER_NEAREST) > 0
-
-
 def _carved_mask(sil: np.ndarray, old: Mask) -> Mask:
     border = bool(sil[0].any() or sil[-1].any() or sil[:, 0].any() or sil[:, -1].any())
-    old_m = _fit_mask(old.mask, _Size(sil.shape))
+    old_m = fit_mask(old.mask, _Size(sil.shape))
     union = np.logical_or(sil, old_m).sum()
     agree = float(np.logical_and(sil, old_m).sum() / union) if union else 0.0
     return Mask(mask=sil, confidence=agree, touches_border=border, method="carved", warnings=old.warnings)
