@@ -237,7 +237,7 @@ def reconstruct(
         from . import dense, sfm
 
         stages.start("poses", "Working out where each photo was taken")
-        poses = sfm.estimate_poses(photo_list, sfm.PRESETS[options.quality], progress=stages.sub)
+        poses = sfm.estimate_poses(photo_list, sfm.PRESETS[options.quality], progress=stages.sub, device=device)
         stages.start("geometry", "Building the 3D shape")
         shape, masks = dense.reconstruct_dense(
             photo_list, tuple(masks), poses, dense.PRESETS[options.quality], device=device, progress=stages.sub
