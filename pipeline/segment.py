@@ -65,9 +65,10 @@ def preset(quality: str, multiview: bool) -> SegmentConfig:
     if not multiview:
         return replace(PRESETS[quality], saliency=True)
     # Many photos: U²-Net-p alone at 256 px (bench/saliency.py, 45 multi-view photos: mean IoU
-    # 0.935 against GrabCut's 0.883, in 0.64 of the time of 320 px and less than GrabCut's). The
-    # dense stage on the same poses: banana (12 photos) aligned seen F@1% 0.804 -> 0.971, chair
-    # (36) 0.777 -> 0.773.
+    # 0.935 against GrabCut's 0.883, in 0.64 of the time of 320 px). The dense stage on the same
+    # poses: banana (12 photos) aligned seen F@1% 0.804 -> 0.971, chair (36) 0.777 -> 0.773. It
+    # costs more than GrabCut: about 0.9-1.3 s a photo against 0.6-1.0 s on 2 loaded cores, plus
+    # ~0.3 s when the net is loaded for each photo (pass `net` from saliency_net to avoid that).
     return replace(PRESETS[quality], saliency_first=True, saliency_side=256)
 
 
