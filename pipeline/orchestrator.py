@@ -214,9 +214,11 @@ def reconstruct(
     stages.start("segment", "Finding the object in each photo")
     multiview = len(photo_list) >= MIN_MULTIVIEW_PHOTOS
     masks, unclear = [], []
+    seg_cfg = segment.preset(options.quality, multiview)
+    net = segment.saliency_net(seg_cfg)  # U²-Net-p loaded once for the job (None: GrabCut alone)
     for i, photo in enumerate(photo_list):
         try:
-            masks.append(segment.segment_photo(photo, segment.preset(options.quality, multiview)))
+            masks.append(segment.segment_photo(photo, seg_cfg, net))
         except CaptureError as error:
             if not multiview:
                 raise
