@@ -43,8 +43,8 @@ class SfmConfig:
     mapper: Literal["incremental", "global"] = "incremental"
     # Pairs to match (pairs.py): each photo with `window` next ones along the walk and with the
     # `retrieval` photos most alike by a bag of words; all pairs when that would be nearly all.
-    window: int = 3
-    retrieval: int = 8
+    window: int = 5
+    retrieval: int = 12
     ransac_max_trials: int = 2000  # geometric verification; most true pairs converge far sooner
     ba_global_max_iterations: int = 50
     ba_local_max_iterations: int = 25
