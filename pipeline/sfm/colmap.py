@@ -95,6 +95,7 @@ def extract(
     if hard:
         # Low-texture scenes: keep weak corners and make descriptors tolerant to viewpoint change.
         opts.sift.peak_threshold = cfg.hard_peak_threshold
+        opts.sift.first_octave = -1  # the finest details too (the doubled photo): plain surfaces need them
         opts.sift.estimate_affine_shape = True
         opts.sift.domain_size_pooling = True
     mode = pycolmap.CameraMode.SINGLE if shared else pycolmap.CameraMode.PER_IMAGE

@@ -37,9 +37,9 @@ def place(db_path: Path, image_dir: Path, ws: Path, n: int, cfg: "SfmConfig", on
     Three candidate models grow from one clean core (pairs confirmed by closing triangles): from
     all pairs, from the pairs that agree with rotations propagated from the core, and from the
     pairs whose cameras aim at a common point (a candidate whose pairs equal another's is not
-    grown twice). The one whose rotations most pairs confirm wins; it is grown again with only the
-    matches that agree with it (when some do not) and loses photos that look past the item, and
-    photos still left out get one looser try (`_add_missing`).
+    grown twice). Each is grown again with only the matches that agree with it and loses photos
+    that look past the item; the one whose rotations most pairs confirm wins, and photos still
+    left out get one looser try (`_add_missing`).
     """
     def grow(db: Path, name: str, start: Path | None, callback=lambda: None):
         try:
@@ -72,39 +72,31 @@ def place(db_path: Path, image_dir: Path, ws: Path, n: int, cfg: "SfmConfig", on
         tried.append(keep if keep is not None else set(rotations))
         db = db_path if keep is None else models.filtered_copy(db_path, ws / f"{name}.db", _among(keep))
         rec = grow(db, name, start, on_image if name == "all" else lambda: None)
-        if rec is not None and rec.num_reg_images() >= 3:
-            candidates.append((rec, db, name))
-    if not candidates:
-        return None, rotations
-    # The model whose rotations most image pairs confirm: a bent one loses true pairs. Only the
-    # winner is cleaned and checked for strays (each costs a mapper run; the raw ranking is the
-    # same as the cleaned one's on the bench, and the clean-up can only add support).
-    rec, db, name = max(candidates, key=lambda c: _support(rotations, c[0]))
-    agree = models.epipolar_inliers(rec, db, cfg.epipolar_px)
-    placed = set(models.camera_axes(rec)[0])
-    dropped = {p for p in agree if len(agree[p]) < 15}
-    changed = dropped or sum(len(m) for m in agree.values()) < 0.98 * _inlier_total(db, placed)
-    if changed:
+        if rec is None or rec.num_reg_images() < 3:
+            continue
+        agree = models.epipolar_inliers(rec, db, cfg.epipolar_px)
+        placed = set(models.camera_axes(rec)[0])
         clean_db = models.filtered_copy(
-            db, ws / f"{name}_clean.db",
-            lambda i, j: i not in placed or j not in placed or len(agree.get((i, j), ())) >= 15, agree,
+            db,
+            ws / f"{name}_clean.db",
+            lambda i, j: i not in placed or j not in placed or len(agree.get((i, j), ())) >= 15,
+            agree,
         )
         again = grow(clean_db, f"{name}_clean", start)
         if again is not None and again.num_reg_images() >= rec.num_reg_images():
             rec, db = again, clean_db
-    if cfg.stray_check:
-        rec = _drop_strays(rec, db, ws, grow)
-    return _add_missing(rec, db, image_dir, ws, n, cfg, rotations, cancel), rotations
+        if cfg.stray_check:
+            rec = _drop_strays(rec, db, ws, grow)
+        candidates.append((rec, db))
+    if not candidates:
+        return None, rotations
+    # The model whose rotations most image pairs confirm: a bent one loses true pairs.
+    best, db = max(candidates, key=lambda c: _support(rotations, c[0]))
+    return _add_missing(best, db, image_dir, ws, n, cfg, rotations, cancel), rotations
 
 
 def _support(rotations, rec) -> int:
     return sum(filt.rotation_support(rotations, models.world_rotations(rec)).values())
-
-
-def _inlier_total(db: Path, placed: set[int]) -> int:
-    """Verified inlier matches between placed photos in `db`."""
-    stats = colmap.match_stats(db)
-    return sum(m for (i, j), m in stats.inliers.items() if i in placed and j in placed)
 
 
 def _add_missing(rec, db: Path, image_dir: Path, ws: Path, n: int, cfg: "SfmConfig", rotations, cancel):
