@@ -64,8 +64,9 @@ def test_reduced_capture_makes_true_size_textured_scan(bench, tmp_path, device):
 @pytest.mark.slow
 def test_photos_of_two_items_in_one_upload_are_never_a_scan(bench, tmp_path, device):
     """Six photos of the avocado (the first photo among them) and six of the water bottle, taken
-    in turns: whichever item structure from motion follows, the model leaves out half the photos,
-    so the gate fails it (or the poses stage refuses the capture) and says which photos."""
+    in turns: structure from motion places one item's photos (and perhaps a few of the other's),
+    so the model leaves out the first photo or half of them: the gate fails it (or the poses stage
+    refuses the capture) and names the photos left out."""
     from pipeline import CaptureError
 
     avocado = sorted((bench / "multiview" / "avocado" / "images").glob("*.jpg"))[::6][:6]
@@ -79,5 +80,5 @@ def test_photos_of_two_items_in_one_upload_are_never_a_scan(bench, tmp_path, dev
     report = result.report
     placed = {e.check: e for e in report.evidence}["placed"]
     assert report.verdict is Verdict.FAILED and placed.outcome is Verdict.FAILED, placed
-    assert len(placed.photos) >= 6 and set(placed.photos) <= {p.name for p in mixed}
+    assert placed.photos and set(placed.photos) <= {p.name for p in mixed}
     assert "scan" not in report.summary
