@@ -5,10 +5,11 @@ photo overlaps with perhaps ten others. Two cheap sources of likely partners:
 
 * the capture order: a merchant walks round the item, so photos taken one after another
   overlap (useless when the photos arrive in another order, hence the second source);
-* retrieval: a bag of visual words built on the fly from the photos' own descriptors (k-means
-  over a sample of them, no vocabulary file), tf-idf weighted; each photo is paired with the
-  photos whose word histograms are most alike. It finds the neighbours on the other rings of
-  a multi-ring capture, and all neighbours of a shuffled one.
+* retrieval: a preview match (`preview_scores`): a few hundred descriptors drawn from each
+  photo, matched between every two photos (mutual nearest neighbours with a ratio test); each
+  photo is paired with the photos it shares most such matches with. It finds the neighbours on
+  the other rings of a multi-ring capture, and all neighbours of a shuffled one. (A bag of
+  visual words built on the fly kept about 34% of banana's good pairs, the preview about 47%.)
 
 Pure numpy; the descriptors come from whichever feature pass runs (SIFT or XFeat).
 """
