@@ -118,9 +118,6 @@ def placement_matrix(
             "enter one real measurement for true size"
         )
         scale_from = ScaleSource.ASSUMED
-    lo_s, hi_s = scale * lo, scale * hi
-    centre = (lo_s + hi_s) / 2.0
-    shift = np.array([-centre[0], -lo_s[1], -lo_s[2] if placement == "wall" else -centre[2]])
-    matrix = geom.similarity(scale, rot, shift)
+    matrix = geom.similarity(scale, rot, geom.anchor(scale * lo, scale * hi, placement))
     dims = tuple(float(d) for d in scale * ext)
     return matrix, dims, source, scale_from
