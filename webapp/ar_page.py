@@ -10,6 +10,7 @@ from html import escape
 
 from pipeline import format_dimensions, format_size
 
+from . import adjust
 from .library import Model
 
 # script-src has no 'unsafe-inline' or 'unsafe-eval': an injected <script> in a product name could never
@@ -39,6 +40,11 @@ def render(model: Model, base: str, embed: bool = False, preview: bool = False) 
         f'<div class="fact"><span class="label">{label}</span><span class="value">{e(format_size(v))}</span></div>'
         for label, v in (("Width", w), ("Height", h), ("Depth", d))
     )
+    # An adjusted model's files change under the same names: a new query string per revision
+    # gets past caches; the backdrop is our own palette's CSS, never the merchant's text.
+    v = f"?v={adjust.revision(model)}" if adjust.revision(model) else ""
+    css = adjust.background_css(model.background)
+    stage = f' style="--stage: {e(css)}"' if css else ""
     placement = "wall" if model.placement == "wall" else "floor"
     where = "on your wall" if placement == "wall" else "in your room"
     ar = (f'ar ar-modes="webxr scene-viewer quick-look" ar-placement="{placement}" ar-scale="fixed"'
@@ -77,8 +83,8 @@ def render(model: Model, base: str, embed: bool = False, preview: bool = False) 
     <h1 class="name">{name}</h1>
     <p class="dims">{e(format_dimensions(model.dimensions_m))}</p>
   </header>
-  <model-viewer id="viewer" src="{e(files)}/model.glb" ios-src="{e(files)}/model.usdz"
-      poster="{e(files)}/poster.png" alt="3D model of {name}"
+  <model-viewer id="viewer" src="{e(files)}/model.glb{v}" ios-src="{e(files)}/model.usdz{v}"
+      poster="{e(files)}/poster.png{v}" alt="3D model of {name}"{stage}
       {ar}
       camera-controls touch-action="pan-y" interaction-prompt="auto" loading="eager"
       shadow-intensity="1" shadow-softness="1" exposure="1" tone-mapping="commerce">

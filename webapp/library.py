@@ -77,6 +77,8 @@ class Model:
     folder: Path  # private
     job_id: str | None = None  # the job that made it (None: published from the command line)
     published_anyway: bool = False  # the merchant chose to share it although it failed its checks
+    adjustment: str = ""  # pipeline.Adjustment JSON of the merchant's correction ("": as made; webapp/adjust.py)
+    background: str = ""  # the share page's viewer backdrop, a webapp/adjust.py BACKGROUNDS key ("": default)
 
     @property
     def judgement(self) -> verdicts.Judgement:
@@ -161,7 +163,7 @@ def add_model(
         "placement": placement if placement in ("floor", "wall") else "floor", "created": time.time(),
         "width_m": width, "height_m": height, "depth_m": depth, "glb_bytes": 0,
         "triangles": int(result.report.triangles), "kind": str(result.report.kind),
-        "report": json.dumps(report), "job_id": job_id, "published_anyway": 0,
+        "report": json.dumps(report), "job_id": job_id, "published_anyway": 0, "adjustment": "", "background": "",
     }
     try:
         store.open_library(data)  # checked before our folder appears, so it is not "found" as unregistered
@@ -230,6 +232,8 @@ def _row_to_model(data: Path, row) -> Model:
         folder=data / "models" / row["folder"],
         job_id=store.column(row, "job_id", None),
         published_anyway=bool(store.column(row, "published_anyway", 0)),
+        adjustment=store.column(row, "adjustment", "") or "",
+        background=store.column(row, "background", "") or "",
     )
 
 

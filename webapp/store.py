@@ -34,7 +34,7 @@ MANIFEST_FORMAT = 1
 #: (Manifests written before `published_anyway` existed lack it: read as 0, which only matters for
 #: a model whose report says "failed", and such a model is private unless the merchant said otherwise.)
 _ROW_KEYS = ("share_id", "name", "placement", "created", "width_m", "height_m", "depth_m", "glb_bytes",
-             "triangles", "kind", "job_id", "published_anyway")
+             "triangles", "kind", "job_id", "published_anyway", "adjustment", "background")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 _ADDED_COLUMNS = (
     ("models", "published_anyway", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "verdict", "TEXT NOT NULL DEFAULT ''"),
+    # webapp/adjust.py: the merchant's correction as pipeline.Adjustment JSON ('' = as made), the viewer backdrop
+    ("models", "adjustment", "TEXT NOT NULL DEFAULT ''"),
+    ("models", "background", "TEXT NOT NULL DEFAULT ''"),
 )
 
 #: Databases this process has checked (open_library), by path.
@@ -149,6 +152,8 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         row["name"], row["kind"] = str(row["name"] or "My product"), str(row["kind"] or "")
         row["placement"] = row["placement"] if row["placement"] in ("floor", "wall") else "floor"
         row["published_anyway"] = 1 if row["published_anyway"] is True or row["published_anyway"] == 1 else 0
+        row["adjustment"] = row["adjustment"] if isinstance(row["adjustment"], str) else ""  # older: absent
+        row["background"] = row["background"] if isinstance(row["background"], str) else ""
     except (OSError, ValueError, TypeError, AttributeError):
         return None
     try:
