@@ -294,7 +294,7 @@ class Tip(str, Enum):
 
 
 #: Limits an `Adjustment` is checked against (degrees): past them the camera or the turn means nothing new.
-POSTER_PITCH_RANGE = (-20.0, 80.0)
+POSTER_PITCH_RANGE = (0.0, 80.0)
 TURN_RANGE = (-180.0, 180.0)
 
 

@@ -7,7 +7,6 @@ real one-photo chair in a real SQLite library, adjusted through webapp/adjust.py
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import sqlite3

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import geom
 from ..errors import InputError
-from ..types import AXES, Adjustment, Tip, TexturedMesh
+from ..types import AXES, Adjustment, TexturedMesh, Tip
 from ..units import MAX_SIZE_M, MIN_SIZE_M, format_size
 from .config import STAGE
 from .gltf_read import StoredModel

@@ -8,8 +8,8 @@ a temporary name in the target folder and renamed, so a half-written file is nev
 from __future__ import annotations
 
 import io
-import math
 import json
+import math
 import struct
 import zipfile
 from dataclasses import replace

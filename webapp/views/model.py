@@ -6,7 +6,8 @@ merchant's explicit choices (views/quality.py)."""
 import streamlit as st
 
 import pipeline
-from webapp import library, ui
+from webapp import adjust, library, ui
+from webapp.views import adjust as adjust_section
 from webapp.views import quality
 
 ui.header("model")
@@ -32,7 +33,7 @@ else:
     url = library.share_url(model.share_id, seen_at=ui.browser_url(), data_dir=data)
     view, side = st.columns([3, 2], gap="large")
     with view:
-        st.iframe(f"/ar/{model.share_id}?embed=1", height=520)
+        st.iframe(f"/ar/{model.share_id}?embed=1&v={adjust.revision(model)}", height=520)  # reloads when adjusted
         w, h, d = model.dimensions_m
         with st.container(horizontal=True, gap="medium", key="dims"):  # stays one row on phones
             for label, value in (("Width", w), ("Height", h), ("Depth", d)):
@@ -50,6 +51,8 @@ else:
         st.link_button("Open the AR page", url, icon=":material/open_in_new:", width="stretch")
         st.subheader("Download")
         quality.downloads(model)
+
+adjust_section.section(model, data)  # turn, resize, floor or wall, poster and backdrop (views/adjust.py)
 
 st.subheader("How good is this model?")
 report = model.report
