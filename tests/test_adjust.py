@@ -338,3 +338,50 @@ def test_bad_requests_get_plain_words_and_change_nothing(library_model):
     assert files_of(model) == before and library.get_model(model.share_id, data) == model
     # A backdrop key that is not ours (a hand-edited manifest) shows the standard look.
     assert adjust.background_css("</style><script>") == ""
+
+
+def test_the_model_pages_adjust_section_turns_checks_the_size_and_applies(library_model, monkeypatch, device):
+    """Streamlit AppTest on the real Model page: the turn buttons move the front choice, a size it
+    cannot read is said in plain words and blocks Apply, Apply stores the change, Undo takes it back."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_webapp_apptest import APP
+    from webapp import library, workers
+
+    data, model = library_model
+    sid = model.share_id
+    monkeypatch.setenv("PLINTH_DATA_DIR", str(data))
+    monkeypatch.setenv("PLINTH_DEVICES", device)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=60).run()
+        at.switch_page("views/model.py")
+        at.query_params["id"] = sid
+        at.run()
+        assert not at.exception
+        apply = lambda: at.button(key=f"adjust:apply:{sid}")  # noqa: E731
+        assert apply().disabled  # nothing changed yet
+        at.button(key=f"adjust:left:{sid}").click().run()
+        assert at.radio(key=f"adjust:front:{sid}").value == 3  # its right side comes to the front
+        at.text_input(key=f"adjust:size-height:{sid}").set_value("tall").run()
+        assert any("Could not read the size" in e.value for e in at.error) and apply().disabled
+        at.text_input(key=f"adjust:size-height:{sid}").set_value("35.4 in").run()
+        assert any("New size" in m.value and "× 90 ×" in m.value for m in at.markdown)  # the others follow
+        apply().click().run()
+        assert not at.exception
+        saved = library.get_model(sid, data)
+        assert saved.dimensions_m[1] == pytest.approx(35.4 * 0.0254, abs=1e-4)
+        assert json.loads(saved.adjustment)["quarter_turns"] == 3
+        assert any("Saved" in s.value for s in at.success)
+        mine = [w for w in (*at.button, *at.radio, *at.slider, *at.selectbox, *at.text_input)
+                if str(w.key or "").startswith("adjust:")]
+        words = " ".join([w.label for w in mine] + [str(o) for w in mine for o in getattr(w, "options", [])]).lower()
+        assert len(mine) >= 12 and not any(word in words for word in ("triangle", "uv", "mesh", "yaw", "pitch"))
+        at.button(key=f"adjust:undo:{sid}").click().run()
+        assert library.get_model(sid, data).adjustment == "" and library.get_model(sid, data).dimensions_m == \
+            model.dimensions_m
+    finally:
+        workers.stop_workers()
+        st.cache_resource.clear()

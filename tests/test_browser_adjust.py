@@ -87,7 +87,8 @@ def test_turn_resize_and_poster_then_the_share_page_serves_them(size, served, br
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{base}/model?id={model.share_id}")
     page.get_by_role("heading", name="Adjust the model").wait_for()
-    page.locator("[data-testid=stImage] img").last.wait_for()  # the preview
+    page.get_by_text("Turn it, set its size").click()  # tucked away until asked for
+    page.locator(".st-key-adjust_section [data-testid=stImage] img").wait_for()  # the preview
     adjust_shot(page, artifacts / f"adjust_before_{size}.png")
 
     page.get_by_role("button", name=re.compile("Turn a quarter to the right")).click()
@@ -105,8 +106,11 @@ def test_turn_resize_and_poster_then_the_share_page_serves_them(size, served, br
     adjust_shot(page, artifacts / f"adjust_changed_{size}.png")
     page.get_by_role("button", name=re.compile("Apply changes")).click()
     wait_for(lambda: "?v=" in httpx.get(share_url, timeout=10).text, 120, "the adjusted share page")
-    page.get_by_role("heading", name="Adjust the model").wait_for()
-    page.wait_for_timeout(1500)
+    page.get_by_text("Saved. Your share link").wait_for()
+    # The Model page's own viewer reloads the new files (a new revision in its address).
+    wait_for(lambda: re.search(r"v=[0-9a-f]{12}", page.locator("iframe[src*='/ar/']").first.get_attribute("src")),
+             30, "the Model page's viewer on the new revision")
+    page.wait_for_timeout(1000)
     adjust_shot(page, artifacts / f"adjust_applied_{size}.png")
 
     after = served_files(share_url, tmp_path)

@@ -9,6 +9,7 @@ The vertices stay in the reconstruction frame (the texture stage projects them w
   to `shape.default_size_m` (flagged in `scale_source`);
 * translation: bbox bottom centre at the origin (x, z centred, min y = 0). For placement "wall" the
   back of the bbox sits at z = 0 instead (the model hangs in front of the wall plane, +Z out of it).
+  (`geom.anchor`, the one rule export's adjustments use too.)
 """
 
 from __future__ import annotations
