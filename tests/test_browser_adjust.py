@@ -1,7 +1,8 @@
 """Correcting a model in the browser (issue 14): real Chromium, a real `plinth serve`, the real
-one-photo chair. On the Model page the merchant turns it a quarter, sets a new height and a new
-poster angle and applies; the share page, reloaded at the same URL, serves a GLB whose box,
-a USDZ whose extent and a poster that changed accordingly (read back over HTTP)."""
+one-photo chair. On the Model page the merchant turns it a quarter, sets a new height, a new
+poster angle and a dark background and applies; the share page, reloaded at the same URL, serves
+a GLB whose box, a USDZ whose extent and a poster that changed accordingly (read back over HTTP),
+and shows the model on the dark backdrop."""
 
 from __future__ import annotations
 
@@ -102,6 +103,8 @@ def test_turn_resize_and_poster_then_the_share_page_serves_them(size, served, br
     slider.focus()
     slider.press("Home")  # the poster from behind (-180 degrees)
     wait_for(lambda: slider.input_value() == "-180", 30, "poster slider")
+    page.get_by_role("combobox", name=re.compile("Background")).click()
+    page.get_by_role("option", name="Dark").click()
     page.wait_for_timeout(1500)  # the preview re-renders
     adjust_shot(page, artifacts / f"adjust_changed_{size}.png")
     page.get_by_role("button", name=re.compile("Apply changes")).click()
@@ -133,6 +136,8 @@ def test_turn_resize_and_poster_then_the_share_page_serves_them(size, served, br
     ar.goto(share_url)
     wait_viewer_loaded(ar.main_frame, f"adjusted share page ({size})")
     assert "× 100 ×" in ar.locator(".dims").inner_text()
+    backdrop = ar.locator("model-viewer").evaluate("v => getComputedStyle(v).backgroundImage")
+    assert "rgb(31, 36, 48)" in backdrop, backdrop  # the palette's dark backdrop, applied by the page's CSS
     ar.wait_for_timeout(500)
     assert model_pixels(ar.locator("model-viewer").screenshot()) > 0.03
     ar.screenshot(path=artifacts / f"adjust_share_{size}.png", full_page=True)
