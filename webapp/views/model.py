@@ -33,7 +33,8 @@ else:
     url = library.share_url(model.share_id, seen_at=ui.browser_url(), data_dir=data)
     view, side = st.columns([3, 2], gap="large")
     with view:
-        st.iframe(f"/ar/{model.share_id}?embed=1&v={adjust.revision(model)}", height=520)  # reloads when adjusted
+        rev = adjust.revision(model)  # a new address when adjusted, so the viewer reloads the new files
+        st.iframe(f"/ar/{model.share_id}?embed=1" + (f"&v={rev}" if rev else ""), height=520)
         w, h, d = model.dimensions_m
         with st.container(horizontal=True, gap="medium", key="dims"):  # stays one row on phones
             for label, value in (("Width", w), ("Height", h), ("Depth", d)):
