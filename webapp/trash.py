@@ -11,6 +11,7 @@ database rebuilt from the folders keeps every trashed model in the Trash (and it
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 
@@ -52,11 +53,11 @@ def delete_forever(share_id: str, data_dir: str | os.PathLike | None = None) -> 
 
 
 def days_left(model: library.Model, now: float | None = None) -> int:
-    """Whole days until the purge deletes it (0: at the next clean-up)."""
+    """Days until the purge deletes it, rounded up (just deleted: KEEP_DAYS; 0: at the next clean-up)."""
     if model.deleted_at is None:
         return KEEP_DAYS
     now = time.time() if now is None else now
-    return max(0, int((model.deleted_at + KEEP_DAYS * 86400.0 - now) // 86400.0))
+    return max(0, math.ceil((model.deleted_at + KEEP_DAYS * 86400.0 - now) / 86400.0))
 
 
 def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -> int:

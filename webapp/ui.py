@@ -111,3 +111,38 @@ def upload_limits_help() -> str:
 def when(ts: float) -> str:
     return time.strftime("%d %b %Y, %H:%M", time.localtime(ts))
 
+
+
+def card_grid(n_items: int, per_row: int = 3, gap: str = "medium") -> list:
+    """One cell (a column to write into) per item, filled row by row.
+
+    Built as rows of `per_row` columns, not `per_row` long columns: on a phone each row's columns
+    stack, so the items read in the same order as on a wide screen (and as the list they came
+    from). The last row keeps its empty cells, so every card has the same width."""
+    cells = []
+    for start in range(0, n_items, per_row):
+        cells += st.columns(per_row, gap=gap)[:min(per_row, n_items - start)]
+    return cells
+
+
+@st.cache_data(show_spinner=False, max_entries=500)
+def thumbnail(path: str, _mtime: float, size: int = 360) -> bytes | None:
+    """A small JPEG of a stored photo, upright and without metadata; None when it cannot be read.
+    `_mtime` is only part of the cache key (a new photo at the same path gets a new thumbnail)."""
+    from PIL import Image, ImageOps
+
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError:
+        pass
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            im.thumbnail((size, size))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=82)
+            return buf.getvalue()
+    except Exception:  # a photo Pillow cannot open (the job may have failed on it): no picture
+        return None
