@@ -9,10 +9,9 @@ import json
 import os
 import signal
 import struct
+import time
 import zipfile
 from pathlib import Path
-
-import time
 
 import pytest
 

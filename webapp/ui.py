@@ -125,6 +125,14 @@ def card_grid(n_items: int, per_row: int = 3, gap: str = "medium") -> list:
     return cells
 
 
+def tile_row(n_items: int, width: int = 150, border: bool = False, keys: list[str] | None = None) -> list:
+    """One fixed-width tile (a container) per item in a row that wraps, in reading order on every
+    screen: six or so to a row on a wide screen, two on a phone (thumbnails stay thumbnails
+    instead of stretching to the phone's width as columns would)."""
+    row = st.container(horizontal=True, gap="small")
+    return [row.container(width=width, border=border, key=keys[i] if keys else None) for i in range(n_items)]
+
+
 @st.cache_data(show_spinner=False, max_entries=500)
 def thumbnail(path: str, _mtime: float, size: int = 360) -> bytes | None:
     """A small JPEG of a stored photo, upright and without metadata; None when it cannot be read.

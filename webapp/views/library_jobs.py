@@ -19,9 +19,8 @@ STRIP = 6
 def photo_strip(job: jobs.Job, limit: int = STRIP) -> None:
     """The job's kept photos as small thumbnails with the merchant's own file names."""
     named = job.named_photos
-    cells = ui.card_grid(min(len(named), limit), per_row=limit, gap="small")
-    for cell, (path, name) in zip(cells, named[:limit]):
-        thumb = ui.thumbnail(str(path), path.stat().st_mtime, 200)
+    for cell, (path, name) in zip(ui.tile_row(min(len(named), limit), width=110), named[:limit]):
+        thumb = ui.thumbnail(str(path), path.stat().st_mtime, 240)
         with cell:
             if thumb:
                 st.image(thumb, width="stretch")

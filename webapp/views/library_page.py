@@ -53,11 +53,11 @@ for cell, model in zip(ui.card_grid(len(shown)), shown):
                     ":orange[:material/warning:" if judgement.warned else ":green[:material/verified:")
             st.markdown(f"{look} {badge}]")
         st.caption(f"{ui.when(model.created)}  \n{pipeline.format_dimensions(model.dimensions_m)}")
-        a, b = st.columns(2)
-        if a.button("Open", key=f"open-{model.share_id}", type="primary", width="stretch",
-                    icon=":material/view_in_ar:"):
+        buttons = st.container(horizontal=True, gap="small")  # one row on a phone too
+        if buttons.button("Open", key=f"open-{model.share_id}", type="primary", width="stretch",
+                          icon=":material/view_in_ar:"):
             st.switch_page(ui.MODEL, query_params={"id": model.share_id})
-        with b.popover("More", width="stretch", icon=":material/more_horiz:"):
+        with buttons.popover("More", width="stretch", icon=":material/more_horiz:"):
             manage.rename_controls(model, f"name-{model.share_id}", data)
             st.divider()
             if manage.delete_controls(model, f"del-{model.share_id}", data):

@@ -39,8 +39,9 @@ def show(job_id: str, data: Path) -> None:
     named = job.named_photos
     st.subheader("Your photos")
     removed = set()
-    for i, (cell, (path, name)) in enumerate(zip(ui.card_grid(len(named), per_row=4, gap="small"), named)):
-        with cell, st.container(border=True, key=f"kept-{i}"):
+    tiles = ui.tile_row(len(named), width=160, border=True, keys=[f"kept-{i}" for i in range(len(named))])
+    for i, (cell, (path, name)) in enumerate(zip(tiles, named)):
+        with cell:
             thumb = ui.thumbnail(str(path), path.stat().st_mtime)
             if thumb:
                 st.image(thumb, width="stretch")
@@ -53,9 +54,9 @@ def show(job_id: str, data: Path) -> None:
                                max_upload_size=int(limits.MAX_FILE_MB), help=ui.upload_limits_help(),
                                key=f"add-{job_id}") or []
     added = []
-    for cell, upload in zip(ui.card_grid(len(uploads), per_row=4, gap="small"), uploads):
+    for cell, upload in zip(ui.tile_row(len(uploads), width=160, border=True), uploads):
         check = _check(upload.name, upload.getvalue())
-        with cell, st.container(border=True):
+        with cell:
             if check.thumbnail:
                 st.image(check.thumbnail, width="stretch")
             st.caption(ui.md(upload.name))

@@ -1,0 +1,152 @@
+"""The Library in real headless Chromium against a real `plinth serve`, at 1280x800 and 390x844:
+the cards read in the same order on a phone as on a wide screen (and as the sort order); a failed
+job shows up with its photos; delete moves a model to the Trash, its share link answers "no longer
+available", and Undo brings the same link back. Screenshots land in tests/output/."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_browser import ARGS, CHROMIUM, shot  # noqa: E402
+from test_webapp_http import running_server  # noqa: E402
+
+import pipeline  # noqa: E402
+from tests.polling import wait_for  # noqa: E402
+from webapp import jobs, library  # noqa: E402
+from webapp.jobs import JobStatus  # noqa: E402
+
+SIZES = {"desktop": dict(viewport={"width": 1280, "height": 800}),
+         "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)}
+NAMES = [f"Chair {n}" for n in "ABCDEFG"]  # seven: two full rows of three and one alone
+FAILED_NAME = "Blue vase"
+FAILED_ERROR = "No object found in back.jpg. Take it again against a plain wall."
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, chair_model, chair_photo, device):
+    """A data folder with seven models, two to delete and a failed job, served by a real server
+    (filled before it starts, so no worker claims the failed job)."""
+    data = tmp_path_factory.mktemp("library-data")
+    for name in NAMES:
+        library.add_model(chair_model, name, [], data_dir=data)
+        time.sleep(0.01)  # distinct times: "newest first" has one answer
+    doomed = {size: library.add_model(chair_model, f"Stool to delete ({size})", [], data_dir=data).share_id
+              for size in SIZES}
+    photo = chair_photo.read_bytes()
+    job_id = jobs.submit([("front.jpg", photo), ("back.jpg", photo)], FAILED_NAME, pipeline.Options(),
+                         data_dir=data)
+    jobs.update(data, job_id, status=JobStatus.FAILED, finished=time.time(), error=FAILED_ERROR)
+    with running_server(data, device) as base:
+        yield base, data, doomed
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _open_library(browser, base: str, size: str):
+    ctx = browser.new_context(**SIZES[size])
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(base + "/library")
+    page.get_by_role("heading", name="Your 3D models").wait_for()
+    page.locator("[class*='st-key-card-'] [data-testid=stImage] img").first.wait_for()
+    return ctx, page
+
+
+def _cards_in_reading_order(page) -> list[str]:
+    """Card names top to bottom, left to right, as the eye reads them on this screen."""
+    cards = page.evaluate("""() => [...document.querySelectorAll("[class*='st-key-card-']")].map(c => {
+        const r = c.getBoundingClientRect();
+        return {top: Math.round(r.top), left: Math.round(r.left), name: c.querySelector('strong').innerText};
+    })""")
+    return [c["name"] for c in sorted(cards, key=lambda c: (c["top"], c["left"]))]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_cards_read_in_the_sort_order_and_a_failed_job_shows_its_photos(size, shop, browser, artifacts):
+    base, data, doomed = shop
+    expected = [m.name for m in library.list_models(data) if m.share_id not in doomed.values()]
+    assert expected == NAMES[::-1]  # newest first
+    ctx, page = _open_library(browser, base, size)
+    page.wait_for_timeout(800)  # layout settled (images sized)
+    order = [n for n in _cards_in_reading_order(page) if n in NAMES]
+    assert order == expected, f"{size}: cards read {order}"
+    if size == "desktop":  # three to a row, and the row is full before the next one starts
+        tops = page.evaluate("""() => [...document.querySelectorAll("[class*='st-key-card-']")]
+            .map(c => Math.round(c.getBoundingClientRect().top))""")
+        assert len(set(tops[:3])) == 1 and tops[3] > tops[0]
+
+    attention = page.locator("[class*='st-key-attention-']")
+    attention.get_by_text(FAILED_NAME).wait_for()
+    assert "No object found in back.jpg" in attention.inner_text()
+    for name in ("front.jpg", "back.jpg"):
+        attention.get_by_text(name, exact=True).wait_for()
+    thumbs = attention.locator("[data-testid=stImage] img")
+    wait_for(lambda: thumbs.count() == 2 and all(thumbs.nth(i).evaluate("i => i.complete && i.naturalWidth > 0")
+                                                 for i in range(2)), 30, "photo thumbnails")
+    attention.get_by_role("button", name=re.compile("Try again with changes")).wait_for()
+    shot(page, artifacts / f"library_{size}.png")
+
+    attention.get_by_role("button", name=re.compile("Try again with changes")).click()
+    page.get_by_role("heading", name=re.compile("Try again")).wait_for()
+    page.get_by_text("back.jpg", exact=True).wait_for()
+    assert page.get_by_role("checkbox", name="Leave out").count() == 2
+    shot(page, artifacts / f"library_retry_{size}.png")
+    ctx.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_delete_says_no_longer_available_and_undo_brings_the_same_link_back(size, shop, browser, artifacts):
+    base, _data, doomed = shop
+    share_id = doomed[size]
+    share_url = f"{base}/ar/{share_id}"
+    assert httpx.get(share_url).status_code == 200
+    name = f"Stool to delete ({size})"
+    ctx, page = _open_library(browser, base, size)
+    card = page.locator(f"[class*='st-key-card-{share_id}']")
+    card.scroll_into_view_if_needed()
+    card.get_by_role("button", name=re.compile("More")).click()
+    popover = page.locator("[data-testid=stPopoverBody]")
+    popover.get_by_text("will see 'no longer available'").wait_for()
+    popover.get_by_text("Yes, move it to the Trash").click()
+    popover.get_by_role("button", name=re.compile("^(delete )?Delete$")).click()
+
+    banner = page.locator(".st-key-undo-banner")
+    banner.get_by_text("is in the Trash").wait_for()
+    assert name in banner.inner_text()
+    wait_for(lambda: page.locator(f"[class*='st-key-card-{share_id}']").count() == 0, 30, "the card to go")
+    page.get_by_role("heading", name="Your 3D models").scroll_into_view_if_needed()
+    shot(page, artifacts / f"library_deleted_{size}.png")
+
+    gone = httpx.get(share_url)
+    assert gone.status_code == 410 and "no longer available" in gone.text
+    assert httpx.get(f"{base}/models/{share_id}/model.glb").status_code == 410
+    shopper = ctx.new_page()
+    shopper.goto(share_url)
+    assert "no longer available" in shopper.content()
+    shopper.screenshot(path=artifacts / f"library_share_gone_{size}.png")
+
+    banner.get_by_role("button", name=re.compile("Undo")).click()
+    page.locator(f"[class*='st-key-card-{share_id}']").wait_for()
+    wait_for(lambda: page.locator(".st-key-undo-banner").count() == 0, 30, "the banner to go")
+    back = httpx.get(share_url)
+    assert back.status_code == 200 and name in back.text  # the same link, the same QR code
+    shopper.goto(share_url)
+    shopper.locator("model-viewer").wait_for()
+    ctx.close()
