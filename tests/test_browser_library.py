@@ -87,7 +87,7 @@ def test_cards_read_in_the_sort_order_and_a_failed_job_shows_its_photos(size, sh
     page.wait_for_timeout(800)  # layout settled (images sized)
     order = [n for n in _cards_in_reading_order(page) if n in NAMES]
     assert order == expected, f"{size}: cards read {order}"
-    if size == "desktop":  # three to a row, and the row is full before the next one starts
+    if size == "desktop":  # in the page itself too (what keyboards and screen readers follow): rows of three
         tops = page.evaluate("""() => [...document.querySelectorAll("[class*='st-key-card-']")]
             .map(c => Math.round(c.getBoundingClientRect().top))""")
         assert len(set(tops[:3])) == 1 and tops[3] > tops[0]
