@@ -16,16 +16,16 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import ARGS, CHROMIUM, shot  # noqa: E402
-from test_webapp_http import running_server  # noqa: E402
+from test_browser import ARGS, CHROMIUM, shot
+from test_webapp_http import running_server
 
-import pipeline  # noqa: E402
-from tests.polling import wait_for  # noqa: E402
-from webapp import jobs, library  # noqa: E402
-from webapp.jobs import JobStatus  # noqa: E402
+import pipeline
+from tests.polling import wait_for
+from webapp import jobs, library
+from webapp.jobs import JobStatus
 
-SIZES = {"desktop": dict(viewport={"width": 1280, "height": 800}),
-         "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)}
+SIZES = {"desktop": {"viewport": {"width": 1280, "height": 800}},
+         "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}}
 NAMES = [f"Chair {n}" for n in "ABCDEFG"]  # seven: two full rows of three and one alone
 FAILED_NAME = "Blue vase"
 FAILED_ERROR = "No object found in back.jpg. Take it again against a plain wall."
@@ -42,11 +42,13 @@ def shop(tmp_path_factory, chair_model, chair_photo, device):
     doomed = {size: library.add_model(chair_model, f"Stool to delete ({size})", [], data_dir=data).share_id
               for size in SIZES}
     photo = chair_photo.read_bytes()
-    job_id = jobs.submit([("front.jpg", photo), ("back.jpg", photo)], FAILED_NAME, pipeline.Options(),
-                         data_dir=data)
-    jobs.update(data, job_id, status=JobStatus.FAILED, finished=time.time(), error=FAILED_ERROR)
+    failed = {}
+    for key, name in (("show", FAILED_NAME), *((size, f"Lamp to retry ({size})") for size in SIZES)):
+        failed[key] = jobs.submit([("front.jpg", photo), ("back.jpg", photo)], name, pipeline.Options(),
+                                  data_dir=data)
+        jobs.update(data, failed[key], status=JobStatus.FAILED, finished=time.time(), error=FAILED_ERROR)
     with running_server(data, device) as base:
-        yield base, data, doomed
+        yield base, data, doomed, failed
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def _cards_in_reading_order(page) -> list[str]:
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_cards_read_in_the_sort_order_and_a_failed_job_shows_its_photos(size, shop, browser, artifacts):
-    base, data, doomed = shop
+    base, data, doomed, failed = shop
     expected = [m.name for m in library.list_models(data) if m.share_id not in doomed.values()]
     assert expected == NAMES[::-1]  # newest first
     ctx, page = _open_library(browser, base, size)
@@ -92,7 +94,7 @@ def test_cards_read_in_the_sort_order_and_a_failed_job_shows_its_photos(size, sh
             .map(c => Math.round(c.getBoundingClientRect().top))""")
         assert len(set(tops[:3])) == 1 and tops[3] > tops[0]
 
-    attention = page.locator("[class*='st-key-attention-']")
+    attention = page.locator(f".st-key-attention-{failed['show']}")
     attention.get_by_text(FAILED_NAME).wait_for()
     assert "No object found in back.jpg" in attention.inner_text()
     for name in ("front.jpg", "back.jpg"):
@@ -103,17 +105,43 @@ def test_cards_read_in_the_sort_order_and_a_failed_job_shows_its_photos(size, sh
     attention.get_by_role("button", name=re.compile("Try again with changes")).wait_for()
     shot(page, artifacts / f"library_{size}.png")
 
-    attention.get_by_role("button", name=re.compile("Try again with changes")).click()
+    ctx.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_try_again_with_changes_leaves_one_out_and_adds_a_new_photo(size, shop, browser, bench, artifacts):
+    base, data, _doomed, failed = shop
+    job_id = failed[size]
+    ctx, page = _open_library(browser, base, size)
+    card = page.locator(f".st-key-attention-{job_id}")
+    card.scroll_into_view_if_needed()
+    card.get_by_role("button", name=re.compile("Try again with changes")).click()
     page.get_by_role("heading", name=re.compile("Try again")).wait_for()
-    page.get_by_text("back.jpg", exact=True).wait_for()
-    assert page.get_by_role("checkbox", name="Leave out").count() == 2
+    page.locator(".st-key-kept-1").get_by_text("back.jpg", exact=True).wait_for()
+    wait_for(lambda: page.get_by_role("checkbox", name="Leave out").count() == 2, 30, "the kept photos")
+    page.locator(".st-key-kept-1").get_by_text("Leave out").click()
+    new_photo = bench / "single" / "chair" / "image.jpg"
+    page.locator("input[type=file]").set_input_files(
+        [{"name": "back-again.jpg", "mimeType": "image/jpeg", "buffer": new_photo.read_bytes()}])
+    page.get_by_text("back-again.jpg", exact=True).first.wait_for()
+    page.get_by_text("The new model will use 2 photos.").wait_for()
+    page.mouse.move(1, 1)  # no hover toolbar over a thumbnail in the screenshot
+    page.wait_for_timeout(500)
     shot(page, artifacts / f"library_retry_{size}.png")
+    page.get_by_role("button", name=re.compile("Make the model again")).click()
+    page.wait_for_url(re.compile(r"job="), timeout=30_000)
+    new_id = re.search(r"job=([A-Za-z0-9_-]+)", page.url).group(1)
+    jobs.cancel(new_id, data)  # its photos are what counts here, not the model
+    new = jobs.get_job(new_id, data)
+    assert [name for _, name in new.named_photos] == ["front.jpg", "back-again.jpg"]
+    old = jobs.get_job(job_id, data)
+    assert old.retried_as == new_id and len(old.photos) == 2  # the old photos are still there
     ctx.close()
 
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_delete_says_no_longer_available_and_undo_brings_the_same_link_back(size, shop, browser, artifacts):
-    base, _data, doomed = shop
+    base, _data, doomed, _failed = shop
     share_id = doomed[size]
     share_url = f"{base}/ar/{share_id}"
     assert httpx.get(share_url).status_code == 200

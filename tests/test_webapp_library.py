@@ -395,3 +395,55 @@ def test_the_model_page_delete_goes_to_the_library_with_undo(app_data, chair_mod
     assert not at.exception
     assert library.share_status(model.share_id, app_data) is library.ShareStatus.TRASHED
     assert at.title[0].value == "Your 3D models" and "is in the Trash" in _texts(at)
+
+
+def test_a_model_that_failed_its_checks_is_made_again_without_the_photos_they_named(
+        app_data, chair_model, chair_photo, tmp_path):
+    from tests.verdicts import RESHOOT, judged
+
+    photo = chair_photo.read_bytes()
+    at = _library()
+    job_id = jobs.submit([(RESHOOT[0], photo), ("IMG_0009.JPG", photo)], "Oak chair", pipeline.Options(),
+                         data_dir=app_data)
+    jobs.claim(app_data, None)
+    failed = library.add_model(judged(chair_model, pipeline.Verdict.FAILED, tmp_path / "failed"), "Oak chair", [],
+                               data_dir=app_data, job_id=job_id)
+    jobs.finish(app_data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict="failed")
+    at.switch_page("views/model.py")
+    at.query_params["id"] = failed.share_id
+    at.run()
+    next(b for b in at.button if b.label == "Make it again with new photos").click().run()
+    assert not at.exception
+    assert at.title[0].value.replace("\\", "") == "Try again: Oak chair"  # its photos, not an empty Create page
+    assert "failed Plinth's checks" in _texts(at) and "Take this one again" in _texts(at)
+    assert [c.value for c in at.checkbox if c.label == "Leave out"] == [True, False]  # the named one is marked
+    at.switch_page("views/library_page.py")  # AppTest stays on the page it was told (the browser moved on)
+    next(b for b in at.run().button if b.label == "Make the model again").click().run()
+    assert not at.exception
+    new_id = jobs.get_job(job_id, app_data).retried_as
+    assert [name for _, name in jobs.get_job(new_id, app_data).named_photos] == ["IMG_0009.JPG"]
+
+
+def test_the_progress_page_of_a_failed_job_leads_to_try_again_with_changes(app_data, chair_photo):
+    at = _library()
+    failed = _failed_job(app_data, [("front.jpg", chair_photo.read_bytes())])
+    at.switch_page("views/create.py")
+    at.query_params["job"] = failed
+    at.run()
+    next(b for b in at.button if b.label == "Change the photos and try again").click().run()
+    assert not at.exception
+    assert at.title[0].value.replace("\\", "") == "Try again: Blue vase"
+    assert [c.value.replace("\\", "") for c in at.caption][:1] == ["front.jpg"]
+
+
+def test_delete_these_photos_asks_first_then_removes_them(app_data, chair_photo):
+    at = _library()
+    failed = _failed_job(app_data, [("front.jpg", chair_photo.read_bytes())])
+    at.run()
+    assert "Delete the 1 photo of this model? This cannot be undone." in _texts(at)
+    assert next(b for b in at.button if b.key == f"discard-{failed}").disabled
+    next(c for c in at.checkbox if c.key == f"sure-job-{failed}").check().run()
+    next(b for b in at.button if b.key == f"discard-{failed}").click().run()
+    assert not at.exception
+    assert jobs.get_job(failed, app_data) is None and "Needs attention" not in _texts(at)
+    assert "No models yet" in _texts(at)

@@ -7,10 +7,10 @@ import pipeline
 from webapp import library, listing, ui, verdicts
 from webapp.views import library_jobs, manage, retry, trash_view
 
-ui.header("library")
+retry_id = st.query_params.get("retry")
+ui.header("retry" if retry_id else "library")  # from Try again, the Library link leads back
 data = ui.data_dir()
 
-retry_id = st.query_params.get("retry")
 if retry_id:
     retry.show(retry_id, data)
     st.stop()
@@ -22,7 +22,7 @@ busy = library_jobs.needs_attention(data) or busy
 
 models = library.list_models(data)
 if not models:
-    st.info("No models yet. Create your first one from a photo of a product.")
+    st.info("No finished models yet." if busy else "No models yet. Create your first one from a photo of a product.")
     st.page_link(ui.CREATE, label="Create a 3D model", icon=":material/add_a_photo:")
     trash_view.section(data)
     st.stop()

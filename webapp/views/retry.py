@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from webapp import jobs, limits, photo_check, ui
+from webapp import jobs, library, limits, photo_check, ui
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
 
@@ -16,6 +16,12 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
 @st.cache_data(show_spinner=False, max_entries=200)
 def _check(filename: str, content: bytes) -> photo_check.PhotoCheck:
     return photo_check.check_upload(filename, content)
+
+
+def _named_by_checks(job: jobs.Job, data: Path) -> set[str]:
+    """The photos the quality checks asked to take again, when the job made a model that failed them."""
+    model = library.get_model(job.share_id, data) if job.share_id else None
+    return {str(name) for name in (model.report.get("reshoot") or ())} if model else set()
 
 
 def _back() -> None:
@@ -31,8 +37,12 @@ def show(job_id: str, data: Path) -> None:
         st.button("Back to the library", on_click=_back, icon=":material/arrow_back:")
         return
     st.title(f"Try again: {ui.md(job.name)}")
+    flagged = _named_by_checks(job, data)
     if job.error:
         st.error(ui.md(job.error), icon=":material/error:")
+    elif flagged:
+        st.error("This model failed Plinth's checks. The photos the checks named are marked to leave out.",
+                 icon=":material/error:")
     st.markdown("Leave out photos that are blurred or show something else, add new ones, then make the model "
                 "again. The first photo is used as the front.")
 
@@ -46,7 +56,10 @@ def show(job_id: str, data: Path) -> None:
             if thumb:
                 st.image(thumb, width="stretch")
             st.caption(ui.md(name))
-            if st.checkbox("Leave out", key=f"leave-{job_id}-{i}"):
+            named_by_checks = path.name in flagged or name in flagged
+            if named_by_checks:
+                st.markdown(":orange[:material/warning: Take this one again]")
+            if st.checkbox("Leave out", value=named_by_checks, key=f"leave-{job_id}-{i}"):
                 removed.add(i)
 
     st.subheader("Add photos")
