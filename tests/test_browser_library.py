@@ -166,7 +166,7 @@ def test_delete_says_no_longer_available_and_undo_brings_the_same_link_back(size
     assert gone.status_code == 410 and "no longer available" in gone.text
     assert httpx.get(f"{base}/models/{share_id}/model.glb").status_code == 410
     shopper = ctx.new_page()
-    shopper.goto(share_url)
+    assert shopper.goto(share_url).status == 410
     assert "no longer available" in shopper.content()
     shopper.screenshot(path=artifacts / f"library_share_gone_{size}.png")
 
@@ -175,6 +175,8 @@ def test_delete_says_no_longer_available_and_undo_brings_the_same_link_back(size
     wait_for(lambda: page.locator(".st-key-undo-banner").count() == 0, 30, "the banner to go")
     back = httpx.get(share_url)
     assert back.status_code == 200 and name in back.text  # the same link, the same QR code
-    shopper.goto(share_url)
-    shopper.locator("model-viewer").wait_for()
+    again = ctx.new_page()  # as a shopper opening the link (or scanning the code) again
+    assert again.goto(share_url).status == 200
+    again.locator("model-viewer").wait_for(state="attached")
+    assert name in again.title()
     ctx.close()
