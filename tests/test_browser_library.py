@@ -160,6 +160,7 @@ def test_delete_says_no_longer_available_and_undo_brings_the_same_link_back(size
     assert name in banner.inner_text()
     wait_for(lambda: page.locator(f"[class*='st-key-card-{share_id}']").count() == 0, 30, "the card to go")
     page.get_by_role("heading", name="Your 3D models").scroll_into_view_if_needed()
+    page.mouse.move(1, 1)
     shot(page, artifacts / f"library_deleted_{size}.png")
 
     gone = httpx.get(share_url)

@@ -133,6 +133,15 @@ def tile_row(n_items: int, width: int = 150, border: bool = False, keys: list[st
     return [row.container(width=width, border=border, key=keys[i] if keys else None) for i in range(n_items)]
 
 
+def photo_thumbnail(path: Path, size: int = 360) -> bytes | None:
+    """`thumbnail` of a stored photo; None when it is gone (a clean-up may remove it meanwhile)."""
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    return thumbnail(str(path), mtime, size)
+
+
 @st.cache_data(show_spinner=False, max_entries=500)
 def thumbnail(path: str, _mtime: float, size: int = 360) -> bytes | None:
     """A small JPEG of a stored photo, upright and without metadata; None when it cannot be read.

@@ -20,7 +20,7 @@ def photo_strip(job: jobs.Job, limit: int = STRIP) -> None:
     """The job's kept photos as small thumbnails with the merchant's own file names."""
     named = job.named_photos
     for cell, (path, name) in zip(ui.tile_row(min(len(named), limit), width=110), named[:limit]):
-        thumb = ui.thumbnail(str(path), path.stat().st_mtime, 240)
+        thumb = ui.photo_thumbnail(path, 240)
         with cell:
             if thumb:
                 st.image(thumb, width="stretch")

@@ -52,7 +52,7 @@ def show(job_id: str, data: Path) -> None:
     tiles = ui.tile_row(len(named), width=160, border=True, keys=[f"kept-{i}" for i in range(len(named))])
     for i, (cell, (path, name)) in enumerate(zip(tiles, named)):
         with cell:
-            thumb = ui.thumbnail(str(path), path.stat().st_mtime)
+            thumb = ui.photo_thumbnail(path)
             if thumb:
                 st.image(thumb, width="stretch")
             st.caption(ui.md(name))
