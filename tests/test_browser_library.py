@@ -163,6 +163,14 @@ def test_delete_says_no_longer_available_and_undo_brings_the_same_link_back(size
     page.mouse.move(1, 1)
     shot(page, artifacts / f"library_deleted_{size}.png")
 
+    page.get_by_text(re.compile(r"^Trash \(\d+\)$")).click()  # the Trash lists it, with Restore
+    trashed = page.locator(f".st-key-trash-{share_id}")
+    trashed.get_by_text("deleted for good in 30 days").wait_for()
+    trashed.get_by_role("button", name=re.compile("Restore")).wait_for()
+    page.mouse.move(1, 1)
+    page.wait_for_timeout(600)  # the expander's opening animation
+    shot(page, artifacts / f"library_trash_{size}.png")
+
     gone = httpx.get(share_url)
     assert gone.status_code == 410 and "no longer available" in gone.text
     assert httpx.get(f"{base}/models/{share_id}/model.glb").status_code == 410
