@@ -26,6 +26,7 @@ import shutil
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, is_dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -79,6 +80,11 @@ class Model:
     published_anyway: bool = False  # the merchant chose to share it although it failed its checks
     adjustment: str = ""  # pipeline.Adjustment JSON of the merchant's correction ("": as made; webapp/adjust.py)
     background: str = ""  # the share page's viewer backdrop, a webapp/adjust.py BACKGROUNDS key ("": default)
+    deleted_at: float | None = None  # in the Trash since (unix time); None: in the library
+
+    @property
+    def trashed(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def judgement(self) -> verdicts.Judgement:
@@ -164,6 +170,7 @@ def add_model(
         "width_m": width, "height_m": height, "depth_m": depth, "glb_bytes": 0,
         "triangles": int(result.report.triangles), "kind": str(result.report.kind),
         "report": json.dumps(report), "job_id": job_id, "published_anyway": 0, "adjustment": "", "background": "",
+        "deleted_at": None,
     }
     try:
         store.open_library(data)  # checked before our folder appears, so it is not "found" as unregistered
@@ -234,6 +241,7 @@ def _row_to_model(data: Path, row) -> Model:
         published_anyway=bool(store.column(row, "published_anyway", 0)),
         adjustment=store.column(row, "adjustment", "") or "",
         background=store.column(row, "background", "") or "",
+        deleted_at=store.column(row, "deleted_at", None),
     )
 
 
@@ -243,11 +251,34 @@ def _manifest_rows(data: Path) -> list[dict[str, Any]]:
     return [row for row in rows if row is not None]
 
 
-def get_model(share_id: str, data_dir: str | os.PathLike | None = None) -> Model | None:
-    """The model with this share id, or None (also for malformed ids). Never writes."""
+class ShareStatus(Enum):
+    """What a share link points at, so the public routes can tell "gone for now" from "never was"."""
+
+    LIVE = "live"  # served
+    PRIVATE = "private"  # failed its checks and not published anyway: answered like an unknown link
+    TRASHED = "trashed"  # in the Trash: "no longer available" (restoring it brings the same link back)
+    UNKNOWN = "unknown"  # no such model (or deleted for good)
+
+
+def get_model(share_id: str, data_dir: str | os.PathLike | None = None, trashed: bool = False) -> Model | None:
+    """The model with this share id, or None (also for malformed ids, and for a model in the Trash
+    unless `trashed`). Never writes."""
+    model = _find(share_id, settings.data_dir(data_dir))
+    return model if model is not None and (trashed or not model.trashed) else None
+
+
+def share_status(share_id: str, data_dir: str | os.PathLike | None = None) -> ShareStatus:
+    model = _find(share_id, settings.data_dir(data_dir))
+    if model is None:
+        return ShareStatus.UNKNOWN
+    if model.trashed:
+        return ShareStatus.TRASHED
+    return ShareStatus.LIVE if model.shared else ShareStatus.PRIVATE
+
+
+def _find(share_id: str, data: Path) -> Model | None:
     if not isinstance(share_id, str) or not 16 <= len(share_id) <= 64:
         return None
-    data = settings.data_dir(data_dir)
     try:
         with store.connect(data, readonly=True) as con:
             row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
@@ -257,8 +288,8 @@ def get_model(share_id: str, data_dir: str | os.PathLike | None = None) -> Model
     return _row_to_model(data, row) if row else None
 
 
-def list_models(data_dir: str | os.PathLike | None = None) -> list[Model]:
-    """All models, newest first. Never writes."""
+def list_models(data_dir: str | os.PathLike | None = None, trashed: bool = False) -> list[Model]:
+    """All models in the library (trashed=True: those in the Trash instead), newest first. Never writes."""
     data = settings.data_dir(data_dir)
     try:
         with store.connect(data, readonly=True) as con:
@@ -266,7 +297,8 @@ def list_models(data_dir: str | os.PathLike | None = None) -> list[Model]:
     except sqlite3.Error as error:
         log.warning("library database unreadable (%s); reading the model folders", error)
         rows = sorted(_manifest_rows(data), key=lambda r: r["created"], reverse=True)
-    return [_row_to_model(data, row) for row in rows]
+    # Filtered here, not in SQL: a read-only connection to an older database has no deleted_at column.
+    return [m for m in (_row_to_model(data, row) for row in rows) if m.trashed == trashed]
 
 
 def rename_model(share_id: str, name: str, data_dir: str | os.PathLike | None = None) -> bool:
@@ -280,10 +312,15 @@ def publish_anyway(share_id: str, yes: bool = True, data_dir: str | os.PathLike 
     return _update(share_id, "published_anyway", 1 if yes else 0, data_dir)
 
 
+def set_deleted_at(share_id: str, when: float | None, data_dir: str | os.PathLike | None = None) -> bool:
+    """In the Trash since `when` (None: back in the library), in the database and the manifest (webapp.trash)."""
+    return _update(share_id, "deleted_at", when, data_dir)
+
+
 def _update(share_id: str, column: str, value: Any, data_dir: str | os.PathLike | None) -> bool:
     """Set one column of a model (a name from our own code, never the caller's) in the database
     and its manifest."""
-    assert column in ("name", "published_anyway"), column
+    assert column in ("name", "published_anyway", "deleted_at"), column
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
         cur = con.execute(f"UPDATE models SET {column} = ? WHERE share_id = ?", (value, share_id))

@@ -31,6 +31,15 @@ def not_found(_request: Request | None = None, *_args) -> Response:
                              headers={"Cache-Control": "no-store"})
 
 
+def unavailable(share_id: str) -> Response:
+    """The answer for a share link or file that is not served: 410 "no longer available" for a
+    model in the Trash (restoring it brings the same link back), else the plain 404."""
+    if library.share_status(share_id) is library.ShareStatus.TRASHED:
+        return PlainTextResponse("This 3D model is no longer available. The shop removed it.", status_code=410,
+                                 headers={"Cache-Control": "no-store"})
+    return not_found()
+
+
 def _base(request: Request) -> str:
     """Absolute base for model URLs: Scene Viewer downloads the GLB itself, so no relative links."""
     return settings.public_url(seen_at=str(request.url))
@@ -39,7 +48,7 @@ def _base(request: Request) -> str:
 async def ar(request: Request) -> Response:
     model = library.get_model(request.path_params["share_id"])
     if model is None or not model.shared or model.file("model.glb") is None:
-        return not_found()  # a model that failed its checks is not published unless the merchant chose to
+        return unavailable(request.path_params["share_id"])  # a model that failed its checks is not published unless the merchant chose to
     embed = request.query_params.get("embed") == "1"
     html = ar_page.render(model, _base(request), embed=embed)
     return HTMLResponse(html, headers={
@@ -53,7 +62,7 @@ async def model_file(request: Request) -> Response:
         return Response(status_code=204, headers={**CORS, "Access-Control-Max-Age": "86400"})
     model = library.get_model(request.path_params["share_id"])
     if model is None or not model.shared:
-        return not_found()
+        return unavailable(request.path_params["share_id"])
     return _file_response(request, model, {**CORS, "Cache-Control": "public, max-age=3600"})
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 import pipeline
 from webapp import adjust, library, ui
 from webapp.views import adjust as adjust_section
-from webapp.views import quality
+from webapp.views import manage, quality
 
 ui.header("model")
 data = ui.data_dir()
@@ -79,23 +79,10 @@ with st.expander("Details"):
     )
 
 
-def _rename(sid: str) -> None:
-    library.rename_model(sid, st.session_state.get("new_name", ""), data)
-
-
-def _delete(sid: str) -> None:
-    library.delete_model(sid, data)
-    st.query_params.clear()
-
-
 st.subheader("Manage")
-r, dl = st.columns(2, vertical_alignment="bottom")
+r, dl = st.columns(2, gap="large")
 with r:
-    st.text_input("Product name", value=model.name, key="new_name", max_chars=120)
-    st.button("Rename", on_click=_rename, args=(model.share_id,), icon=":material/edit:")
+    manage.rename_controls(model, "new_name", data, label="Product name")
 with dl:
-    sure = st.checkbox("Yes, delete this model, its photos and its share link" if model.shared else
-                       "Yes, delete this model and its photos", key="confirm_delete")
-    if st.button("Delete model", disabled=not sure, icon=":material/delete:"):
-        _delete(model.share_id)
-        st.switch_page(ui.LIBRARY)
+    if manage.delete_controls(model, "model", data):
+        st.switch_page(ui.LIBRARY)  # where Undo is offered
