@@ -21,16 +21,17 @@ from .orchestrator import (
     TEXTURE_SIZES,
     Options,
     reconstruct,
+    stage_shares,
     stages_for,
 )
-from .report import KIND_WORDS, plain_words
+from .report import FEW_PHOTOS, KIND_WORDS, plain_words, sentence
 from .types import SINGLE_VIEW_KINDS, Evidence, KnownSize, QualityReport, Result, ScaleSource, Verdict
 from .units import format_dimensions, format_size, parse_size
 
 __all__ = [
-    "Cancelled", "CaptureError", "Evidence", "InputError", "KIND_WORDS", "KnownSize", "MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES",
+    "Cancelled", "CaptureError", "Evidence", "FEW_PHOTOS", "InputError", "KIND_WORDS", "KnownSize", "MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES",
     "MIN_MULTIVIEW_PHOTOS", "Options",
     "PlinthError", "QUALITIES", "QualityReport", "Result", "SINGLE_VIEW_KINDS", "STAGE_WORDS", "ScaleSource",
     "TEXTURE_SIZES", "atomic_write", "check_photo", "format_dimensions", "format_size", "parse_size", "plain_words",
-    "reconstruct", "stages_for", "Verdict",
+    "reconstruct", "sentence", "stage_shares", "stages_for", "Verdict",
 ]
