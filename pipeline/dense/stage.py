@@ -160,17 +160,17 @@ def _one_pass(
     with torch.no_grad():
         frame = capture_frame(cams, list(poses.cameras), poses.points, poses.first_view_axis,
                               np.random.default_rng(cfg.seed))
-        tick(0.05, "Finding the item in 3D")
+        tick(0.05, "Finding where the product stands")
         mask_arrays = [fit_mask(masks[i].mask, cams[k]) for k, i in enumerate(placed)]
         vote = _hull_vote(cams, placed, mask_arrays, snap_ok, frame, cfg, device, voters)
         fine = _object_grid(vote, cams, mask_arrays, frame, cfg, bound)
-        tick(0.15, "Carving the outline seen in all photos")
+        tick(0.15, "Shaping the product from its outline in every photo")
         field = vote.on_grid(fine, band=True)
         if cfg.photo_consistency:
             field = carve_with_photos(photos, placed, vote.views, fine, field, frame.centre, cfg, device, tick)
         if cfg.thin_share > 0:
             field = _thin_pass(photos, placed, thin_masks, vote, fine, field, frame, cfg, device)
-        tick(0.9, "Building the surface")
+        tick(0.9, "Smoothing the shape")
         vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
         if len(faces) == 0:
             raise OutlinesDisagree(STAGE, _NO_CONSISTENT_ITEM, _KEEP_IN_MIDDLE)
@@ -178,7 +178,7 @@ def _one_pass(
     out_masks = list(masks)
     for k, i in enumerate(placed):
         out_masks[i] = _carved_mask(sil[k], masks[i])
-    tick(1.0, "Shape done")
+    tick(1.0, "The shape is ready")
     centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
     front = front_direction(poses.cameras, centre, frame.up, poses.first_view_axis)
     shape = Shape(

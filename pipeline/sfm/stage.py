@@ -157,7 +157,7 @@ def _run(
         colmap.extract(db_path, image_dir, photos, cfg, scale, kind is FeaturePass.SIFT_HARD, cancel, regions)
         report(lo + 0.3 * span, "Matching details between photos")
         colmap.match(db_path, cfg, kind is FeaturePass.SIFT_HARD, cancel)
-    report(lo + 0.7 * span, "Placing the photos in 3D")
+    report(lo + 0.7 * span, "Working out where each photo was taken")
     placed = [0]
 
     def on_image() -> None:
@@ -266,7 +266,7 @@ def _why_unplaced(photos: Sequence[Photo], placed: set[int], stats) -> list[str]
     for p in photos:
         if p.index in placed:
             continue
-        label = f"Photo {p.index + 1} ({p.name})"
+        label = p.name  # the merchant's file name alone: a number among the usable photos misleads
         kp = stats.keypoints.get(p.index, 0)
         partners = stats.partners(p.index)
         best_placed = max((m for j, m in partners.items() if j in placed), default=0)
