@@ -95,7 +95,18 @@ class Job:
 
     @property
     def photos(self) -> list[Path]:
-        return sorted(p for p in self.photo_dir.iterdir() if p.is_file()) if self.photo_dir.is_dir() else []
+        """In the merchant's order. Each photo sits in its own numbered folder under the name it
+        was uploaded with (000/IMG_1001.jpg), so every message names the merchant's own file;
+        jobs submitted before that hold 000.jpg, 001.jpg, ... directly."""
+        if not self.photo_dir.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.photo_dir.iterdir()):
+            if entry.is_file():
+                found.append(entry)
+            elif entry.is_dir():
+                found += sorted(p for p in entry.iterdir() if p.is_file())[:1]
+        return found
 
     @property
     def photos_deleted(self) -> bool:
@@ -116,6 +127,19 @@ def options_from_record(text: str) -> pipeline.Options:
 def _safe_suffix(filename: str) -> str:
     suffix = Path(filename).suffix.lower()
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".img"
+
+
+def stored_name(filename: str) -> str:
+    """The merchant's file name as a safe name for one file on disk: the last path part, no
+    control characters or separators, at most 120 characters (the suffix kept)."""
+    name = re.sub(r"[\x00-\x1f\x7f/\\]", "_", str(filename).replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    suffix = _safe_suffix(name)
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
+    if len(name.encode()) > 120:
+        name = stem.encode()[: 120 - len(suffix)].decode(errors="ignore") + suffix
+    if not name.strip(".") or not stem:
+        name = "photo" + suffix
+    return name
 
 
 def check_upload(sizes: Sequence[int], data: Path) -> None:
@@ -177,7 +201,8 @@ def submit(
     try:
         for i, (filename, content) in enumerate(files):
             # The originals may carry where the merchant lives (GPS): it never reaches the disk.
-            (tmp / f"{i:03d}{_safe_suffix(filename)}").write_bytes(sanitize.strip_location(content))
+            (tmp / f"{i:03d}").mkdir()
+            (tmp / f"{i:03d}" / stored_name(filename)).write_bytes(sanitize.strip_location(content))
         os.replace(tmp, photo_dir)  # a worker never sees half the photos
     except OSError as error:
         shutil.rmtree(photo_dir.parent, ignore_errors=True)
