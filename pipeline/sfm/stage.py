@@ -154,7 +154,8 @@ def _run(
         report(lo + 0.3 * span, "Matching details between photos")
         colmap.verify(db_path, pairs, cfg, cancel)
     else:
-        colmap.extract(db_path, image_dir, photos, cfg, scale, kind is FeaturePass.SIFT_HARD, cancel, regions)
+        colmap.extract(db_path, image_dir, photos, cfg, scale, kind is FeaturePass.SIFT_HARD, cancel, regions,
+                       on_photo=lambda done: report(lo + 0.3 * span * done / n, f"Found details in {done} of {n} photos"))
         report(lo + 0.3 * span, "Matching details between photos")
         colmap.match(db_path, cfg, kind is FeaturePass.SIFT_HARD, cancel)
     report(lo + 0.7 * span, "Working out where each photo was taken")
