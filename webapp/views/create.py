@@ -59,8 +59,8 @@ if uploads:
                 if check.error:
                     unusable.append(upload.name)
                     st.error(ui.md(check.error), icon=":material/block:")
-                for warning in check.warnings:
-                    st.warning(ui.md(warning), icon=":material/info:")
+                for warning in check.warnings:  # small print: a boxed warning is a word a line in a card
+                    st.caption(f":orange[:material/info:] :orange[{ui.md(warning)}]")
     if len(uploads) >= limits.MAX_JOB_PHOTOS or total_mb > limits.MAX_JOB_MB - limits.MAX_FILE_MB:
         # The uploader itself can only say "status code 413" beside a photo the server refused.
         st.warning(f"One model can use at most {limits.MAX_JOB_PHOTOS} photos and {limits.MAX_JOB_MB:g} MB; "

@@ -86,12 +86,10 @@ def _panel(job: jobs.Job, job_id: str, data: Path) -> bool:
         return False
     if job.status is JobStatus.QUEUED:
         ahead = job.position - 1
-        st.info(
-            "Your model is next in line." if ahead == 0 else
-            f"Waiting for {ahead} other model{'s' if ahead != 1 else ''} to finish first. "
-            "You can leave this page: the work continues, and this link brings you back.",
-            icon=":material/hourglass_top:",
-        )
+        wait = ("Your model is next in line." if ahead == 0 else
+                f"Waiting for {ahead} other model{'s' if ahead != 1 else ''} to finish first.")
+        st.info(wait + " You can leave this page: the work continues, and this link brings you back.",
+                icon=":material/hourglass_top:")
         st.button("Cancel", on_click=jobs.cancel, args=(job_id, data))
         return True
     stages = _stages_for(job)
