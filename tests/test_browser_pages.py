@@ -133,6 +133,8 @@ def test_the_progress_page_always_moves_on_to_the_result(size, site, browser, be
             page.get_by_text("Quick", exact=True).click()
             page.get_by_role("button", name=re.compile("Create 3D model")).click()
             page.wait_for_url(re.compile(r"job="), timeout=30_000)
+            # The form goes (a page that polls by rerunning would leave it on screen, stale).
+            page.get_by_role("button", name=re.compile("Create 3D model")).wait_for(state="detached", timeout=20_000)
             job_url = page.url
             tab = ctx.new_page()
             tab.goto(job_url)  # the job page, opened at once

@@ -291,3 +291,10 @@ def test_stage_words_and_stage_start_messages_are_plain_words():
     assert len(found) >= 20, found  # the scan sees the stages' messages
     for message in found:
         assert_plain(message)
+
+
+def test_a_real_one_photo_report_is_plain_words_with_capitals(chair_model):
+    lines = merchant_lines(chair_model.report)
+    assert len(lines) >= 3, lines
+    for line in lines:
+        assert_plain(line)

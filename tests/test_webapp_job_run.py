@@ -122,3 +122,12 @@ def test_the_progress_text_keeps_moving_and_an_estimate_is_there_to_show(real_jo
             ratios.append(left / (total - s.at))
     ratios.sort()
     assert ratios and 1 / 3 < ratios[len(ratios) // 2] < 3, ratios
+
+
+def test_the_real_reports_sentences_are_plain_words(real_job):
+    report = real_job.report
+    lines = [report["summary"], *report["advice"], *report["warnings"],
+             *(e["message"] for e in report["evidence"] if e["message"])]
+    assert len(lines) >= 4, lines
+    for line in lines:
+        assert_plain(line)

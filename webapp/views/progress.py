@@ -1,10 +1,13 @@
 """The job panel on the Create page: queue position, stages in plain words, a time estimate,
 failure and retry.
 
-While the job is queued or running the whole page reruns about every second (a short sleep,
-then st.rerun). It used to be an auto-rerunning st.fragment, and a fragment the server dropped
+While the job may still change, the whole page reruns about every second (a short sleep, then
+st.rerun). It used to be an auto-rerunning st.fragment alone, and a fragment the server dropped
 in a full rerun at submission ("The fragment with id ... does not exist anymore") left its tab
-on "Your model is next in line" for good; a full rerun is never dropped.
+on "Your model is next in line" for good; a full rerun is never dropped. Only the first run of a
+job page in a session finishes normally instead, so the page it replaced (the Create form) is
+cleared, and a small auto-rerunning fragment starts the polling from there; it keeps ticking
+until one tick gets through, and every full run after it polls by itself.
 """
 
 from __future__ import annotations
@@ -63,10 +66,25 @@ def show(job_id: str, data: Path) -> None:
         st.button("Start a new model", on_click=_start_over, type="primary")
         return
     st.title(ui.md(job.name))
-    if _panel(job, job_id, data) and st.context.headers:
-        # Only a browser session has headers: AppTest drives its reruns itself.
+    live = _panel(job, job_id, data)
+    if not live:
+        return
+    polling = f"polling-{job_id}"
+    if not st.session_state.get(polling):
+        st.session_state[polling] = True
+        st.session_state["_poll_full_run"] = True
+        _start_polling()
+        st.session_state["_poll_full_run"] = False
+    elif st.context.headers:  # only a browser session has headers: AppTest drives its reruns itself
         time.sleep(POLL_S)
         st.rerun()
+
+
+@st.fragment(run_every=POLL_S)
+def _start_polling() -> None:
+    """Its first tick hands over to full-page reruns (the run that drew it has ended normally)."""
+    if not st.session_state.get("_poll_full_run"):
+        st.rerun(scope="app")
 
 
 def _panel(job: jobs.Job, job_id: str, data: Path) -> bool:
