@@ -51,8 +51,8 @@ def site(tmp_path_factory, chair_model, device):
 
 def _context(browser, size: str):
     ctx = browser.new_context(**SIZES[size])
+    ctx.set_default_timeout(90_000)  # every tab: a loaded CI machine renders the Model page slowly
     page = ctx.new_page()
-    page.set_default_timeout(60_000)
     return ctx, page
 
 
@@ -156,7 +156,11 @@ def test_the_progress_page_always_moves_on_to_the_result(size, site, browser, be
                 except Exception:
                     pass
             tab.wait_for_url(re.compile(r"/model\?id="), timeout=240_000)
-            tab.get_by_role("heading", name=name).wait_for()
+            try:
+                tab.get_by_role("heading", name=name).wait_for()
+            except Exception:
+                shot(tab, artifacts / f"pages_progress_lost_{size}.png")  # what the tab showed instead
+                raise
             tab.close()
         other.wait_for_url(re.compile(r"/model\?id="), timeout=60_000)
         page.wait_for_url(re.compile(r"/model\?id="), timeout=60_000)  # the submitting tab, too
