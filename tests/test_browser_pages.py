@@ -176,3 +176,24 @@ def test_the_progress_page_always_moves_on_to_the_result(size, site, browser, be
     page.wait_for_timeout(1000)
     shot(page, artifacts / f"pages_library_{size}.png")
     ctx.close()
+
+
+def test_stop_works_while_the_page_polls(site, browser, bench, artifacts):
+    """The page reruns itself every second while a job runs: a click on Stop still gets through."""
+    base = site[0]
+    images = sorted((bench / "multiview" / "chair" / "images").glob("*.jpg"))[::3][:8]
+    ctx, page = _context(browser, "desktop")
+    page.goto(base + "/create")
+    page.get_by_role("heading", name="Create a 3D model").wait_for()
+    page.locator("input[type=file]").set_input_files([str(p) for p in images])
+    page.locator("[data-testid=stMain] [data-testid=stImage] img").nth(len(images) - 1).wait_for()
+    page.get_by_label("Product name").fill("Stopped chair")
+    page.get_by_label("Product name").press("Enter")
+    page.get_by_role("button", name=re.compile("Create 3D model")).click()
+    page.get_by_text("Making your 3D model").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(2500)  # a few polls
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("You stopped this model.").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Try again").wait_for()
+    shot(page, artifacts / "pages_progress_stopped_desktop.png")
+    ctx.close()

@@ -48,9 +48,9 @@ def _ended(job: jobs.Job, job_id: str, data: Path) -> None:
         st.caption(ui.md(jobs.PHOTOS_DELETED_MESSAGE.format(days=f"{limits.KEEP_FAILED_DAYS:g}")))
         st.button("Start over", on_click=_start_over, type="primary", icon=":material/add_a_photo:")
         return
-    a, b, _ = st.columns([1, 1, 3])
-    a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
-    b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
+    with st.container(horizontal=True, gap="small"):  # side by side, on phones too
+        st.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
+        st.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
 
 
 def _stages_for(job: jobs.Job) -> list[tuple[str, str]]:
