@@ -23,9 +23,10 @@ from .orchestrator import (
     TEXTURE_SIZES,
     Options,
     reconstruct,
+    stage_shares,
     stages_for,
 )
-from .report import KIND_WORDS, plain_words
+from .report import FEW_PHOTOS, KIND_WORDS, plain_words, sentence
 from .types import (
     POSTER_PITCH_RANGE,
     SINGLE_VIEW_KINDS,
@@ -46,9 +47,9 @@ from .units import format_dimensions, format_size, parse_size
 __all__ = [
     "Adjusted", "Adjustment", "AdjustPreview", "POSTER_PITCH_RANGE", "TURN_RANGE", "Tip", "adjust_model",
     "preview_adjustment",
-    "Cancelled", "CaptureError", "Evidence", "InputError", "KIND_WORDS", "KnownSize", "MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES",
+    "Cancelled", "CaptureError", "Evidence", "FEW_PHOTOS", "InputError", "KIND_WORDS", "KnownSize", "MAX_JOB_PIXELS", "MAX_PHOTOS", "MIN_MEGABYTES",
     "MIN_MULTIVIEW_PHOTOS", "Options",
     "PlinthError", "QUALITIES", "QualityReport", "Result", "SINGLE_VIEW_KINDS", "STAGE_WORDS", "ScaleSource",
     "TEXTURE_SIZES", "atomic_write", "check_photo", "format_dimensions", "format_size", "parse_size", "plain_words",
-    "reconstruct", "stages_for", "Verdict",
+    "reconstruct", "sentence", "stage_shares", "stages_for", "Verdict",
 ]

@@ -21,6 +21,9 @@ KIND_WORDS = {
     "scan": "A full 3D scan",
 }
 ALL_SIDES = ("front", "back", "left", "right", "top", "bottom")
+#: Each side as a merchant would name it in a sentence.
+SIDE_WORDS = {"front": "the front", "back": "the back", "left": "the left side", "right": "the right side",
+              "top": "the top", "bottom": "the bottom"}
 #: The first line a merchant reads, per verdict of the quality gate.
 VERDICT_WORDS = {
     Verdict.GOOD: "Quality check passed: the model matches your photos.",
@@ -90,19 +93,21 @@ def make_report(
             f"Take {FEW_PHOTOS}-80 photos walking all around the item for an accurate model."
         )
     if not single and set(unseen) - {"bottom"}:
-        sides = ", ".join(s for s in unseen if s != "bottom")
-        advice.append(f"No photo showed the {sides} of the item: add photos from there for a complete model.")
+        sides = and_list([SIDE_WORDS[s] for s in unseen if s != "bottom"])
+        advice.append(f"No photo showed {sides} of the item: add photos from there for a complete model.")
     if judgement.reshoot:
         advice.insert(0, f"Re-shoot or leave out: {', '.join(judgement.reshoot)}.")
 
     w, h, d = mesh.dimensions_m
+    # Plain words only: the file's technical figures go to `details` (the page's Details section).
     summary = (
         f"{_what(shape.kind, judgement.verdict)}, "
         f"{format_size(h)} tall, {format_size(w)} wide and {format_size(d)} deep "
         f"({mesh.scale_source}). Made from {placed} of {len(photos)} photo{'s' if len(photos) != 1 else ''} "
-        f"in {seconds:.1f} s: {exports.triangles:,} triangles, {exports.glb_bytes / 1e6:.1f} MB GLB, "
-        f"{exports.texture_size} px texture."
+        f"in {_duration(seconds)}."
     )
+    details.insert(0, f"{exports.triangles:,} triangles, {exports.glb_bytes / 1e6:.1f} MB GLB, "
+                      f"{exports.texture_size} px texture.")
     return QualityReport(
         triangles=exports.triangles,
         glb_bytes=exports.glb_bytes,
@@ -130,6 +135,29 @@ def make_report(
     )
 
 
+def and_list(items: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = list(items)
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def sentence(text: str) -> str:
+    """`text` as a sentence: a capital first letter and a full stop ("" stays "")."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} second{'s' if round(seconds) > 1 else ''}"
+    return f"{round(seconds / 60)} minutes"
+
+
 def _what(kind: str, verdict: Verdict) -> str:
     """What the model is called: never "A full 3D scan" when the gate failed it."""
     if verdict is Verdict.FAILED:
@@ -149,8 +177,7 @@ def plain_words(report: QualityReport) -> list[str]:
     lines += [e.message for e in sorted(report.evidence, key=lambda e: e.outcome is not Verdict.FAILED)
               if e.outcome is not Verdict.GOOD and e.message]
     if report.kind_reason:
-        reason = report.kind_reason[:1].upper() + report.kind_reason[1:]
-        lines.append(reason if reason.endswith((".", "!", "?")) else reason + ".")
+        lines.append(sentence(report.kind_reason))
     lines += list(report.advice)
     lines += list(report.warnings)
     return lines

@@ -28,8 +28,8 @@ ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
     "--disable-dev-shm-usage",
 ]
-VIEWPORTS = {"desktop": dict(viewport={"width": 1280, "height": 900}),
-             "phone": dict(viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)}
+VIEWPORTS = {"desktop": dict(viewport={"width": 1280, "height": 800}),
+             "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)}
 
 
 @pytest.fixture(scope="module")

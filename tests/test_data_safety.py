@@ -450,7 +450,7 @@ def test_deleting_a_model_deletes_its_job_record_and_uploads(chair_model, chair_
     gps_photo = _jpeg_with_gps(chair_photo)
     job_id = jobs.submit([("front.jpg", gps_photo)], "Chair", pipeline.Options(), data_dir=data)
     job_dir = data / "jobs" / job_id
-    uploads = sorted((job_dir / "photos").iterdir())
+    uploads = jobs.get_job(job_id, data).photos
     model = library.add_model(chair_model, "Chair", uploads, data_dir=data, job_id=job_id)
     keep = library.add_model(chair_model, "Other", [chair_photo], data_dir=data)
     from PIL import Image

@@ -162,3 +162,37 @@ def test_all_orientations_match_pillow(tmp_path, orientation):
     want = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "o.png")).convert("RGB"))
     got = ingest.load_photos([tmp_path / "o.png"]).photos[0].rgb
     assert got.shape == want.shape and (got == want).all()
+
+
+@pytest.mark.parametrize("short_side", ["width", "height"])
+def test_the_smallest_photo_rule_and_its_message_agree(tmp_path, short_side):
+    """The rule is on the shorter side; the message says so and names the same number."""
+    def photo(short: int) -> Path:
+        size = (short, 900) if short_side == "width" else (900, short)
+        path = tmp_path / f"{short_side}_{short}.png"
+        Image.fromarray(synthetic_object(size[0], size[1])[0]).save(path)
+        return path
+
+    ingest.check_photo(photo(ingest.MIN_SIDE))  # exactly the minimum is usable
+    with pytest.raises(InputError) as err:
+        ingest.check_photo(photo(ingest.MIN_SIDE - 1))
+    message = err.value.message
+    assert f"at least {ingest.MIN_SIDE} pixels" in message and "shorter side" in message, message
+    assert "wide" not in message, message
+    assert ingest.IngestConfig().min_side == ingest.MIN_SIDE
+
+
+def _on_white(bench: Path, name: str, gain: float) -> np.ndarray:
+    """A bench photo's product (its true mask) composited onto pure white, brightened by `gain`."""
+    rgb = np.asarray(Image.open(bench / "single" / name / "image.jpg").convert("RGB")).astype(np.float32)
+    mask = np.asarray(Image.open(bench / "single" / name / "mask.png").convert("L")) > 127
+    return np.clip(np.where(mask[..., None], rgb * gain, 255.0), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name, gain", [("chair", 4.0), ("avocado", 3.0)])
+def test_a_white_backdrop_is_not_overexposure_but_a_blown_out_product_is(bench, tmp_path, name, gain):
+    studio, blown = tmp_path / "studio.jpg", tmp_path / "blown.jpg"
+    Image.fromarray(_on_white(bench, name, 1.0)).save(studio, quality=92)
+    Image.fromarray(_on_white(bench, name, gain)).save(blown, quality=92)
+    assert not any("overexposed" in w for w in ingest.check_photo(studio)), ingest.check_photo(studio)
+    assert any("overexposed" in w for w in ingest.check_photo(blown)), ingest.check_photo(blown)

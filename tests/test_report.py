@@ -119,7 +119,9 @@ def test_unseen_sides_are_named_except_the_bottom():
     assert rep.seen_sides == ("front", "left", "top")
     assert rep.unseen_sides == ("back", "right", "bottom")
     (advice,) = _advice_with(rep, "No photo showed")
-    assert advice.startswith("No photo showed the back, right of the item")
+    assert advice.startswith("No photo showed the back and the right side of the item")
+    (three,) = _advice_with(_make(seen=("front", "bottom")), "No photo showed")
+    assert three.startswith("No photo showed the back, the left side, the right side and the top of the item")
     whole = _make(seen=ALL_BUT_BOTTOM)  # the side it stands on is never photographed: no advice
     assert whole.unseen_sides == ("bottom",) and _advice_with(whole, "No photo showed") == []
 
@@ -178,10 +180,12 @@ def test_summary_states_kind_sizes_source_and_files():
     assert rep.summary.startswith("A full 3D scan, ")
     assert "30.0 cm (11.8 in) tall, 40.0 cm (15.7 in) wide and 20.0 cm (7.9 in) deep" in rep.summary
     assert "(the height you entered: 30.0 cm (11.8 in))" in rep.summary
-    assert "Made from 23 of 24 photos in 42.4 s: " in rep.summary
-    assert "12,345 triangles, 1.5 MB GLB, 2048 px texture." in rep.summary
+    assert rep.summary.endswith("Made from 23 of 24 photos in 42 seconds.")
+    # The file's technical figures are for the Details section, not the merchant's summary.
+    assert "triangles" not in rep.summary and "GLB" not in rep.summary and " px" not in rep.summary
     assert rep.dimensions_m == (0.4, 0.3, 0.2) and rep.heldout_photometric_error == 9.5
-    assert rep.details == ("Shape note.", "Simplified to 12,345 triangles.")
+    assert rep.details == ("12,345 triangles, 1.5 MB GLB, 2048 px texture.", "Shape note.",
+                           "Simplified to 12,345 triangles.")
     assert "Made from 1 of 1 photo " in _make(photos=1, single=True).summary
 
 
@@ -223,3 +227,74 @@ def test_write_report_is_atomic_and_leaves_no_temp_file(tmp_path):
         report.write_report(broken, path)
     assert json.loads(path.read_text())["photos_total"] == 30
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.report.json"]
+
+
+#: Words a shop owner should not meet outside the Details section (checked case-insensitively as
+#: whole words or word starts).
+JARGON = ("uv", "triangle", "mesh", "carv", "voxel", "hull", "sfm", "pose", "reprojection", "atlas", "unfold",
+          "point cloud", "silhouette", "keypoint", "ransac", "mvs", "decimat", "normals", "px", "glb", "bake",
+          "texture", "segment", "mask", "colmap", "sift", "depth map", "grabcut", "iou")
+
+
+def jargon_in(text: str) -> list[str]:
+    import re
+
+    return [w for w in JARGON if re.search(rf"(?<![a-z]){re.escape(w)}", text.lower())]
+
+
+def sentences_of(text: str) -> list[str]:
+    import re
+
+    # A full stop inside a size ("30.0 cm") or a file name ("IMG_1.jpg") ends no sentence.
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
+def merchant_lines(rep) -> list[str]:
+    """Everything the Model page shows outside Details: summary, advice, warnings, the verdict
+    lines, the gate's messages, and the shape's reason as plain_words puts it."""
+    return [line for line in report.plain_words(rep) if line]
+
+
+def assert_plain(line: str) -> None:
+    assert not jargon_in(line), (jargon_in(line), line)
+    for s in sentences_of(line):
+        assert not s[:1].islower(), f"sentence starts in lower case: {s!r} (in {line!r})"
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(photos=1, single=True, seen=("front",), kind="round"),
+                                dict(photos=30, placed=12, seen=("front", "left"), scale_from=ScaleSource.ASSUMED,
+                                     confidences=[0.2] * 30, reprojection=3.0)])
+def test_report_sentences_are_plain_words_with_capitals(kw):
+    for line in merchant_lines(_make(**kw)):
+        assert_plain(line)
+
+
+def test_stage_words_and_stage_start_messages_are_plain_words():
+    import ast
+    from pathlib import Path
+
+    import pipeline
+
+    for words in pipeline.STAGE_WORDS.values():
+        assert_plain(words)
+    # Every literal message handed to a progress callback anywhere in the pipeline.
+    calls = {"start", "tick", "report", "progress", "sub"}
+    found = []
+    for path in Path(report.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in calls:
+                for arg in node.args[1:2]:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        found.append(arg.value)
+                    elif isinstance(arg, ast.JoinedStr):
+                        found.append("".join(v.value for v in arg.values if isinstance(v, ast.Constant)))
+    assert len(found) >= 20, found  # the scan sees the stages' messages
+    for message in found:
+        assert_plain(message)
+
+
+def test_a_real_one_photo_report_is_plain_words_with_capitals(chair_model):
+    lines = merchant_lines(chair_model.report)
+    assert len(lines) >= 3, lines
+    for line in lines:
+        assert_plain(line)

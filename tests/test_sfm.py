@@ -133,7 +133,7 @@ def test_why_unplaced_wording():
     )
     lines = sfm_stage._why_unplaced(photos, {0, 1}, stats)
     assert len(lines) == 3
-    assert "Photo 3 (IMG_0002.jpg)" in lines[0] and "blurry" in lines[0]
+    assert lines[0].startswith("IMG_0002.jpg ") and "blurry" in lines[0]
     assert "different object" in lines[1]
     assert "overlaps too little" in lines[2]
 

@@ -116,5 +116,6 @@ def test_a_good_submission_still_goes_through(tmp_path):
     job_id = jobs.submit([("../../etc/passwd.jpg", PHOTO), ("side\x00.png", PHOTO)], "Oak chair",
                          pipeline.Options(size=pipeline.KnownSize("height", 0.85)), data_dir=tmp_path)
     job = jobs.get_job(job_id, tmp_path)
-    assert [p.name for p in job.photos] == ["000.jpg", "001.png"]  # our names, inside the job folder
-    assert all(p.parent == tmp_path / "jobs" / job_id / "photos" for p in job.photos)
+    # The merchant's file names, made safe (no folders, no NUL), each in its own numbered folder.
+    assert [p.name for p in job.photos] == ["passwd.jpg", "side_.png"]
+    assert [p.parent for p in job.photos] == [tmp_path / "jobs" / job_id / "photos" / f"{i:03d}" for i in range(2)]

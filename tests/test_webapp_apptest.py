@@ -115,7 +115,7 @@ def test_a_failed_job_offers_try_again_while_its_photos_are_kept(app_data):
     at.run()
     assert not at.exception
     assert any("No object found in front" in e.value for e in at.error)
-    retry = next(b for b in at.button if b.label == "Try again")
+    retry = next(b for b in at.button if b.label == "Try again with the same photos")
     retry.click().run()
     new_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
     assert new_id != job_id and jobs.get_job(new_id, app_data).photos  # a new job with the same photos
@@ -130,6 +130,45 @@ def test_a_failed_job_whose_photos_were_purged_says_so_instead_of_try_again(app_
     at.query_params["job"] = job_id
     at.run()
     assert not at.exception
-    assert not [b for b in at.button if b.label == "Try again"]
+    assert not [b for b in at.button if b.label.startswith("Try again")]
     assert "were deleted after 7 days" in _texts(at)
     assert [b for b in at.button if b.label == "Start over"]
+
+
+def _running_job(data: Path, photos: int, stage: str, fraction: float, ran_s: float) -> str:
+    content = (Path(__file__).resolve().parent.parent / "static" / "app.css").read_bytes()  # never decoded here
+    job_id = jobs.submit([(f"IMG_{1001 + i}.jpg", content) for i in range(photos)], "Oak chair",
+                         pipeline.Options(), data_dir=data)
+    jobs.update(data, job_id, status=JobStatus.RUNNING, started=time.time() - ran_s, stage=stage,
+                fraction=fraction, message="Checking the shape against photo 3 of 12")
+    return job_id
+
+
+def test_a_running_job_shows_how_long_it_has_left(app_data):
+    from webapp import eta
+
+    at = AppTest.from_file(APP, default_timeout=30).run()  # starts the workers (and their recovery) once
+    workers.stop_workers()  # the record is set by hand: no worker may claim or run it
+    job_id = _running_job(app_data, 12, "geometry", 0.1, ran_s=120.0)
+    at.query_params["job"] = job_id
+    at.run()
+    assert not at.exception
+    expected = eta.time_left("geometry", 0.1, 12, 120.0)
+    assert expected.startswith("About ") and expected.endswith(" minutes left"), expected
+    assert any(expected in m.value for m in at.markdown), _texts(at)
+    assert "Checking the shape against photo 3 of 12" in _texts(at) or at.get("progress")
+
+
+def test_time_left_follows_the_stage_shares_and_says_nothing_too_early():
+    from webapp import eta
+
+    assert eta.time_left("ingest", 0.0, 12, 1.0) == ""  # nothing done yet: no guess
+    assert eta.done_share("report", 1.0, 12) == pytest.approx(1.0)
+    assert eta.done_share("geometry", 0.0, 12) == pytest.approx(sum(
+        v for k, v in pipeline.stage_shares(12).items() if k in ("ingest", "segment", "poses")))
+    assert eta.time_left("report", 0.9, 12, 60.0) == "Less than a minute left"
+    # Half of the job in 2 minutes: about 2 more.
+    half = next(f for f in (i / 1000 for i in range(1000)) if eta.done_share("geometry", f, 12) >= 0.5)
+    assert eta.time_left("geometry", half, 12, 120.0) == "About 2 minutes left"
+    assert set(pipeline.stage_shares(1)) == set(pipeline.stages_for(1))
+    assert sum(pipeline.stage_shares(1).values()) == pytest.approx(1.0)

@@ -108,7 +108,7 @@ def _job_folders(data) -> set[str]:
 def test_jobs_keep_the_merchants_file_names_in_order(tmp_path):
     job = jobs.get_job(jobs.submit(PHOTOS, "Lamp", pipeline.Options(), data_dir=tmp_path), tmp_path)
     assert [name for _, name in job.named_photos] == ["front.jpg", "side.png"]
-    assert [p.name for p, _ in job.named_photos] == ["000.jpg", "001.png"]  # stored under our own names
+    assert [(p.parent.name, p.name) for p, _ in job.named_photos] == [("000", "front.jpg"), ("001", "side.png")]
 
 
 def test_retry_removes_and_adds_photos_and_keeps_the_old_jobs_photos(tmp_path):

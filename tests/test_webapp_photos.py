@@ -74,3 +74,17 @@ def test_share_links_follow_public_url_then_browser_then_running_server(tmp_path
     monkeypatch.setenv("PLINTH_PUBLIC_URL", "https://shop.example.com/3d/")
     assert library.share_url("abc", data_dir=tmp_path) == "https://shop.example.com/3d/ar/abc"
     assert library.share_url("abc", seen_at=seen, data_dir=tmp_path) == "https://shop.example.com/3d/ar/abc"
+
+
+def test_fewer_than_twenty_photos_get_a_notice_at_upload_saying_what_they_give():
+    import pipeline
+
+    assert photo_check.count_notice(1) == ""  # one photo: the quick model the page offers
+    assert photo_check.count_notice(pipeline.FEW_PHOTOS) == "" and photo_check.count_notice(60) == ""
+    two = photo_check.count_notice(2)
+    assert two.startswith("For a full 3D scan take 20 or more photos all around the product; with 2 photos")
+    assert "only the first one is used" in two
+    for n in (3, 12, pipeline.FEW_PHOTOS - 1):
+        notice = photo_check.count_notice(n)
+        assert notice.startswith(f"For a full 3D scan take 20 or more photos all around the product; with {n} ")
+        assert f"Add {pipeline.FEW_PHOTOS - n} more" in notice

@@ -29,6 +29,19 @@ def safe_suffix(filename: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".img"
 
 
+def stored_name(filename: str) -> str:
+    """The merchant's file name as a safe name for one file on disk: the last path part, no
+    control characters or separators, at most 120 bytes (the suffix kept)."""
+    name = re.sub(r"[\x00-\x1f\x7f/\\]", "_", str(filename).replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    suffix = safe_suffix(name)
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
+    if len(name.encode()) > 120:
+        name = stem.encode()[: 120 - len(suffix)].decode(errors="ignore") + suffix
+    if not name.strip(".") or not stem:
+        name = "photo" + suffix
+    return name
+
+
 def check_upload(sizes: Sequence[int], data: Path) -> None:
     """Raise JobRefused unless photos of these sizes (bytes) may become one job on this server."""
     mb = 1024 * 1024

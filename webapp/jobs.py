@@ -25,7 +25,7 @@ from pathlib import Path
 import pipeline
 
 from . import disk, limits, sanitize, settings, store, trash
-from .intake import JobRefused, check_files, check_request, check_upload, safe_suffix
+from .intake import JobRefused, check_files, check_request, check_upload, stored_name
 
 
 class JobStatus(str, Enum):
@@ -95,7 +95,18 @@ class Job:
 
     @property
     def photos(self) -> list[Path]:
-        return sorted(p for p in self.photo_dir.iterdir() if p.is_file()) if self.photo_dir.is_dir() else []
+        """In the merchant's order. Each photo sits in its own numbered folder under the name it
+        was uploaded with (000/IMG_1001.jpg), so every message names the merchant's own file;
+        jobs submitted before that hold 000.jpg, 001.jpg, ... directly."""
+        if not self.photo_dir.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.photo_dir.iterdir()):
+            if entry.is_file():
+                found.append(entry)
+            elif entry.is_dir():
+                found += sorted(p for p in entry.iterdir() if p.is_file())[:1]
+        return found
 
     @property
     def photos_deleted(self) -> bool:
@@ -165,7 +176,10 @@ def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[
     tmp.mkdir(parents=True)
     try:
         for i, (filename, content) in enumerate(photos):
-            target = tmp / f"{i:03d}{safe_suffix(filename)}"
+            # Each photo in its own numbered folder under the merchant's own name, so every
+            # message the pipeline writes names their file (not one we invented).
+            (tmp / f"{i:03d}").mkdir()
+            target = tmp / f"{i:03d}" / stored_name(filename)
             if isinstance(content, Path):
                 shutil.copyfile(content, target)
             else:  # the originals may carry where the merchant lives (GPS): it never reaches the disk

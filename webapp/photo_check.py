@@ -53,6 +53,21 @@ def check_upload(filename: str, data: bytes) -> PhotoCheck:
     return PhotoCheck(thumb, warnings + ((cut,) if cut else ()))
 
 
+def count_notice(count: int) -> str:
+    """What the number of photos will give, said at upload (before a job is made): "" for one
+    photo (a quick model, as the page says) and for enough photos for a full scan."""
+    import pipeline
+
+    if count <= 1 or count >= pipeline.FEW_PHOTOS:
+        return ""
+    lead = f"For a full 3D scan take {pipeline.FEW_PHOTOS} or more photos all around the product; "
+    if count < pipeline.MIN_MULTIVIEW_PHOTOS:
+        return lead + (f"with {count} photos only the first one is used, for a quick model from one photo "
+                       "(its back is estimated).")
+    return lead + (f"with {count} photos the 3D shape and size may come out wrong. Add "
+                   f"{pipeline.FEW_PHOTOS - count} more, or go ahead and see.")
+
+
 def cut_off_warning(rgb: np.ndarray) -> str:
     """Warn when the product seems to run off the frame (only judged on plain backgrounds).
 

@@ -92,15 +92,17 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
         jobs.finish(data, job_id, JobStatus.FAILED, error=jobs.DAMAGED_MESSAGE)
         return
     staging = data / "staging" / job_id
-    last = [0.0]
+    last = [0.0, ("", "")]
 
     def progress(stage: str, fraction: float, message: str) -> bool:
         if _parent_gone():  # no parent-death signal on this OS: stop quietly, the server is gone
             os._exit(0)
         now = time.monotonic()
-        if now - last[0] < 0.25 and fraction < 1.0:  # SQLite writes, not every tick of a long stage
+        # Fewer SQLite writes: only a new fraction of the same step waits. A new stage or message is
+        # always written, or the page would show a step that ended long ago until the next tick.
+        if now - last[0] < 0.25 and fraction < 1.0 and last[1] == (stage, message):
             return True
-        last[0] = now
+        last[0], last[1] = now, (stage, message)
         status = jobs.record_progress(data, job_id, stage, fraction, message)
         if status is JobStatus.RUNNING:
             return True

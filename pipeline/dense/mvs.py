@@ -236,7 +236,7 @@ def carve_with_photos(photos, placed, views, grid, hull, centre, cfg, device, ti
         d, score = plane_sweep(gray, lviews, r, nbrs[r], near, far, cfg.planes, cfg.ncc_radius,
                                cfg.min_texture)
         depths[r] = torch.where(score >= cfg.min_score, d, torch.zeros_like(d))
-        tick(0.15 + 0.65 * (r + 1) / len(views), f"Matching photo {r + 1} of {len(views)}")
+        tick(0.15 + 0.65 * (r + 1) / len(views), f"Checking the shape against photo {r + 1} of {len(views)}")
     depths = consistency_filter(depths, lviews, nbrs, cfg.consistency, cfg.min_agree)
     trunc = cfg.trunc_voxels * grid.voxel
     flat = hull.reshape(-1)

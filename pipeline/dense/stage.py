@@ -69,7 +69,7 @@ def reconstruct_dense(
         return rough.shape, rough.masks
     if progress is not None:
         progress(0.6, "Sharpening the outlines in every photo")
-    sharp, snap_ok = _sharpen(photos, poses, rough, cfg)
+    sharp, snap_ok = _sharpen(photos, poses, rough, cfg, _sub(progress, 0.6, 0.7))
     strict = replace(cfg, max_bad_views=cfg.refined_max_bad_views, snap_px=cfg.refined_snap_px)
     try:
         final = _one_pass(photos, sharp, poses, strict, device, _sub(progress, 0.7, 1.0), snap_ok, masks,
@@ -91,18 +91,26 @@ def _with_left_out(shape: Shape, photos, poses: Poses, voters: Sequence[bool] | 
     return replace(shape, notes=shape.notes + (note,))
 
 
-def _sharpen(photos, poses: Poses, rough: "_Pass", cfg: DenseConfig):
+def _sharpen(photos, poses: Poses, rough: "_Pass", cfg: DenseConfig, progress=None):
     """The first pass's carved outlines snapped to each photo's edges (see refine.py), and per
-    photo where the second pass may let its outline snap the hull."""
+    photo where the second pass may let its outline snap the hull. `progress(fraction, message)`
+    hears of each photo: this step runs tens of seconds on a CPU."""
     from .refine import band_px, outline_band, refine_masks, snap_allowed, table_pixels
+
+    def tick(f: float, msg: str) -> None:
+        if progress is not None:
+            progress(f, msg)
 
     tables = None
     if rough.table is not None and cfg.table_rise > 0:
         t = rough.table
         near = [outline_band(m.mask, band_px(p, cfg.refine_band)) if c is not None else None
                 for p, m, c in zip(photos, rough.masks, poses.cameras)]
+        tick(0.0, "Telling the product from the table it stands on")
         tables = table_pixels(photos, poses.cameras, near, t.up, t.offset, cfg.table_rise * t.camera_distance)
-    sharp = refine_masks(photos, rough.masks, [c is not None for c in poses.cameras], cfg.refine_band, tables)
+    n = len(photos)
+    sharp = refine_masks(photos, rough.masks, [c is not None for c in poses.cameras], cfg.refine_band, tables,
+                         on_photo=lambda i: tick(0.2 + 0.8 * (i + 1) / n, f"Sharpening the outline in photo {i + 1} of {n}"))
     snap_ok = [snap_allowed(c.mask, m.mask, cfg.refined_snap_px) for c, m in zip(rough.masks, sharp)]
     return sharp, snap_ok
 
@@ -160,17 +168,18 @@ def _one_pass(
     with torch.no_grad():
         frame = capture_frame(cams, list(poses.cameras), poses.points, poses.first_view_axis,
                               np.random.default_rng(cfg.seed))
-        tick(0.05, "Finding the item in 3D")
+        tick(0.05, "Finding where the product stands")
         mask_arrays = [fit_mask(masks[i].mask, cams[k]) for k, i in enumerate(placed)]
         vote = _hull_vote(cams, placed, mask_arrays, snap_ok, frame, cfg, device, voters)
         fine = _object_grid(vote, cams, mask_arrays, frame, cfg, bound)
-        tick(0.15, "Carving the outline seen in all photos")
+        tick(0.15, "Shaping the product from its outline in every photo")
         field = vote.on_grid(fine, band=True)
         if cfg.photo_consistency:
             field = carve_with_photos(photos, placed, vote.views, fine, field, frame.centre, cfg, device, tick)
         if cfg.thin_share > 0:
-            field = _thin_pass(photos, placed, thin_masks, vote, fine, field, frame, cfg, device)
-        tick(0.9, "Building the surface")
+            tick(0.82, "Looking for thin parts such as legs and handles")
+            field = _thin_pass(photos, placed, thin_masks, vote, fine, field, frame, cfg, device, tick)
+        tick(0.9, "Smoothing the shape")
         vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
         if len(faces) == 0:
             raise OutlinesDisagree(STAGE, _NO_CONSISTENT_ITEM, _KEEP_IN_MIDDLE)
@@ -178,7 +187,7 @@ def _one_pass(
     out_masks = list(masks)
     for k, i in enumerate(placed):
         out_masks[i] = _carved_mask(sil[k], masks[i])
-    tick(1.0, "Shape done")
+    tick(1.0, "The shape is ready")
     centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
     front = front_direction(poses.cameras, centre, frame.up, poses.first_view_axis)
     shape = Shape(
@@ -259,8 +268,9 @@ def _object_grid(vote: "HullVote", cams, mask_arrays: list[np.ndarray], frame: C
 
 
 def _thin_pass(photos, placed: list[int], thin_masks, vote: "HullVote", fine: "Grid", field,
-               frame: CaptureFrame, cfg: DenseConfig, device):
-    """Put back the thin parts the vote dropped where enough masks hold them (see thin.py)."""
+               frame: CaptureFrame, cfg: DenseConfig, device, tick):
+    """Put back the thin parts the vote dropped where enough masks hold them (see thin.py).
+    `tick(fraction, message)` every tenth of the colour test: it can run for tens of seconds."""
     import cv2
     import torch
 
@@ -278,8 +288,16 @@ def _thin_pass(photos, placed: list[int], thin_masks, vote: "HullVote", fine: "G
         tdist = torch.as_tensor(mask_distance_maps([fit_mask(thin_masks[i].mask, cams[k])
                                                     for k, i in enumerate(placed)], cfg.mask_long_side)[0],
                                 device=device)
+    told = [-1]
+
+    def on_share(done: float) -> None:
+        tenth = int(done * 10)
+        if tenth > told[0]:
+            told[0] = tenth
+            tick(0.82 + 0.07 * done, f"Looking for thin parts such as legs and handles: {tenth * 10}% done")
+
     return add_thin_parts(vote.views, tdist, vote.scale, labs, fine, field, floor, cfg.thin_share,
-                          cfg.thin_agree, cfg.thin_colour_tolerance, cfg.chunk)
+                          cfg.thin_agree, cfg.thin_colour_tolerance, cfg.chunk, on_share)
 
 
 def _box(occ: np.ndarray, lo: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:

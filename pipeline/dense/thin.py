@@ -65,7 +65,7 @@ def _colours(labs: Sequence[np.ndarray], views: Views, points: np.ndarray,
 
 
 def thin_parts(views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray], points,
-               min_share: float, min_agree: float, tolerance: float, chunk: int, where=None):
+               min_share: float, min_agree: float, tolerance: float, chunk: int, where=None, on_share=None):
     """(N,) bool for candidate points (N, 3) torch: held by at least `min_share` of the masks, and
     whose colour in the photos that left them out (by more than _OUT_PX) is, in at least
     `min_agree` of those photos and at least _MIN_CONFIRM, within `tolerance` (CIELAB, 8-bit
@@ -74,7 +74,8 @@ def thin_parts(views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray]
     The second test is what tells a thin part from air beside a plain-coloured item: from most
     directions such air is seen against the item, so it looks item-coloured where masks hold it,
     but the photos that left it out see it against the table. `where`: optional test on the
-    points (M, 3) torch -> (M,) bool that passed the share test, before the (slower) colour test."""
+    points (M, 3) torch -> (M,) bool that passed the share test, before the (slower) colour test.
+    `on_share(done)`: the share (0..1) of the colour test done, after each batch (for progress)."""
     share = inside_share(views, dist_maps, scale, points, chunk)
     keep = share >= min_share
     if where is not None and bool(keep.any()):
@@ -85,6 +86,8 @@ def thin_parts(views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray]
     ring = _RING_PX * np.stack([np.cos(angles), np.sin(angles)], 1)
     tol2 = tolerance * tolerance
     for s in range(0, len(idx), 10000):
+        if on_share is not None:
+            on_share(s / len(idx))
         sel = idx[s : s + 10000]
         pts = points[sel]
         uv, _, seen = views.project(pts)
@@ -120,7 +123,8 @@ def thin_parts(views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray]
 
 
 def add_thin_parts(views: Views, dist_maps, scale: float, labs: Sequence[np.ndarray], grid: Grid, field,
-                   floor: float | None, min_share: float, min_agree: float, tolerance: float, chunk: int):
+                   floor: float | None, min_share: float, min_agree: float, tolerance: float, chunk: int,
+                   on_share=None):
     """Hull field (nx, ny, nz) with the thin parts the vote dropped put back as a voxel-thick
     solid, none lower than `floor` (scene units up the grid's j axis from its origin; None:
     anywhere). `labs`: the placed photos in CIELAB, (H, W, 3) uint8, in `views` order."""
@@ -155,7 +159,7 @@ def add_thin_parts(views: Views, dist_maps, scale: float, labs: Sequence[np.ndar
     out = (field > 0) & (y >= floor)[None, :, None]
     idx = torch.nonzero(out.reshape(-1))[:, 0]
     found = thin_parts(views, dist_maps, scale, labs, centres[idx], min_share, min_agree, tolerance, chunk,
-                       beyond)
+                       beyond, on_share)
     if not bool(found.any()):
         return field
     # A part about a voxel thick is found as a dotted line of voxels: close the gaps (a surface

@@ -61,11 +61,14 @@ def extract(
     hard: bool,
     cancel: "pycolmap.CancellationToken",
     regions: Sequence[np.ndarray | None] | None = None,
+    on_photo: Callable[[int], None] | None = None,
 ) -> None:
     """SIFT on the CPU into `db_path`; one shared camera when all photos have the same size.
 
     `regions`: per photo an (H, W) bool array in working pixels (True = look for features there)
     or None for the central ellipse; replaces the central ellipse for the photos that have one.
+    `on_photo(done)`: called every few seconds with how many photos have their features (the
+    extraction runs in a thread meanwhile); an exception from it cancels the extraction.
     """
     import pycolmap
 
@@ -99,7 +102,7 @@ def extract(
         opts.sift.estimate_affine_shape = True
         opts.sift.domain_size_pooling = True
     mode = pycolmap.CameraMode.SINGLE if shared else pycolmap.CameraMode.PER_IMAGE
-    pycolmap.extract_features(
+    _watched(lambda: pycolmap.extract_features(
         db_path,
         image_dir,
         image_names=[image_name(p.index) for p in photos],
@@ -108,7 +111,50 @@ def extract(
         extraction_options=opts,
         device=pycolmap.Device.cpu,
         cancellation_token=cancel,
-    )
+    ), db_path, on_photo, cancel)
+
+
+#: Seconds between two looks at how far feature extraction is.
+_WATCH_S = 2.0
+
+
+def _watched(run, db_path: Path, on_photo, cancel) -> None:
+    """`run()` in a thread while `on_photo(photos with keypoints)` reports from this one: SIFT on
+    36 photos is one silent call of 10-20 s otherwise, and the merchant's page would stand still."""
+    import sqlite3
+    import threading
+
+    if on_photo is None:
+        run()
+        return
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run()
+        except BaseException as error:  # re-raised in the caller's thread
+            failed.append(error)
+
+    worker = threading.Thread(target=target, name="sift", daemon=True)
+    worker.start()
+    last = -1
+    while worker.is_alive():
+        worker.join(_WATCH_S)
+        try:
+            with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=0.2) as con:
+                done = con.execute("SELECT COUNT(*) FROM keypoints").fetchone()[0]
+        except sqlite3.Error:  # not created yet, or locked by the writer: next time
+            continue
+        if done != last and worker.is_alive():
+            last = done
+            try:
+                on_photo(int(done))
+            except BaseException:
+                cancel.cancel()
+                worker.join()
+                raise
+    if failed:
+        raise failed[0]
 
 
 def _centre_mask(path: Path, w: int, h: int, share: float) -> Path:

@@ -154,10 +154,11 @@ def _run(
         report(lo + 0.3 * span, "Matching details between photos")
         colmap.verify(db_path, pairs, cfg, cancel)
     else:
-        colmap.extract(db_path, image_dir, photos, cfg, scale, kind is FeaturePass.SIFT_HARD, cancel, regions)
+        colmap.extract(db_path, image_dir, photos, cfg, scale, kind is FeaturePass.SIFT_HARD, cancel, regions,
+                       on_photo=lambda done: report(lo + 0.3 * span * done / n, f"Found details in {done} of {n} photos"))
         report(lo + 0.3 * span, "Matching details between photos")
         colmap.match(db_path, cfg, kind is FeaturePass.SIFT_HARD, cancel)
-    report(lo + 0.7 * span, "Placing the photos in 3D")
+    report(lo + 0.7 * span, "Working out where each photo was taken")
     placed = [0]
 
     def on_image() -> None:
@@ -266,7 +267,7 @@ def _why_unplaced(photos: Sequence[Photo], placed: set[int], stats) -> list[str]
     for p in photos:
         if p.index in placed:
             continue
-        label = f"Photo {p.index + 1} ({p.name})"
+        label = p.name  # the merchant's file name alone: a number among the usable photos misleads
         kp = stats.keypoints.get(p.index, 0)
         partners = stats.partners(p.index)
         best_placed = max((m for j, m in partners.items() if j in placed), default=0)

@@ -60,7 +60,7 @@ def bake_texture(
     faces = np.asarray(mesh.faces, np.int64)
     vmap, faces2, uv = unwrap(verts, faces, bake, cfg.padding_px, tight=cfg.tight_atlas)
     timings["unwrap"] = time.perf_counter() - t0
-    tick(0.1, "Unfolding the surface")
+    tick(0.1, "Getting the model ready for its colours")
 
     dev = torch.device(device)
     v_t = torch.as_tensor(verts, dtype=torch.float32, device=dev)
@@ -129,7 +129,7 @@ def bake_texture(
         colours[~covered] = _fill_unseen(views, pos[~covered], nrm[~covered], mesh.kind, single, cfg)
     coverage = float(covered.float().mean())
     timings["fill"] = time.perf_counter() - t2
-    tick(0.9, "Filling unseen areas")
+    tick(0.9, "Filling in the parts no photo saw")
 
     t3 = time.perf_counter()
     image = np.zeros((bake, bake, 3), np.float32)
@@ -140,14 +140,14 @@ def bake_texture(
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
     texture = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     timings["finish"] = time.perf_counter() - t3
-    tick(1.0, "Texture ready")
+    tick(1.0, "The colours are ready")
 
     errors = [heldout_error(mesh.views[i], photos[i].rgb, masks[i].mask, verts[vmap], faces2, uv, texture,
                             cfg.depth_size, str(dev)) for i in heldout]
     errors = [e for e in errors if e is not None]
     timings["heldout"] = time.perf_counter() - t3 - timings["finish"]
     notes = []
-    warnings = tuple(f"Photo {i + 1} ({photos[i].name}) does not look like the other photos of the same side "
+    warnings = tuple(f"{photos[i].name} does not look like the other photos of the same side "
                      "(another item?), so its colours were not used." for i in sorted(odd))
     if coverage < 0.6:
         notes.append(f"Only {coverage:.0%} of the surface was seen in a photo; the rest was filled in.")

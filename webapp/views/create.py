@@ -20,6 +20,9 @@ def _check(filename: str, content: bytes) -> photo_check.PhotoCheck:
     return photo_check.check_upload(filename, content)
 
 
+#: Thumbnail card width (px): two side by side on a 390 px phone, five or six on a laptop.
+THUMB_WIDTH = 168
+
 st.title("Create a 3D model")
 st.markdown(
     "Add photos of one product. **One clear front photo** gives a quick model; "
@@ -41,18 +44,23 @@ if uploads:
     st.caption(f"{len(uploads)} photo{'s' if len(uploads) != 1 else ''}, {total_mb:.1f} MB "
                f"(one model takes up to {limits.MAX_JOB_PHOTOS} photos and {limits.MAX_JOB_MB:g} MB). "
                "The first one is used as the front.")
-    cols = st.columns(4)
-    for i, upload in enumerate(uploads):
-        check = _check(upload.name, upload.getvalue())
-        with cols[i % 4], st.container(border=True):
-            if check.thumbnail:
-                st.image(check.thumbnail, width="stretch")
-            st.caption(ui.md(upload.name))  # a file name is never Markdown, a link, a colour or LaTeX
-            if check.error:
-                unusable.append(upload.name)
-                st.error(ui.md(check.error), icon=":material/block:")
-            for warning in check.warnings:
-                st.warning(ui.md(warning), icon=":material/info:")
+    notice = photo_check.count_notice(len(uploads))
+    if notice:
+        st.info(notice, icon=":material/photo_library:")
+    # One wrapping row of fixed-width cards: they stay in upload order on every screen (columns
+    # stack column by column on a phone, which put photo 5 second).
+    with st.container(horizontal=True, gap="small", key="thumbs"):
+        for upload in uploads:
+            check = _check(upload.name, upload.getvalue())
+            with st.container(border=True, width=THUMB_WIDTH):
+                if check.thumbnail:
+                    st.image(check.thumbnail, width="stretch")
+                st.caption(ui.md(upload.name))  # a file name is never Markdown, a link, a colour or LaTeX
+                if check.error:
+                    unusable.append(upload.name)
+                    st.error(ui.md(check.error), icon=":material/block:")
+                for warning in check.warnings:  # small print: a boxed warning is a word a line in a card
+                    st.caption(f":orange[:material/info:] :orange[{ui.md(warning)}]")
     if len(uploads) >= limits.MAX_JOB_PHOTOS or total_mb > limits.MAX_JOB_MB - limits.MAX_FILE_MB:
         # The uploader itself can only say "status code 413" beside a photo the server refused.
         st.warning(f"One model can use at most {limits.MAX_JOB_PHOTOS} photos and {limits.MAX_JOB_MB:g} MB; "

@@ -70,7 +70,8 @@ with st.expander("Details"):
     photos = f"{report.get('photos_placed', '?')} of {report.get('photos_total', '?')}"
     st.markdown(
         f"- Size comes from: {ui.md(report.get('scale_source', 'unknown'))}\n"
-        f"- Shape: {ui.md(report.get('kind', model.kind))}. {ui.md(report.get('kind_reason', ''))}\n"
+        f"- Shape: {ui.md(ui.KIND_LABELS.get(report.get('kind', model.kind), 'made from photos all around it'))}. "
+        f"{ui.md(pipeline.sentence(report.get('kind_reason', '')))}\n"
         f"- Photos used: {photos}\n"
         f"- {model.triangles:,} triangles, {model.glb_bytes / 1e6:.1f} MB, "
         f"{report.get('texture_size', '?')} px texture\n"

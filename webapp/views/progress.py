@@ -1,14 +1,28 @@
-"""The job panel on the Create page: queue position, stages in plain words, failure and retry."""
+"""The job panel on the Create page: queue position, stages in plain words, a time estimate,
+failure and retry.
+
+While the job may still change, the whole page reruns about every second (a short sleep, then
+st.rerun). It used to be an auto-rerunning st.fragment alone, and a fragment the server dropped
+in a full rerun at submission ("The fragment with id ... does not exist anymore") left its tab
+on "Your model is next in line" for good; a full rerun is never dropped. Only the first run of a
+job page in a session finishes normally instead, so the page it replaced (the Create form) is
+cleared, and a small auto-rerunning fragment starts the polling from there; it keeps ticking
+until one tick gets through, and every full run after it polls by itself.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
 
 import pipeline
-from webapp import jobs, limits, ui
+from webapp import eta, jobs, limits, ui
 from webapp.jobs import JobStatus
+
+#: Seconds between two looks at the job record.
+POLL_S = 1.0
 
 
 def _start_over() -> None:
@@ -34,11 +48,11 @@ def _ended(job: jobs.Job, job_id: str, data: Path) -> None:
         st.caption(ui.md(jobs.PHOTOS_DELETED_MESSAGE.format(days=f"{limits.KEEP_FAILED_DAYS:g}")))
         st.button("Start over", on_click=_start_over, type="primary", icon=":material/add_a_photo:")
         return
-    if st.button("Change the photos and try again", type="primary", icon=":material/add_photo_alternate:"):
-        st.switch_page(ui.LIBRARY, query_params={"retry": job_id})  # views/retry.py: leave out, add, start
-    a, b, _ = st.columns([1, 1, 3])
-    a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
-    b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
+    with st.container(horizontal=True, gap="small"):  # side by side, on phones too
+        if st.button("Change the photos and try again", type="primary", icon=":material/add_photo_alternate:"):
+            st.switch_page(ui.LIBRARY, query_params={"retry": job_id})  # views/retry.py: leave out, add, start
+        st.button("Try again with the same photos", on_click=_retry, args=(job_id, data), icon=":material/refresh:")
+        st.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")
 
 
 def _stages_for(job: jobs.Job) -> list[tuple[str, str]]:
@@ -54,42 +68,62 @@ def show(job_id: str, data: Path) -> None:
         st.button("Start a new model", on_click=_start_over, type="primary")
         return
     st.title(ui.md(job.name))
-    _panel(job_id, data)
-
-
-@st.fragment(run_every=1.0)
-def _panel(job_id: str, data: Path) -> None:
-    job = jobs.get_job(job_id, data)
-    if job is None:
+    live = _panel(job, job_id, data)
+    if not live:
         return
+    polling = f"polling-{job_id}"
+    if not st.session_state.get(polling):
+        st.session_state[polling] = True
+        st.session_state["_poll_full_run"] = True
+        _start_polling()
+        st.session_state["_poll_full_run"] = False
+    elif st.context.headers:  # only a browser session has headers: AppTest drives its reruns itself
+        time.sleep(POLL_S)
+        st.rerun()
+
+
+@st.fragment(run_every=POLL_S)
+def _start_polling() -> None:
+    """Its first tick hands over to full-page reruns (the run that drew it has ended normally)."""
+    if not st.session_state.get("_poll_full_run"):
+        st.rerun(scope="app")
+
+
+def _panel(job: jobs.Job, job_id: str, data: Path) -> bool:
+    """Draw the job; True while it may still change (queued, running, stopping)."""
     if job.status is JobStatus.DONE and job.share_id:
         st.switch_page(ui.MODEL, query_params={"id": job.share_id})
     if job.status is JobStatus.FAILED:
         st.error(ui.md(job.error or "The model could not be made."), icon=":material/error:")
         _ended(job, job_id, data)
-        return
+        return False
     if job.status is JobStatus.CANCELLED:
         st.info("You stopped this model." + ("" if job.photos_deleted else " Your photos are kept."))
         _ended(job, job_id, data)
-        return
+        return False
+    if job.status is JobStatus.DONE:  # done without a model: nothing more will come
+        st.info("This model is finished.")
+        return False
     if job.status is JobStatus.QUEUED:
         ahead = job.position - 1
-        st.info(
-            "Your model is next in line." if ahead == 0 else
-            f"Waiting for {ahead} other model{'s' if ahead != 1 else ''} to finish first. "
-            "You can leave this page: the work continues, and this link brings you back.",
-            icon=":material/hourglass_top:",
-        )
+        wait = ("Your model is next in line." if ahead == 0 else
+                f"Waiting for {ahead} other model{'s' if ahead != 1 else ''} to finish first.")
+        st.info(wait + " You can leave this page: the work continues, and this link brings you back.",
+                icon=":material/hourglass_top:")
         st.button("Cancel", on_click=jobs.cancel, args=(job_id, data))
-        return
+        return True
     stages = _stages_for(job)
     keys = [k for k, _ in stages]
     current = keys.index(job.stage) if job.stage in keys else 0
-    overall = min(1.0, (current + max(0.0, min(1.0, job.fraction))) / len(stages))
+    count = len(job.photos)
+    overall = eta.done_share(job.stage, job.fraction, count) if job.stage in keys else 0.0
     label = dict(stages).get(job.stage, "Starting")
+    left = eta.time_left(job.stage, job.fraction, count, time.time() - job.started) if job.started else ""
     with st.container(border=True):
         st.markdown(f"**:material/autorenew: Making your 3D model: {label.lower()}…**")
         st.progress(overall, text=ui.md(job.message or label))  # messages may quote file names
+        if left:
+            st.markdown(f":material/schedule: {left}")
         lines = []
         for i, (_, words) in enumerate(stages):
             mark = (":green[:material/check_circle:]" if i < current else
@@ -98,3 +132,4 @@ def _panel(job_id: str, data: Path) -> None:
         st.markdown("  \n".join(lines))
         st.caption("You can leave or reload this page: the work continues, and this link brings you back.")
     st.button("Stop", on_click=jobs.cancel, args=(job_id, data), icon=":material/stop_circle:")
+    return True
