@@ -77,6 +77,11 @@ class Model:
     folder: Path  # private
     job_id: str | None = None  # the job that made it (None: published from the command line)
     published_anyway: bool = False  # the merchant chose to share it although it failed its checks
+    product_url: str = ""  # the shop's page for this product (http(s) only, checked by shop.clean_url)
+    expires: float | None = None  # unix time after which its share link answers "expired"
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires is not None and (time.time() if now is None else now) >= self.expires
 
     @property
     def judgement(self) -> verdicts.Judgement:
@@ -162,6 +167,7 @@ def add_model(
         "width_m": width, "height_m": height, "depth_m": depth, "glb_bytes": 0,
         "triangles": int(result.report.triangles), "kind": str(result.report.kind),
         "report": json.dumps(report), "job_id": job_id, "published_anyway": 0,
+        "product_url": "", "expires": None,
     }
     try:
         store.open_library(data)  # checked before our folder appears, so it is not "found" as unregistered
@@ -230,6 +236,8 @@ def _row_to_model(data: Path, row) -> Model:
         folder=data / "models" / row["folder"],
         job_id=store.column(row, "job_id", None),
         published_anyway=bool(store.column(row, "published_anyway", 0)),
+        product_url=store.column(row, "product_url", "") or "",
+        expires=store.column(row, "expires", None),
     )
 
 
@@ -276,10 +284,18 @@ def publish_anyway(share_id: str, yes: bool = True, data_dir: str | os.PathLike 
     return _update(share_id, "published_anyway", 1 if yes else 0, data_dir)
 
 
+def set_link(share_id: str, product_url: str, expires: float | None,
+             data_dir: str | os.PathLike | None = None) -> bool:
+    """The share link's shop settings: the product page (already checked, see shop.clean_url)
+    and the expiry time (None: never). Kept in the manifest too."""
+    return (_update(share_id, "product_url", product_url, data_dir)
+            and _update(share_id, "expires", None if expires is None else float(expires), data_dir))
+
+
 def _update(share_id: str, column: str, value: Any, data_dir: str | os.PathLike | None) -> bool:
     """Set one column of a model (a name from our own code, never the caller's) in the database
     and its manifest."""
-    assert column in ("name", "published_anyway"), column
+    assert column in ("name", "published_anyway", "product_url", "expires"), column
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
         cur = con.execute(f"UPDATE models SET {column} = ? WHERE share_id = ?", (value, share_id))

@@ -34,7 +34,7 @@ MANIFEST_FORMAT = 1
 #: (Manifests written before `published_anyway` existed lack it: read as 0, which only matters for
 #: a model whose report says "failed", and such a model is private unless the merchant said otherwise.)
 _ROW_KEYS = ("share_id", "name", "placement", "created", "width_m", "height_m", "depth_m", "glb_bytes",
-             "triangles", "kind", "job_id", "published_anyway")
+             "triangles", "kind", "job_id", "published_anyway", "product_url", "expires")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS models (
     report     TEXT NOT NULL DEFAULT '{}',
     job_id     TEXT,
     published_anyway INTEGER NOT NULL DEFAULT 0  -- 1: the merchant chose to share a model that failed its checks
+);
+CREATE TABLE IF NOT EXISTS shops (
+    shop_id    TEXT PRIMARY KEY,       -- 'default' (one shop per server) until shops are per merchant
+    name       TEXT NOT NULL DEFAULT '',
+    website    TEXT NOT NULL DEFAULT '',
+    logo       TEXT NOT NULL DEFAULT '',  -- file name under data/shop/<shop_id>/, '' for none
+    updated    REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS jobs (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -78,6 +85,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 _ADDED_COLUMNS = (
     ("models", "published_anyway", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "verdict", "TEXT NOT NULL DEFAULT ''"),
+    ("models", "product_url", "TEXT NOT NULL DEFAULT ''"),  # the shop's product page ("back to the product")
+    ("models", "expires", "REAL"),  # unix time after which the share link answers "expired"; NULL: never
 )
 
 #: Databases this process has checked (open_library), by path.
@@ -149,6 +158,9 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         row["name"], row["kind"] = str(row["name"] or "My product"), str(row["kind"] or "")
         row["placement"] = row["placement"] if row["placement"] in ("floor", "wall") else "floor"
         row["published_anyway"] = 1 if row["published_anyway"] is True or row["published_anyway"] == 1 else 0
+        # Manifests written before these existed lack them: no product page, no expiry.
+        row["product_url"] = row["product_url"] if isinstance(row["product_url"], str) else ""
+        row["expires"] = float(row["expires"]) if isinstance(row["expires"], (int, float)) else None
     except (OSError, ValueError, TypeError, AttributeError):
         return None
     try:

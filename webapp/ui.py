@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ import streamlit as st
 
 import pipeline
 
-from . import limits, settings, workers
+from . import limits, qr, settings, workers
 
 VIEWS = Path(__file__).resolve().parent / "views"
 CREATE, MODEL, LIBRARY = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py"))
@@ -64,13 +63,8 @@ def browser_url() -> str | None:
         return None
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def qr_png(url: str) -> bytes:
-    import segno
-
-    buf = io.BytesIO()
-    segno.make(url, error="m").save(buf, kind="png", scale=8, border=3, dark="#1d2433")
-    return buf.getvalue()
+    return qr.qr_png(url)
 
 
 def style() -> None:
