@@ -20,6 +20,7 @@ page = st.navigation(
         st.Page(ui.CREATE, title="Create", url_path="create", default=True),
         st.Page(ui.MODEL, title="Model", url_path="model"),
         st.Page(ui.LIBRARY, title="Library", url_path="library"),
+        st.Page(ui.SHOP, title="Your shop", url_path="shop"),
     ],
     position="hidden",
 )

@@ -13,7 +13,7 @@ import pipeline
 from . import limits, qr, settings, workers
 
 VIEWS = Path(__file__).resolve().parent / "views"
-CREATE, MODEL, LIBRARY = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py"))
+CREATE, MODEL, LIBRARY, SHOP = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py", "shop_page.py"))
 
 _KIND_WORDS = {
     "flat": "Flat (poster, rug, panel)",
@@ -72,7 +72,7 @@ def style() -> None:
 
 
 def header(active: str) -> None:
-    """Brand and the two main links (the Model page is reached from a result or the library)."""
+    """Brand and the main links (the Model page is reached from a result or the library)."""
     with st.container(horizontal=True, vertical_alignment="center", key="topbar", gap="small"):
         st.markdown(
             '<div class="brand"><span class="brand-mark">▲</span> Plinth'
@@ -82,6 +82,8 @@ def header(active: str) -> None:
         st.page_link(CREATE, label="Create", icon=":material/add_a_photo:", disabled=active == "create",
                      width="content")
         st.page_link(LIBRARY, label="Library", icon=":material/grid_view:", disabled=active == "library",
+                     width="content")
+        st.page_link(SHOP, label="Your shop", icon=":material/storefront:", disabled=active == "shop",
                      width="content")
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 import pipeline
 from webapp import library, ui
-from webapp.views import quality
+from webapp.views import embed, quality
 
 ui.header("model")
 data = ui.data_dir()
@@ -50,6 +50,7 @@ else:
         st.link_button("Open the AR page", url, icon=":material/open_in_new:", width="stretch")
         st.subheader("Download")
         quality.downloads(model)
+    embed.section(model, data)  # "Add it to your shop": snippets, product page, expiry
 
 st.subheader("How good is this model?")
 report = model.report
