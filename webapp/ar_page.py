@@ -36,18 +36,18 @@ ZOOM_OUT = 'max-camera-orbit="auto auto 160%"'
 
 
 class LinkState(Enum):
-    """Why a share link shows no model, with the HTTP status it answers."""
+    """Why a share link shows no model."""
 
-    UNKNOWN = 404  # no such link (mistyped, or the model was deleted for good)
-    TRASHED = 410  # the merchant took the model down (in the library's trash)
-    EXPIRED = 410  # the merchant's expiry date for the link has passed
+    UNKNOWN = "unknown"  # no such link (mistyped, or the model was deleted for good)
+    TRASHED = "trashed"  # the merchant took the model down (in the library's trash)
+    EXPIRED = "expired"  # the merchant's expiry date for the link has passed
 
     @property
     def status(self) -> int:
-        return self.value
+        """404 for a link that never led anywhere, 410 (gone for good) for one that did."""
+        return 404 if self is LinkState.UNKNOWN else 410
 
 
-# Enum members with equal values alias each other: the words are keyed by name.
 _GONE_WORDS = {
     "UNKNOWN": ("This link doesn't lead to a model",
                 "The link may be incomplete or mistyped, or the model was removed. "
@@ -200,7 +200,7 @@ def render_gone(state: LinkState, shop: Shop | None = None, embed: bool = False)
     on = (f'<a class="go-shop" href="{_e(shop.website)}" rel="noopener">Visit {_e(shop.name or "the shop")}</a>'
           if shop is not None and shop.website else "")
     brand = _shop_bar(shop) or '<nav class="shop-bar" aria-label="Plinth"><span class="shop plinth">▲ Plinth</span></nav>'
-    return _head(f"{_e(title)}", '<meta name="robots" content="noindex">\n') + f"""<body class="gone-page {'embed' if embed else 'standalone'}" data-state="{state.name.lower()}">
+    return _head(f"{_e(title)}", '<meta name="robots" content="noindex">\n') + f"""<body class="gone-page {'embed' if embed else 'standalone'}" data-state="{state.value}">
 <main class="page">
   {brand}
   <section class="gone" role="alert">
