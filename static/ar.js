@@ -43,7 +43,12 @@ new ResizeObserver(fitPoster).observe(viewer);
 
 // The poster is a background layer of the stage (ar.css): drop it once the model is drawn.
 viewer.addEventListener("model-visibility", (event) => {
-  if (event.detail.visible) viewer.classList.add("model-shown");
+  if (!event.detail.visible) return;
+  viewer.classList.add("model-shown");
+  // The view the model first appears in, for checking it against the poster's (tests read it).
+  const o = viewer.getCameraOrbit();
+  viewer.dataset.shownView = [o.theta, o.phi].map((r) => (r * 180 / Math.PI).toFixed(2)).concat(
+    viewer.getFieldOfView().toFixed(2)).join(" ");
 });
 
 viewer.addEventListener("load", () => {
