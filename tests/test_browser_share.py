@@ -241,6 +241,14 @@ def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site,
     for i in range(2):
         code = section.locator("[data-testid=stCode]").nth(i)
         copy = code.get_by_role("button", name="Copy to clipboard")
+        code.scroll_into_view_if_needed()
+        page.mouse.move(1, 1)  # not hovering it
+        try:
+            copy.wait_for(state="visible", timeout=30_000)
+        except Exception:
+            raise AssertionError(code.evaluate("""c => [...c.querySelectorAll('*')].filter(e => e.tagName !== 'SPAN')
+                .map(e => e.tagName + '.' + e.className + ' ' + getComputedStyle(e).display + '/' +
+                getComputedStyle(e).visibility + '/' + getComputedStyle(e).opacity).join('\\n')""")) from None
         assert copy.is_visible() and copy.evaluate("b => getComputedStyle(b).opacity") == "1"  # without hovering
         copy.click()
         snippets.append(wait_for(lambda: page.evaluate("navigator.clipboard.readText()"), 10, "clipboard"))
@@ -248,7 +256,7 @@ def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site,
     assert "<iframe" in snippets[0] and "<model-viewer" in snippets[1]
 
     # A bad product page address is refused in plain words and kept in the field; a good one is saved.
-    field = section.get_by_label("Your product page")
+    field = section.get_by_role("textbox", name="Your product page")
     field.fill("javascript:alert(1)")
     section.get_by_role("button", name="Save link settings").click()
     section.get_by_text("should be a web page address").wait_for()
@@ -268,26 +276,25 @@ def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site,
                               "--directory", str(shop_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         shop_page = ctx.new_page()
+        # Tall enough for both viewers: no scrolling (Playwright's "stable" waits time out while
+        # two WebGL viewers render in software).
+        shop_page.set_viewport_size({"width": 1280, "height": 1300})
         errors = []
         shop_page.on("pageerror", lambda e: errors.append(str(e)))
         wait_for(lambda: _reachable(f"http://127.0.0.1:{port}/product.html"), 20, "the shop's server")
-        shop_page.goto(f"http://127.0.0.1:{port}/product.html")
+        shop_page.goto(f"http://127.0.0.1:{port}/product.html", wait_until="domcontentloaded")
         assert not shop_page.url.startswith(base)  # another origin
         iframe = shop_page.locator("#framed iframe")
-        iframe.scroll_into_view_if_needed()
         frame = wait_for(lambda: iframe.element_handle().content_frame(), 30, "the iframe's page")
         wait_viewer_loaded(frame, "iframe on the shop's page")
-        bare = shop_page.locator("#bare model-viewer")
-        bare.scroll_into_view_if_needed()
         wait_for(lambda: shop_page.evaluate("document.querySelector('#bare model-viewer').loaded"), 120,
                  "the bare model-viewer")
         wait_for(lambda: shop_page.evaluate("document.querySelector('#bare model-viewer').modelIsVisible"), 60,
                  "the bare model visible")
         shop_page.wait_for_timeout(800)
-        iframe.scroll_into_view_if_needed()
-        assert model_pixels(iframe.screenshot()) > 0.03, "the framed viewer looks empty"
-        bare.scroll_into_view_if_needed()
-        assert model_pixels(bare.screenshot()) > 0.03, "the bare viewer looks empty"
+        for name in ("#framed iframe", "#bare model-viewer"):
+            png = shop_page.screenshot(clip=shop_page.locator(name).bounding_box())
+            assert model_pixels(png) > 0.03, f"{name} looks empty"
         shot(shop_page, artifacts / "share_embedded_elsewhere_desktop.png")
         assert errors == [], errors
     finally:
