@@ -178,6 +178,7 @@ def test_poster_blends_into_the_stage_and_the_model_takes_its_place(size, site, 
                 break
             page.wait_for_timeout(300)
         assert text == f"{base}/ar/{model.share_id}"
+    page.evaluate("scrollTo(0, 0)")
     shot(page, artifacts / f"share_page_{size}.png")
     embed = ctx.new_page()
     embed.goto(f"{base}/ar/{model.share_id}?embed=1")

@@ -126,3 +126,79 @@ def test_gone_pages_say_what_happened_in_the_shops_name(tmp_path, state, words, 
     assert words in branded and "&lt;b&gt;Oak&lt;/b&gt; &amp; &quot;Co&quot;" in branded and "<b>Oak" not in branded
     assert 'href="https://oak.example/?a=1&amp;b=2"' in branded  # a way on to the shop
     assert f'data-state="{state.name.lower()}"' in branded
+
+
+# ---------------------------------------------------------------- the pages (Streamlit AppTest)
+
+
+@pytest.fixture
+def app_data(tmp_path, monkeypatch, device):
+    import streamlit as st
+
+    from webapp import workers
+
+    folder = tmp_path / "data"
+    monkeypatch.setenv("PLINTH_DATA_DIR", str(folder))
+    monkeypatch.setenv("PLINTH_DEVICES", device)
+    monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
+    yield folder
+    workers.stop_workers()
+    st.cache_resource.clear()
+
+
+def _page(page: str, **query):
+    from tests.test_webapp_verdicts import _page as open_page
+
+    return open_page(None, page, **query)
+
+
+def test_model_page_offers_the_snippets_and_saves_the_link_settings(chair_model, app_data):
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    at = _page("views/model.py", id=model.share_id)
+    assert not at.exception
+    codes = [c.value for c in at.code]
+    assert any(f"/ar/{model.share_id}?embed=1" in c and c.startswith("<iframe") for c in codes), codes
+    assert any("<model-viewer" in c and "/assets/model-viewer.min.js" in c and c.startswith("<script") for c in codes)
+    assert any("Paste this into your product page's HTML" in m.value for m in at.markdown)
+
+    field = next(t for t in at.text_input if t.label == "Your product page")
+    field.input("javascript:alert(1)")
+    next(b for b in at.button if b.label == "Save link settings").click()
+    at.run()
+    assert any("should be a web page address" in e.value for e in at.error)
+    assert library.get_model(model.share_id, app_data).product_url == ""  # nothing stored
+    assert next(t for t in at.text_input if t.label == "Your product page").value == "javascript:alert(1)"  # kept
+
+    next(t for t in at.text_input if t.label == "Your product page").input("oak.example/p/1")
+    next(c for c in at.checkbox if c.label.startswith("Stop the link working")).check()
+    at.run()
+    import datetime as dt
+
+    last = dt.date.today() + dt.timedelta(days=3)
+    next(d for d in at.date_input if d.label == "Last day it works").set_value(last)
+    next(b for b in at.button if b.label == "Save link settings").click()
+    at.run()
+    assert not at.error and any("Saved" in s.value for s in at.success)
+    got = library.get_model(model.share_id, app_data)
+    assert got.product_url == "https://oak.example/p/1"
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()).timestamp()
+    assert got.expires == pytest.approx(end) and not got.expired() and got.expired(now=end)
+
+
+def test_shop_page_saves_and_refuses_a_bad_address_without_losing_the_typing(app_data):
+    at = _page("views/shop_page.py")
+    assert not at.exception and at.title[0].value == "Your shop"
+    by = {t.label: t for t in at.text_input}
+    by["Shop name"].input("Oak & Co")
+    by["Your website"].input("javascript:alert(1)")
+    next(b for b in at.button if b.label == "Save").click()
+    at.run()
+    assert any("should be a web page address" in e.value for e in at.error)
+    assert shop.get(app_data) == shop.Shop()  # nothing stored
+    by = {t.label: t for t in at.text_input}
+    assert (by["Shop name"].value, by["Your website"].value) == ("Oak & Co", "javascript:alert(1)")
+    by["Your website"].input("https://oak.example")
+    next(b for b in at.button if b.label == "Save").click()
+    at.run()
+    assert not at.error and any("Saved" in s.value for s in at.success)
+    assert (shop.get(app_data).name, shop.get(app_data).website) == ("Oak & Co", "https://oak.example")
