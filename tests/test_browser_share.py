@@ -283,10 +283,11 @@ def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site,
         errors = []
         shop_page.on("pageerror", lambda e: errors.append(str(e)))
         wait_for(lambda: _reachable(f"http://127.0.0.1:{port}/product.html"), 20, "the shop's server")
-        shop_page.goto(f"http://127.0.0.1:{port}/product.html", wait_until="domcontentloaded")
+        shop_page.goto(f"http://127.0.0.1:{port}/product.html", wait_until="domcontentloaded", timeout=120_000)
         assert not shop_page.url.startswith(base)  # another origin
         iframe = shop_page.locator("#framed iframe")
-        frame = wait_for(lambda: iframe.element_handle().content_frame(), 30, "the iframe's page")
+        iframe.wait_for(state="attached", timeout=120_000)  # (the machine may be busy: two WebGL viewers)
+        frame = wait_for(lambda: iframe.element_handle(timeout=10_000).content_frame(), 120, "the iframe's page")
         wait_viewer_loaded(frame, "iframe on the shop's page")
         wait_for(lambda: shop_page.evaluate("document.querySelector('#bare model-viewer').loaded"), 120,
                  "the bare model-viewer")
