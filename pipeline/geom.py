@@ -75,6 +75,18 @@ def similarity(scale: float, rotation: np.ndarray, translation: np.ndarray) -> n
     return m
 
 
+def anchor(lo: np.ndarray, hi: np.ndarray, placement: str) -> np.ndarray:
+    """(3,) translation that puts a product-frame bbox (lo, hi in metres) where the contract wants it.
+
+    Floor items: the bottom centre at the origin (x, z centred, min y = 0). Wall items: x centred,
+    min y = 0 and the back (min z) on the wall plane z = 0, so the item hangs in front of it (+Z).
+    The one rule for both the mesh stage's placement and export's adjustments.
+    """
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    centre = (lo + hi) / 2.0
+    return np.array([-centre[0], -lo[1], -lo[2] if placement == "wall" else -centre[2]])
+
+
 def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a (4, 4) affine matrix to points (N, 3)."""
     return points @ matrix[:3, :3].T + matrix[:3, 3]

@@ -279,3 +279,118 @@ class Ingested:
 
     photos: tuple[Photo, ...]
     rejected: tuple[str, ...] = ()  # "IMG_3.jpg: the file is truncated or damaged"
+
+
+class Tip(str, Enum):
+    """Stand a model up or lay it down: which of its sides (as it was made, seen from the front)
+    ends up at the bottom. Each is a rotation about the product frame's x or z axis."""
+
+    NONE = "none"  # as made: its bottom stays the bottom
+    FRONT = "front"  # laid on its front: +90 deg about x, the front (+Z) goes down
+    BACK = "back"  # laid on its back: -90 deg about x, the back (-Z) goes down
+    LEFT = "left"  # onto the side on the viewer's left (-X): +90 deg about z
+    RIGHT = "right"  # onto the side on the viewer's right (+X): -90 deg about z
+    TOP = "top"  # upside down: 180 deg about z
+
+
+#: Limits an `Adjustment` is checked against (degrees): past them the camera or the turn means nothing new.
+POSTER_PITCH_RANGE = (0.0, 80.0)
+TURN_RANGE = (-180.0, 180.0)
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """A correction of a finished model, relative to the model as it was first made (the
+    original product-frame GLB), so repeated edits never stack rounding or re-compression.
+
+    Applied in this order: tip, then the turn about +Y, then the uniform scale that gives `size`,
+    then the contract's anchor for `placement` (geom.anchor). Checked when made: InputError
+    (stage "export") naming the value for NaN, out-of-range angles, unknown names.
+    """
+
+    tip: Tip = Tip.NONE
+    quarter_turns: int = 0  # quarter turns about +Y, counter-clockwise seen from above; kept in 0..3
+    turn_deg: float = 0.0  # degrees, a fine turn about +Y on top of the quarter turns, -180..180
+    size: KnownSize | None = None  # one dimension after turning (metres); the others follow. None: as made
+    placement: Placement = "floor"
+    poster_yaw_deg: float = 25.0  # degrees, the poster camera's direction about +Y from the front (+Z)
+    poster_pitch_deg: float = 20.0  # degrees above the horizon, POSTER_PITCH_RANGE
+    background: tuple[int, int, int] = (255, 255, 255)  # the poster's backdrop, sRGB 0..255
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "tip", Tip(self.tip))
+        except ValueError:
+            raise InputError("export", f"Unknown tip {self.tip!r}: use one of "
+                                       f"{', '.join(t.value for t in Tip)}.") from None
+        if self.placement not in ("floor", "wall"):
+            raise InputError("export", f"Unknown placement {self.placement!r}. Use floor or wall.")
+        if isinstance(self.quarter_turns, bool) or not isinstance(self.quarter_turns, (int, np.integer)):
+            raise InputError("export", f"Quarter turns must be a whole number, not {self.quarter_turns!r}.")
+        object.__setattr__(self, "quarter_turns", int(self.quarter_turns) % 4)
+        for name, (lo, hi) in (("turn_deg", TURN_RANGE), ("poster_yaw_deg", TURN_RANGE),
+                               ("poster_pitch_deg", POSTER_PITCH_RANGE)):
+            object.__setattr__(self, name, _degrees(getattr(self, name), name, lo, hi))
+        if self.size is not None and not isinstance(self.size, KnownSize):
+            raise InputError("export", f"The new size must be a KnownSize (axis and metres), not {self.size!r}.")
+        colour = tuple(self.background) if isinstance(self.background, (tuple, list)) else ()
+        if len(colour) != 3 or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+                                       and 0 <= c <= 255 for c in colour):
+            raise InputError("export", f"The background must be three numbers 0-255, not {self.background!r}.")
+        object.__setattr__(self, "background", tuple(int(c) for c in colour))
+
+    @property
+    def yaw_deg(self) -> float:
+        """The whole turn about +Y in degrees (counter-clockwise seen from above)."""
+        return 90.0 * self.quarter_turns + self.turn_deg
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (what the library stores beside the model)."""
+        return {"tip": self.tip.value, "quarter_turns": self.quarter_turns, "turn_deg": self.turn_deg,
+                "size": None if self.size is None else {"axis": self.size.axis, "metres": self.size.metres},
+                "placement": self.placement, "poster_yaw_deg": self.poster_yaw_deg,
+                "poster_pitch_deg": self.poster_pitch_deg, "background": list(self.background)}
+
+    @classmethod
+    def from_dict(cls, data: object) -> "Adjustment":
+        """The inverse of `to_dict`; missing keys take their defaults, unknown ones are ignored."""
+        if not isinstance(data, dict):
+            raise InputError("export", f"A stored adjustment must be a set of values, not {type(data).__name__}.")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        size = known.pop("size", None)
+        if size is not None:
+            if not isinstance(size, dict) or not {"axis", "metres"} <= set(size):
+                raise InputError("export", f"The stored size {size!r} is not a size: it needs an axis and metres.")
+            try:
+                size = KnownSize(size["axis"], size["metres"])
+            except InputError as error:
+                raise InputError("export", error.message) from None
+        if isinstance(known.get("background"), list):
+            known["background"] = tuple(known["background"])
+        return cls(size=size, **known)
+
+
+def _degrees(value: object, name: str, lo: float, hi: float) -> float:
+    words = name.replace("_deg", "").replace("_", " ")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError("export", f"The {words} must be a number of degrees, not {value!r}.")
+    deg = float(value)
+    if not np.isfinite(deg) or not lo <= deg <= hi:
+        raise InputError("export", f"The {words} must be between {lo:g} and {hi:g} degrees, not {deg:g}.")
+    return deg
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """What `adjust_model` wrote: the files, and the model's new size."""
+
+    exports: Exports
+    dimensions_m: tuple[float, float, float]  # metres, product-frame bbox (width x, height y, depth z)
+
+
+@dataclass(frozen=True)
+class AdjustPreview:
+    """A quick look at an `Adjustment` before it is applied: nothing is written."""
+
+    image: np.ndarray  # (S, S, 3) uint8, the poster view with the adjustment applied
+    dimensions_m: tuple[float, float, float]  # metres, the size it would have (width, height, depth)

@@ -24,7 +24,8 @@ viewer.addEventListener("progress", (event) => {
 // its camera stands 105% of the bounding sphere's ideal distance away (the sphere fits the
 // field of view) and widens the view when the stage is narrower than the model. The sphere and
 // the outline come from the model's box here, so the fit is close, not exact, for round shapes.
-const FOV = (12 / 2) * Math.PI / 180, AZ = 25 * Math.PI / 180, EL = 20 * Math.PI / 180;
+const FOV = (12 / 2) * Math.PI / 180;
+const [AZ, EL] = (viewer.dataset.posterView || "25 20").split(" ").map((v) => Number(v) * Math.PI / 180);
 function fitPoster() {
   const [w, h, d] = (viewer.dataset.sizeM || "").split(" ").map(Number);
   const W = viewer.clientWidth, H = viewer.clientHeight;
@@ -34,8 +35,8 @@ function fitPoster() {
   const idealAspect = (0.5 * Math.hypot(w, d)) / (ideal - h / 2) / Math.tan(FOV);
   const widen = Math.max(1, idealAspect / (W / H));
   const pxPerM = H / (2 * 1.05 * ideal * Math.tan(FOV) * widen);
-  const across = w * Math.cos(AZ) + d * Math.sin(AZ);
-  const tall = h * Math.cos(EL) + (w * Math.sin(AZ) + d * Math.cos(AZ)) * Math.sin(EL);
+  const across = w * Math.abs(Math.cos(AZ)) + d * Math.abs(Math.sin(AZ));
+  const tall = h * Math.cos(EL) + (w * Math.abs(Math.sin(AZ)) + d * Math.abs(Math.cos(AZ))) * Math.sin(EL);
   viewer.style.setProperty("--poster-size", `${(pxPerM * Math.max(across, tall) / 0.8).toFixed(1)}px`);
 }
 fitPoster();

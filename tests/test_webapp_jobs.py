@@ -90,3 +90,87 @@ def test_a_damaged_options_record_fails_that_job_plainly_and_spares_the_others(t
     job = jobs.get_job(bad, tmp_path)
     assert job.status is JobStatus.FAILED and job.error == jobs.DAMAGED_MESSAGE and job.photos
     assert jobs.get_job(good, tmp_path).status is JobStatus.QUEUED
+
+
+# ---------------------------------------------------------------- Try again with changes, the Library's job lists
+
+
+def _failed(data, files=PHOTOS, name="Lamp") -> str:
+    job_id = jobs.submit(files, name, pipeline.Options(quality="fast"), data_dir=data)
+    jobs.update(data, job_id, status=JobStatus.FAILED, finished=time.time(), error="No object found in side.png.")
+    return job_id
+
+
+def _job_folders(data) -> set[str]:
+    return {p.name for p in (data / "jobs").iterdir()}
+
+
+def test_jobs_keep_the_merchants_file_names_in_order(tmp_path):
+    job = jobs.get_job(jobs.submit(PHOTOS, "Lamp", pipeline.Options(), data_dir=tmp_path), tmp_path)
+    assert [name for _, name in job.named_photos] == ["front.jpg", "side.png"]
+    assert [p.name for p, _ in job.named_photos] == ["000.jpg", "001.png"]  # stored under our own names
+
+
+def test_retry_removes_and_adds_photos_and_keeps_the_old_jobs_photos(tmp_path):
+    old_id = _failed(tmp_path)
+    new_photo = ("side-again.jpg", b"\xff\xd8 a better side photo")
+    new_id = jobs.retry(old_id, tmp_path, remove={1}, add=[new_photo])
+    new = jobs.get_job(new_id, tmp_path)
+    assert new.status is JobStatus.QUEUED and new.name == "Lamp" and new.options.quality == "fast"
+    assert [(n, p.read_bytes()) for p, n in new.named_photos] == [("front.jpg", PHOTOS[0][1]), new_photo]
+    old = jobs.get_job(old_id, tmp_path)
+    assert len(old.photos) == 2 and old.status is JobStatus.FAILED  # nothing of the old job is lost
+    assert old.retried_as == new_id
+    assert [j.id for j in jobs.needing_attention(tmp_path)] == []  # the Library stops asking about it
+
+
+@pytest.mark.parametrize("remove, add, words", [
+    ({0, 1}, [], "Keep at least one photo"),
+    (set(), [("empty.jpg", b"")], "is empty"),
+    (set(), [("a.jpg", b"x")] * 3, "more than the 4"),
+])
+def test_a_refused_retry_writes_nothing_and_keeps_the_old_job(tmp_path, monkeypatch, remove, add, words):
+    from webapp import limits
+
+    monkeypatch.setattr(limits, "MAX_JOB_PHOTOS", 4)
+    old_id = _failed(tmp_path)
+    before = _job_folders(tmp_path)
+    with pytest.raises(jobs.JobRefused, match=words):
+        jobs.retry(old_id, tmp_path, remove=remove, add=add)
+    assert _job_folders(tmp_path) == before
+    old = jobs.get_job(old_id, tmp_path)
+    assert old.retried_as is None and len(old.photos) == 2
+    assert [j.id for j in jobs.needing_attention(tmp_path)] == [old_id]
+    with store.connect(tmp_path) as con:
+        assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+
+
+def test_retry_strips_location_from_added_photos(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from tests.test_webapp_library import _jpeg_with_gps
+
+    raw = _jpeg_with_gps()
+    assert Image.open(io.BytesIO(raw)).getexif().get_ifd(0x8825)
+    new_id = jobs.retry(_failed(tmp_path), tmp_path, add=[("gps.jpg", raw)])
+    added = jobs.get_job(new_id, tmp_path).photos[-1].read_bytes()
+    assert not Image.open(io.BytesIO(added)).getexif().get_ifd(0x8825) and b"secret" not in added
+
+
+def test_the_library_lists_running_and_failed_jobs_and_discards_photos_on_request(tmp_path):
+    queued = jobs.submit(PHOTOS, "Queued", pipeline.Options(), data_dir=tmp_path)
+    running = jobs.submit(PHOTOS, "Running", pipeline.Options(), data_dir=tmp_path)
+    jobs.update(tmp_path, running, status=JobStatus.RUNNING)
+    failed = _failed(tmp_path, name="Failed")
+    stopped = jobs.submit(PHOTOS, "Stopped", pipeline.Options(), data_dir=tmp_path)
+    jobs.cancel(stopped, tmp_path)
+    gone = _failed(tmp_path, name="Photos gone")
+    jobs.release_photos(tmp_path, gone)
+    assert [j.id for j in jobs.list_jobs(jobs.ACTIVE, tmp_path)] == [running, queued]  # newest first
+    assert [j.id for j in jobs.needing_attention(tmp_path)] == [stopped, failed]
+    assert not jobs.discard(queued, tmp_path)  # a job still to run is never discarded
+    assert jobs.discard(failed, tmp_path)
+    assert jobs.get_job(failed, tmp_path) is None and not (tmp_path / "jobs" / failed).exists()
+    assert [j.id for j in jobs.needing_attention(tmp_path)] == [stopped]

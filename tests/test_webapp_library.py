@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import struct
+import time
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 import pipeline
 from tests.polling import wait_for
-from webapp import jobs, library, sanitize, store, workers
+from webapp import jobs, library, listing, sanitize, store, trash, workers
 from webapp.jobs import JobStatus
 
 
@@ -198,3 +199,251 @@ def test_cli_side_modules_do_not_import_streamlit():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert run.returncode == 0, run.stderr
+
+
+# ---------------------------------------------------------------- the Library page (Streamlit AppTest)
+
+
+@pytest.fixture
+def app_data(tmp_path, monkeypatch, device):
+    import streamlit as st
+
+    folder = tmp_path / "data"
+    monkeypatch.setenv("PLINTH_DATA_DIR", str(folder))
+    monkeypatch.setenv("PLINTH_DEVICES", device)
+    monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
+    st.cache_resource.clear()
+    yield folder
+    workers.stop_workers()
+    st.cache_resource.clear()
+
+
+def _library(**query):
+    """The Library page after one run of the app (so the workers have started and recovered: a job
+    set running afterwards stays running, since no worker claims a job that is not queued)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_webapp_apptest import APP
+
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("views/library_page.py")
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at
+
+
+def _texts(at) -> str:
+    parts = [e.value for e in (*at.title, *at.subheader, *at.markdown, *at.caption, *at.info, *at.warning,
+                               *at.error, *at.success)]
+    return "\n".join(str(p) for p in parts).replace("\\", "").replace("\u2060", "")
+
+
+def _failed_job(data, photos, name="Blue vase", status=JobStatus.FAILED) -> str:
+    job_id = jobs.submit(photos, name, pipeline.Options(quality="fast"), data_dir=data)
+    jobs.update(data, job_id, status=status, finished=time.time(),
+                error="No object found in back.jpg. Take it again against a plain wall." if status is
+                JobStatus.FAILED else "")
+    return job_id
+
+
+def test_the_library_shows_jobs_in_progress_and_needing_attention_with_their_photos(
+        app_data, chair_model, chair_photo):
+    at = _library()
+    photo = chair_photo.read_bytes()
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    running = jobs.submit([("a.jpg", photo)], "Walnut stool", pipeline.Options(), data_dir=app_data)
+    jobs.update(app_data, running, status=JobStatus.RUNNING, stage="texture", fraction=0.4,
+                message="Painting photo 2 of 3")
+    failed = _failed_job(app_data, [("front.jpg", photo), ("back.jpg", photo)])
+    stopped = _failed_job(app_data, [("lamp.jpg", photo)], name="Desk lamp", status=JobStatus.CANCELLED)
+    at.run()
+    assert not at.exception
+    text = _texts(at)
+    assert [s.value for s in at.subheader][:3] == ["In progress", "Needs attention", "Made"]
+    assert "Walnut stool" in text and pipeline.STAGE_WORDS["texture"] in text
+    assert "Blue vase" in text and "No object found in back.jpg" in text and "Desk lamp" in text
+    assert "You stopped it" in text
+    assert {c.value.replace("\\", "") for c in at.caption} >= {"front.jpg", "back.jpg", "lamp.jpg"}
+    assert len(at.image) >= 4  # thumbnails of the kept photos (and the model's poster)
+    assert [b.label for b in at.button if b.label == "Try again with changes"] == ["Try again with changes"] * 2
+    assert "Oak chair" in text and model.share_id
+    follow = next(b for b in at.button if b.key == f"follow-{running}")
+    follow.click().run()
+    assert not at.exception
+    assert at.query_params["job"] in (running, [running])  # its progress page
+    assert jobs.get_job(failed, app_data).photos and jobs.get_job(stopped, app_data).photos
+
+
+def test_try_again_with_changes_leaves_out_photos_and_a_refused_try_loses_nothing(app_data, chair_photo):
+    photo = chair_photo.read_bytes()
+    at = _library()
+    failed = _failed_job(app_data, [("front.jpg", photo), ("back.jpg", photo + b"\0")])
+    at.run()
+    next(b for b in at.button if b.label == "Try again with changes").click().run()
+    assert not at.exception
+    assert at.title[0].value.replace("\\", "") == "Try again: Blue vase"
+    assert [c.value.replace("\\", "") for c in at.caption][:2] == ["front.jpg", "back.jpg"]
+    leave = [c for c in at.checkbox if c.label == "Leave out"]
+    for box in leave:
+        box.check()
+    at.run()
+    next(b for b in at.button if b.label == "Make the model again").click().run()
+    assert not at.exception
+    assert any("Keep at least one photo" in e.value for e in at.error)  # refused, plainly
+    with store.connect(app_data) as con:
+        assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1  # nothing was queued
+    assert len(jobs.get_job(failed, app_data).photos) == 2
+    next(c for c in at.checkbox if c.label == "Leave out").uncheck().run()
+    next(b for b in at.button if b.label == "Make the model again").click().run()
+    assert not at.exception
+    new_id = jobs.get_job(failed, app_data).retried_as
+    assert new_id and at.query_params["job"] in (new_id, [new_id])  # on to its progress page
+    assert [name for _, name in jobs.get_job(new_id, app_data).named_photos] == ["front.jpg"]
+    assert len(jobs.get_job(failed, app_data).photos) == 2  # the old photos are still there
+
+
+def test_search_and_sort_the_library(app_data, chair_model):
+    at = _library()
+    sizes = {"Oak chair": 0.9, "Tall oak shelf": 1.8, "Blue vase": 0.3}
+    for name, height in sizes.items():
+        model = library.add_model(chair_model, name, [], data_dir=app_data)
+        with store.connect(app_data) as con:
+            con.execute("UPDATE models SET height_m = ? WHERE share_id = ?", (height, model.share_id))
+    at.run()
+
+    def names():
+        return [m.value.strip("*").replace("\\", "") for m in at.markdown
+                if m.value.startswith("**") and m.value.strip("*").replace("\\", "") in sizes]
+
+    assert names() == ["Blue vase", "Tall oak shelf", "Oak chair"]  # newest first
+    assert "3 models" in _texts(at)
+    sort = next(s for s in at.selectbox if s.label == "Sort")
+    assert "Biggest first (longest side)" in sort.options
+    sort.set_value(listing.Order.NAME).run()
+    assert names() == ["Blue vase", "Oak chair", "Tall oak shelf"]
+    sort.set_value(listing.Order.SIZE).run()
+    assert names() == ["Tall oak shelf", "Oak chair", "Blue vase"]
+    sort.set_value(listing.Order.OLDEST).run()
+    assert names() == ["Oak chair", "Tall oak shelf", "Blue vase"]
+    next(t for t in at.text_input if t.label == "Search by name").input("OAK").run()
+    assert names() == ["Oak chair", "Tall oak shelf"] and "2 models of 3" in _texts(at)
+    next(t for t in at.text_input if t.label == "Search by name").input("sofa").run()
+    assert names() == [] and "No model's name has “sofa” in it" in _texts(at)
+
+
+def test_delete_warns_moves_to_the_trash_and_undo_restores(app_data, chair_model):
+    at = _library()
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    at.run()
+    assert "Shoppers who have the link or QR code will see 'no longer available'" in _texts(at)
+    delete = next(b for b in at.button if b.key == f"del-{model.share_id}-delete")
+    assert delete.disabled  # only after the confirmation tick
+    next(c for c in at.checkbox if c.key == f"del-{model.share_id}-sure").check().run()
+    next(b for b in at.button if b.key == f"del-{model.share_id}-delete").click().run()
+    assert not at.exception
+    assert library.share_status(model.share_id, app_data) is library.ShareStatus.TRASHED
+    text = _texts(at)
+    assert "is in the Trash" in text and "No models yet" in text
+    assert any(e.label == "Trash (1)" for e in at.expander)
+    next(b for b in at.button if b.label == "Undo").click().run()
+    assert not at.exception
+    assert library.share_status(model.share_id, app_data) is library.ShareStatus.LIVE
+    assert "is in the Trash" not in _texts(at) and any(e.label == "Trash (0)" for e in at.expander)
+    assert any("Restored" in t.value for t in at.toast)
+
+
+def test_the_trash_restores_and_deletes_for_good(app_data, chair_model):
+    at = _library()
+    back, gone = (library.add_model(chair_model, n, [], data_dir=app_data) for n in ("Lamp", "Rug"))
+    trash.move(back.share_id, app_data)
+    trash.move(gone.share_id, app_data)
+    at.run()
+    assert "deleted for good in 30 days" in _texts(at)
+    next(b for b in at.button if b.key == f"restore-{back.share_id}").click().run()
+    assert library.get_model(back.share_id, app_data) is not None
+    next(c for c in at.checkbox if c.key == f"forget-sure-{gone.share_id}").check().run()
+    next(b for b in at.button if b.key == f"forget-{gone.share_id}").click().run()
+    assert not at.exception
+    assert library.share_status(gone.share_id, app_data) is library.ShareStatus.UNKNOWN and not gone.folder.exists()
+
+
+def test_rename_confirms_and_refuses_an_empty_name(app_data, chair_model):
+    at = _library()
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    at.run()
+    field = next(t for t in at.text_input if t.key == f"name-{model.share_id}")
+    field.input("   ").run()
+    next(b for b in at.button if b.key == f"name-{model.share_id}-button").click().run()
+    assert any("cannot be empty" in e.value for e in at.error)
+    assert library.get_model(model.share_id, app_data).name == "Oak chair"  # unchanged
+    next(t for t in at.text_input if t.key == f"name-{model.share_id}").input("Walnut chair").run()
+    next(b for b in at.button if b.key == f"name-{model.share_id}-button").click().run()
+    assert not at.exception and not any("cannot be empty" in e.value for e in at.error)
+    assert library.get_model(model.share_id, app_data).name == "Walnut chair"
+    assert any("Renamed to" in t.value and "Walnut chair" in t.value for t in at.toast)
+
+
+def test_the_model_page_delete_goes_to_the_library_with_undo(app_data, chair_model):
+    at = _library()
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    at.switch_page("views/model.py")
+    at.query_params["id"] = model.share_id
+    at.run()
+    assert "Shoppers who have the link or QR code will see 'no longer available'" in _texts(at)
+    next(c for c in at.checkbox if c.key == "model-sure").check().run()
+    next(b for b in at.button if b.key == "model-delete").click().run()
+    assert not at.exception
+    assert library.share_status(model.share_id, app_data) is library.ShareStatus.TRASHED
+    assert at.title[0].value == "Your 3D models" and "is in the Trash" in _texts(at)
+
+
+def test_a_model_that_failed_its_checks_is_made_again_without_the_photos_they_named(
+        app_data, chair_model, chair_photo, tmp_path):
+    from tests.verdicts import RESHOOT, judged
+
+    photo = chair_photo.read_bytes()
+    at = _library()
+    job_id = jobs.submit([(RESHOOT[0], photo), ("IMG_0009.JPG", photo)], "Oak chair", pipeline.Options(),
+                         data_dir=app_data)
+    jobs.claim(app_data, None)
+    failed = library.add_model(judged(chair_model, pipeline.Verdict.FAILED, tmp_path / "failed"), "Oak chair", [],
+                               data_dir=app_data, job_id=job_id)
+    jobs.finish(app_data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict="failed")
+    at.switch_page("views/model.py")
+    at.query_params["id"] = failed.share_id
+    at.run()
+    next(b for b in at.button if b.label == "Make it again with new photos").click().run()
+    assert not at.exception
+    assert at.title[0].value.replace("\\", "") == "Try again: Oak chair"  # its photos, not an empty Create page
+    assert "failed Plinth's checks" in _texts(at) and "Take this one again" in _texts(at)
+    assert [c.value for c in at.checkbox if c.label == "Leave out"] == [True, False]  # the named one is marked
+    at.switch_page("views/library_page.py")  # AppTest stays on the page it was told (the browser moved on)
+    next(b for b in at.run().button if b.label == "Make the model again").click().run()
+    assert not at.exception
+    new_id = jobs.get_job(job_id, app_data).retried_as
+    assert [name for _, name in jobs.get_job(new_id, app_data).named_photos] == ["IMG_0009.JPG"]
+
+
+def test_the_progress_page_of_a_failed_job_leads_to_try_again_with_changes(app_data, chair_photo):
+    at = _library()
+    failed = _failed_job(app_data, [("front.jpg", chair_photo.read_bytes())])
+    at.switch_page("views/create.py")
+    at.query_params["job"] = failed
+    at.run()
+    next(b for b in at.button if b.label == "Change the photos and try again").click().run()
+    assert not at.exception
+    assert at.title[0].value.replace("\\", "") == "Try again: Blue vase"
+    assert [c.value.replace("\\", "") for c in at.caption][:1] == ["front.jpg"]
+
+
+def test_delete_these_photos_asks_first_then_removes_them(app_data, chair_photo):
+    at = _library()
+    failed = _failed_job(app_data, [("front.jpg", chair_photo.read_bytes())])
+    at.run()
+    assert "Delete the 1 photo of this model? This cannot be undone." in _texts(at)
+    assert next(b for b in at.button if b.key == f"discard-{failed}").disabled
+    next(c for c in at.checkbox if c.key == f"sure-job-{failed}").check().run()
+    next(b for b in at.button if b.key == f"discard-{failed}").click().run()
+    assert not at.exception
+    assert jobs.get_job(failed, app_data) is None and "Needs attention" not in _texts(at)
+    assert "No models yet" in _texts(at)

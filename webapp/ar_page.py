@@ -14,7 +14,7 @@ from html import escape
 
 from pipeline import format_dimensions, format_size
 
-from . import qr
+from . import adjust, qr
 from .library import Model
 from .shop import Shop
 
@@ -28,9 +28,10 @@ CSP = (
 )
 #: The merchant's private preview (/preview/<id>): only our own pages may frame it.
 PREVIEW_CSP = CSP.replace("frame-ancestors *", "frame-ancestors 'self'")
-#: The camera the poster (pipeline/export/poster.py) is drawn from: azimuth 25 deg, elevation
-#: 20 deg, a long lens. The viewer starts there too, so the model replaces the poster in place.
-CAMERA = 'camera-orbit="25deg 70deg auto" field-of-view="12deg"'
+#: The poster (pipeline/export/poster.py) is drawn with a long lens from azimuth 25 deg, elevation
+#: 20 deg (or the merchant's angle: adjust.current). The viewer starts there too, with a narrow
+#: field of view, so the model replaces the poster in place.
+FOV = 'field-of-view="12deg"'
 #: Room to step back (ar.js does while the sizes show; so may the shopper).
 ZOOM_OUT = 'max-camera-orbit="auto auto 160%"'
 
@@ -122,6 +123,19 @@ def render(model: Model, base: str, embed: bool = False, preview: bool = False, 
         f'<div class="fact"><span class="label">{label}</span><span class="value">{e(format_size(v))}</span></div>'
         for label, v in (("Width", w), ("Height", h), ("Depth", d))
     )
+    # An adjusted model's files change under the same names: a new query string per revision
+    # gets past caches; the backdrop is our own palette's CSS, never the merchant's text.
+    v = f"?v={adjust.revision(model)}" if adjust.revision(model) else ""
+    css = adjust.background_css(model.background)
+    # A plain colour is no background-image layer: as a gradient it is (ar.css layers the poster on it).
+    stage = f"; --stage: {e(css if 'gradient' in css else f'linear-gradient({css}, {css})')}" if css else ""
+    # The poster is drawn on white unless a backdrop was chosen (then on the backdrop's colour):
+    # white multiplied onto the stage vanishes into it; a coloured one is laid on as it is.
+    poster_blend = "poster-multiply" if adjust.BACKGROUNDS.get(model.background, adjust.BACKGROUNDS[""]).rgb == (
+        255, 255, 255) else "poster-plain"
+    # The viewer starts where the poster was drawn from (the merchant may have picked another angle).
+    view = adjust.current(model)
+    yaw, pitch = view.poster_yaw_deg, view.poster_pitch_deg
     placement = "wall" if model.placement == "wall" else "floor"
     where = "on your wall" if placement == "wall" else "in your room"
     ar = (f'ar ar-modes="webxr scene-viewer quick-look" ar-placement="{placement}" ar-scale="fixed"'
@@ -171,11 +185,11 @@ def render(model: Model, base: str, embed: bool = False, preview: bool = False, 
     <h1 class="name">{name}</h1>
     <p class="dims">{e(format_dimensions(model.dimensions_m))}</p>
   </header>
-  <model-viewer id="viewer" class="with-poster" src="{e(files)}/model.glb" ios-src="{e(files)}/model.usdz"
-      style="--poster-image: url('{e(files)}/poster.png')" data-size-m="{w:.4f} {h:.4f} {d:.4f}"
-      alt="3D model of {name}"
+  <model-viewer id="viewer" src="{e(files)}/model.glb{v}" ios-src="{e(files)}/model.usdz{v}"
+      style="--poster-image: url('{e(files)}/poster.png{v}'){stage}" class="{poster_blend}"
+      data-size-m="{w:.4f} {h:.4f} {d:.4f}" data-poster-view="{yaw:.2f} {pitch:.2f}" alt="3D model of {name}"
       {ar}
-      {CAMERA} {ZOOM_OUT}
+      camera-orbit="{yaw:.2f}deg {90 - pitch:.2f}deg auto" {FOV} {ZOOM_OUT}
       camera-controls touch-action="pan-y" interaction-prompt="auto" loading="eager"
       shadow-intensity="1" shadow-softness="1" exposure="1" tone-mapping="commerce">
     <div slot="ar-button" hidden></div>{dims}
@@ -226,10 +240,12 @@ def iframe_snippet(model: Model, base: str) -> str:
 def viewer_snippet(model: Model, base: str) -> str:
     """The same as a bare <model-viewer> tag, for shops that style their own page around it."""
     files = f"{_e(base)}/models/{_e(model.share_id)}"
+    v = f"?v={adjust.revision(model)}" if adjust.revision(model) else ""
+    view = adjust.current(model)
     placement = "wall" if model.placement == "wall" else "floor"
     return (f'<script type="module" src="{_e(base)}/assets/model-viewer.min.js"></script>\n'
-            f'<model-viewer src="{files}/model.glb" ios-src="{files}/model.usdz" poster="{files}/poster.png"\n'
+            f'<model-viewer src="{files}/model.glb{v}" ios-src="{files}/model.usdz{v}" poster="{files}/poster.png{v}"\n'
             f'  alt="3D model of {_e(model.name)}" ar ar-modes="webxr scene-viewer quick-look" '
             f'ar-placement="{placement}" ar-scale="fixed"\n'
-            f'  {CAMERA} camera-controls touch-action="pan-y" shadow-intensity="1"\n'
+            f'  camera-orbit="{view.poster_yaw_deg:.2f}deg {90 - view.poster_pitch_deg:.2f}deg auto" {FOV} camera-controls touch-action="pan-y" shadow-intensity="1"\n'
             '  style="width:100%;height:520px;background:#eef1f3;border-radius:14px"></model-viewer>')

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 import pipeline
 
-from . import disk, limits, sanitize, settings, store
+from . import disk, limits, sanitize, settings, store, trash
+from .intake import JobRefused, check_files, check_request, check_upload, safe_suffix
 
 
 class JobStatus(str, Enum):
@@ -54,15 +54,6 @@ PHOTOS_DELETED_MESSAGE = ("The photos of this job were deleted after {days} days
 _ORPHAN_MIN_AGE_S = 3600.0
 
 
-class JobRefused(Exception):
-    """A job that cannot be accepted (too many or too big photos, a full disk, photos gone).
-
-    `message` is one plain line for the merchant; nothing was written."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
 #: Set when a job is queued, so workers in this process start it at once instead of at their next poll.
 WAKE = threading.Event()
 
@@ -85,6 +76,15 @@ class Job:
     position: int  # 1 = next in line; 0 when not waiting
     damaged: bool = False  # the stored options could not be read (the worker fails the job plainly)
     verdict: pipeline.Verdict | None = None  # done jobs: the quality gate's call on the model (None before it)
+    photo_names: tuple[str, ...] = ()  # the merchant's file names, in the photos' order (older jobs: none)
+    retried_as: str | None = None  # the job "Try again with changes" made from this one
+
+    @property
+    def named_photos(self) -> list[tuple[Path, str]]:
+        """(stored photo, the merchant's own file name), in order; older jobs show the stored name."""
+        photos = self.photos
+        names = self.photo_names if len(self.photo_names) == len(photos) else [p.name for p in photos]
+        return list(zip(photos, names))
 
     @property
     def keeps_photos(self) -> bool:
@@ -113,52 +113,6 @@ def options_from_record(text: str) -> pipeline.Options:
     return pipeline.Options.from_dict(data)
 
 
-def _safe_suffix(filename: str) -> str:
-    suffix = Path(filename).suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".img"
-
-
-def check_upload(sizes: Sequence[int], data: Path) -> None:
-    """Raise JobRefused unless photos of these sizes (bytes) may become one job on this server."""
-    mb = 1024 * 1024
-    if not sizes:
-        raise JobRefused("Add at least one photo of the product.")
-    if len(sizes) > limits.MAX_JOB_PHOTOS:
-        raise JobRefused(f"{len(sizes)} photos is more than the {limits.MAX_JOB_PHOTOS} one model can use. "
-                         f"Pick the best {limits.MAX_JOB_PHOTOS} or fewer (20 to 80 is plenty).")
-    biggest = max(sizes)
-    if biggest > limits.MAX_FILE_MB * mb:
-        raise JobRefused(f"One photo is {biggest / mb:.0f} MB; each may be at most {limits.MAX_FILE_MB:.0f} MB. "
-                         "Use a smaller copy of it.")
-    total = sum(sizes)
-    if total > limits.MAX_JOB_MB * mb:
-        raise JobRefused(f"These photos add up to {total / mb:.0f} MB; one model may use at most "
-                         f"{limits.MAX_JOB_MB:.0f} MB. Use fewer or smaller photos.")
-    free = shutil.disk_usage(data).free
-    if free < limits.MIN_FREE_MB * mb + total:
-        raise JobRefused("The server's disk is almost full, so it cannot take these photos now. "
-                         "Ask whoever runs it to free some space, then try again.")
-
-
-def _check_request(files, options) -> None:
-    """JobRefused for what a caller (the page, later the HTTP API) may get wrong: not (name, bytes)
-    pairs, or options the pipeline would refuse. Checked before a byte is written."""
-    if isinstance(files, (str, bytes)) or not isinstance(files, Sequence):
-        raise JobRefused("The photos must be a list of files.")
-    for i, item in enumerate(files):
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-                and isinstance(item[1], (bytes, bytearray))):
-            raise JobRefused(f"Photo {i + 1} is not a file upload (a name and its bytes).")
-        if not item[1]:
-            raise JobRefused(f"The photo '{item[0][:80]}' is empty (0 bytes). Add it again or pick another one.")
-    if not isinstance(options, pipeline.Options):
-        raise JobRefused("The model's settings are missing.")
-    try:
-        options.check()
-    except pipeline.InputError as error:
-        raise JobRefused(error.message) from None
-
-
 def submit(
     files: Sequence[tuple[str, bytes]],
     name: str,
@@ -168,16 +122,54 @@ def submit(
     """Store the photos privately (location stripped) and queue a job. Returns the job id
     (random, URL-safe). Raises JobRefused, having written nothing, when the upload breaks a limit."""
     data = settings.data_dir(data_dir)
-    _check_request(files, options)
+    check_request(files, options)
     check_upload([len(content) for _, content in files], data)
+    return _queue(data, name, options, list(files))
+
+
+def retry(job_id: str, data_dir: str | os.PathLike | None = None, remove: Collection[int] = (),
+          add: Sequence[tuple[str, bytes]] = ()) -> str | None:
+    """Queue a new job with the photos and options of an earlier one, less the photos at the
+    positions in `remove` (0 = the first of `Job.photos`), plus the uploads in `add` (name, bytes)
+    after them. Returns the new id, None for an unknown job. JobRefused, having written nothing
+    and left the old job as it was, when its photos were deleted, none would be left, or the
+    result breaks a limit. The old job keeps its photos (until its own retention ends) and
+    records the new id (`Job.retried_as`), so the Library stops asking about it."""
+    data = settings.data_dir(data_dir)
+    old = get_job(job_id, data)
+    if old is None:
+        return None
+    named = old.named_photos
+    if not named and old.status is JobStatus.DONE and not old.keeps_photos:
+        raise JobRefused("This model is made, and its photos were kept only with it. "
+                         "Upload the photos again to make another one.")
+    if not named:
+        raise JobRefused(PHOTOS_DELETED_MESSAGE.format(days=f"{limits.KEEP_FAILED_DAYS:g}"))
+    check_files(add)
+    kept: list[tuple[str, Path | bytes]] = [(n, p) for i, (p, n) in enumerate(named) if i not in set(remove)]
+    photos = kept + [(n, bytes(content)) for n, content in add]
+    if not photos:
+        raise JobRefused("Keep at least one photo, or add new ones, to make the model again.")
+    check_upload([p.stat().st_size if isinstance(p, Path) else len(p) for _, p in photos], data)
+    new_id = _queue(data, old.name, old.options, photos)
+    update(data, job_id, retried_as=new_id)
+    return new_id
+
+
+def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[str, Path | bytes]]) -> str:
+    """Write the photos (a stored photo is copied; new bytes lose their location) into a new job's
+    folder, all at once, then insert its row."""
     job_id = secrets.token_urlsafe(12)
     photo_dir = data / "jobs" / job_id / "photos"
     tmp = photo_dir.with_name(".photos-incoming")
     tmp.mkdir(parents=True)
     try:
-        for i, (filename, content) in enumerate(files):
-            # The originals may carry where the merchant lives (GPS): it never reaches the disk.
-            (tmp / f"{i:03d}{_safe_suffix(filename)}").write_bytes(sanitize.strip_location(content))
+        for i, (filename, content) in enumerate(photos):
+            target = tmp / f"{i:03d}{safe_suffix(filename)}"
+            if isinstance(content, Path):
+                shutil.copyfile(content, target)
+            else:  # the originals may carry where the merchant lives (GPS): it never reaches the disk
+                target.write_bytes(sanitize.strip_location(content))
         os.replace(tmp, photo_dir)  # a worker never sees half the photos
     except OSError as error:
         shutil.rmtree(photo_dir.parent, ignore_errors=True)
@@ -185,42 +177,44 @@ def submit(
             raise JobRefused("The server's disk is full, so it cannot take these photos now. "
                              "Ask whoever runs it to free some space, then try again.") from error
         raise
-    return _insert(data, job_id, name, options, photo_dir)
-
-
-def retry(job_id: str, data_dir: str | os.PathLike | None = None) -> str | None:
-    """Queue a new job with the photos and options of an earlier one. Returns the new id, None
-    for an unknown job; JobRefused when its photos were deleted or the disk is too full."""
-    data = settings.data_dir(data_dir)
-    old = get_job(job_id, data)
-    if old is None:
-        return None
-    photos = old.photos
-    if not photos and old.status is JobStatus.DONE and not old.keeps_photos:
-        raise JobRefused("This model is made, and its photos were kept only with it. "
-                         "Upload the photos again to make another one.")
-    if not photos:
-        raise JobRefused(PHOTOS_DELETED_MESSAGE.format(days=f"{limits.KEEP_FAILED_DAYS:g}"))
-    check_upload([p.stat().st_size for p in photos], data)
-    new_id = secrets.token_urlsafe(12)
-    photo_dir = data / "jobs" / new_id / "photos"
-    try:
-        shutil.copytree(old.photo_dir, photo_dir)
-    except OSError:
-        shutil.rmtree(photo_dir.parent, ignore_errors=True)
-        raise
-    return _insert(data, new_id, old.name, old.options, photo_dir)
-
-
-def _insert(data: Path, job_id: str, name: str, options: pipeline.Options, photo_dir: Path) -> str:
+    names = [Path(filename).name[:200] for filename, _ in photos]
     with store.connect(data) as con:
         con.execute(
-            "INSERT INTO jobs (id, status, created, name, options, photo_dir, message) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO jobs (id, status, created, name, options, photo_dir, message, photo_names) "
+            "VALUES (?,?,?,?,?,?,?,?)",
             (job_id, JobStatus.QUEUED.value, time.time(), name, json.dumps(options.to_dict()), str(photo_dir),
-             "Waiting to start"),
+             "Waiting to start", json.dumps(names)),
         )
     WAKE.set()
     return job_id
+
+
+def list_jobs(statuses: Collection[JobStatus], data_dir: str | os.PathLike | None = None) -> list[Job]:
+    """Jobs in these states, newest first (queued ones with their place in line)."""
+    data = settings.data_dir(data_dir)
+    with store.connect(data) as con:
+        ids = [r[0] for r in con.execute(
+            f"SELECT id FROM jobs WHERE status IN ({', '.join('?' * len(statuses))}) ORDER BY seq DESC",
+            tuple(s.value for s in statuses))]
+    return [job for job in (get_job(i, data) for i in ids) if job is not None]
+
+
+def needing_attention(data_dir: str | os.PathLike | None = None) -> list[Job]:
+    """Failed and stopped jobs whose photos are still kept and that were not tried again yet."""
+    return [job for job in list_jobs((JobStatus.FAILED, JobStatus.CANCELLED), data_dir)
+            if job.retried_as is None and job.photos]
+
+
+def discard(job_id: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """Delete a failed or stopped job's photos and its record (the merchant's "Delete these photos")."""
+    data = settings.data_dir(data_dir)
+    job = get_job(job_id, data)
+    if job is None or job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        return False
+    with store.connect(data) as con:
+        con.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    shutil.rmtree(data / "jobs" / job_id, ignore_errors=True)
+    return True
 
 
 def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | None:
@@ -249,8 +243,17 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
         finished=row["finished"], name=row["name"], options=options,
         photo_dir=Path(row["photo_dir"]), stage=row["stage"], fraction=row["fraction"],
         message=row["message"], error=error, share_id=row["share_id"], position=position, damaged=damaged,
-        verdict=verdict,
+        verdict=verdict, photo_names=_names(store.column(row, "photo_names", "[]")),
+        retried_as=store.column(row, "retried_as", None),
     )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    try:
+        names = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
 
 
 def cancel(job_id: str, data_dir: str | os.PathLike | None = None) -> None:
@@ -352,7 +355,8 @@ def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -
     done jobs whose model failed its quality checks (kept for Try again), once they are older
     than limits.KEEP_FAILED_DAYS (the row stays, so the page can say they were deleted);
     folders under data/jobs and data/staging of jobs with no row (older than an hour: submit
-    writes the photos before the row) or, for staging, no running job."""
+    writes the photos before the row) or, for staging, no running job. Also empties the Trash of
+    models deleted more than trash.KEEP_DAYS ago (not counted in the return value)."""
     data = settings.data_dir(data_dir)
     now = time.time() if now is None else now
     keep_until = now - limits.KEEP_FAILED_DAYS * 86400.0
@@ -373,6 +377,7 @@ def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -
         if gone:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
+    trash.purge(data, now)  # models in the Trash past their 30 days (their count is not photos)
     staging = data / "staging"
     for folder in sorted(staging.iterdir()) if staging.is_dir() else ():
         row = rows.get(folder.name)

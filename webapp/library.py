@@ -26,6 +26,7 @@ import shutil
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, is_dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -77,8 +78,15 @@ class Model:
     folder: Path  # private
     job_id: str | None = None  # the job that made it (None: published from the command line)
     published_anyway: bool = False  # the merchant chose to share it although it failed its checks
+    adjustment: str = ""  # pipeline.Adjustment JSON of the merchant's correction ("": as made; webapp/adjust.py)
+    background: str = ""  # the share page's viewer backdrop, a webapp/adjust.py BACKGROUNDS key ("": default)
+    deleted_at: float | None = None  # in the Trash since (unix time); None: in the library
     product_url: str = ""  # the shop's page for this product (http(s) only, checked by shop.clean_url)
     expires: float | None = None  # unix time after which its share link answers "expired"
+
+    @property
+    def trashed(self) -> bool:
+        return self.deleted_at is not None
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires is not None and (time.time() if now is None else now) >= self.expires
@@ -166,8 +174,8 @@ def add_model(
         "placement": placement if placement in ("floor", "wall") else "floor", "created": time.time(),
         "width_m": width, "height_m": height, "depth_m": depth, "glb_bytes": 0,
         "triangles": int(result.report.triangles), "kind": str(result.report.kind),
-        "report": json.dumps(report), "job_id": job_id, "published_anyway": 0,
-        "product_url": "", "expires": None,
+        "report": json.dumps(report), "job_id": job_id, "published_anyway": 0, "adjustment": "", "background": "",
+        "deleted_at": None, "product_url": "", "expires": None,
     }
     try:
         store.open_library(data)  # checked before our folder appears, so it is not "found" as unregistered
@@ -236,6 +244,9 @@ def _row_to_model(data: Path, row) -> Model:
         folder=data / "models" / row["folder"],
         job_id=store.column(row, "job_id", None),
         published_anyway=bool(store.column(row, "published_anyway", 0)),
+        adjustment=store.column(row, "adjustment", "") or "",
+        background=store.column(row, "background", "") or "",
+        deleted_at=store.column(row, "deleted_at", None),
         product_url=store.column(row, "product_url", "") or "",
         expires=store.column(row, "expires", None),
     )
@@ -247,11 +258,34 @@ def _manifest_rows(data: Path) -> list[dict[str, Any]]:
     return [row for row in rows if row is not None]
 
 
-def get_model(share_id: str, data_dir: str | os.PathLike | None = None) -> Model | None:
-    """The model with this share id, or None (also for malformed ids). Never writes."""
+class ShareStatus(Enum):
+    """What a share link points at, so the public routes can tell "gone for now" from "never was"."""
+
+    LIVE = "live"  # served
+    PRIVATE = "private"  # failed its checks and not published anyway: answered like an unknown link
+    TRASHED = "trashed"  # in the Trash: "no longer available" (restoring it brings the same link back)
+    UNKNOWN = "unknown"  # no such model (or deleted for good)
+
+
+def get_model(share_id: str, data_dir: str | os.PathLike | None = None, trashed: bool = False) -> Model | None:
+    """The model with this share id, or None (also for malformed ids, and for a model in the Trash
+    unless `trashed`). Never writes."""
+    model = _find(share_id, settings.data_dir(data_dir))
+    return model if model is not None and (trashed or not model.trashed) else None
+
+
+def share_status(share_id: str, data_dir: str | os.PathLike | None = None) -> ShareStatus:
+    model = _find(share_id, settings.data_dir(data_dir))
+    if model is None:
+        return ShareStatus.UNKNOWN
+    if model.trashed:
+        return ShareStatus.TRASHED
+    return ShareStatus.LIVE if model.shared else ShareStatus.PRIVATE
+
+
+def _find(share_id: str, data: Path) -> Model | None:
     if not isinstance(share_id, str) or not 16 <= len(share_id) <= 64:
         return None
-    data = settings.data_dir(data_dir)
     try:
         with store.connect(data, readonly=True) as con:
             row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
@@ -261,8 +295,8 @@ def get_model(share_id: str, data_dir: str | os.PathLike | None = None) -> Model
     return _row_to_model(data, row) if row else None
 
 
-def list_models(data_dir: str | os.PathLike | None = None) -> list[Model]:
-    """All models, newest first. Never writes."""
+def list_models(data_dir: str | os.PathLike | None = None, trashed: bool = False) -> list[Model]:
+    """All models in the library (trashed=True: those in the Trash instead), newest first. Never writes."""
     data = settings.data_dir(data_dir)
     try:
         with store.connect(data, readonly=True) as con:
@@ -270,7 +304,8 @@ def list_models(data_dir: str | os.PathLike | None = None) -> list[Model]:
     except sqlite3.Error as error:
         log.warning("library database unreadable (%s); reading the model folders", error)
         rows = sorted(_manifest_rows(data), key=lambda r: r["created"], reverse=True)
-    return [_row_to_model(data, row) for row in rows]
+    # Filtered here, not in SQL: a read-only connection to an older database has no deleted_at column.
+    return [m for m in (_row_to_model(data, row) for row in rows) if m.trashed == trashed]
 
 
 def rename_model(share_id: str, name: str, data_dir: str | os.PathLike | None = None) -> bool:
@@ -284,6 +319,11 @@ def publish_anyway(share_id: str, yes: bool = True, data_dir: str | os.PathLike 
     return _update(share_id, "published_anyway", 1 if yes else 0, data_dir)
 
 
+def set_deleted_at(share_id: str, when: float | None, data_dir: str | os.PathLike | None = None) -> bool:
+    """In the Trash since `when` (None: back in the library), in the database and the manifest (webapp.trash)."""
+    return _update(share_id, "deleted_at", when, data_dir)
+
+
 def set_link(share_id: str, product_url: str, expires: float | None,
              data_dir: str | os.PathLike | None = None) -> bool:
     """The share link's shop settings: the product page (already checked, see shop.clean_url)
@@ -295,7 +335,7 @@ def set_link(share_id: str, product_url: str, expires: float | None,
 def _update(share_id: str, column: str, value: Any, data_dir: str | os.PathLike | None) -> bool:
     """Set one column of a model (a name from our own code, never the caller's) in the database
     and its manifest."""
-    assert column in ("name", "published_anyway", "product_url", "expires"), column
+    assert column in ("name", "published_anyway", "deleted_at", "product_url", "expires"), column
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
         cur = con.execute(f"UPDATE models SET {column} = ? WHERE share_id = ?", (value, share_id))

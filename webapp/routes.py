@@ -48,11 +48,13 @@ def gone(state: LinkState, html: bool, embed: bool = False) -> Response:
 
 
 def share_state(share_id: str) -> tuple[library.Model | None, LinkState | None]:
-    """The model a share link shows, or why it shows none. (A model in the library's trash answers
-    LinkState.TRASHED once the library can tell: library.share_status.)"""
+    """The model a share link shows, or why it shows none: in the Trash (restoring it brings the
+    same link back), past its expiry date, or unknown (a model that failed its checks is not
+    published unless the merchant chose to: it answers like an unknown link)."""
     model = library.get_model(share_id)
     if model is None or not model.shared or model.file("model.glb") is None:
-        return None, LinkState.UNKNOWN  # a model that failed its checks is not published unless the merchant chose to
+        trashed = library.share_status(share_id) is library.ShareStatus.TRASHED
+        return None, LinkState.TRASHED if trashed else LinkState.UNKNOWN
     if model.expired():
         return None, LinkState.EXPIRED
     return model, None

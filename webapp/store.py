@@ -33,8 +33,10 @@ MANIFEST_FORMAT = 1
 #: manifest key -> models column; `folder` is the manifest's own folder, `report` is report.json.
 #: (Manifests written before `published_anyway` existed lack it: read as 0, which only matters for
 #: a model whose report says "failed", and such a model is private unless the merchant said otherwise.)
+#: `deleted_at` (in the Trash since, unix time) is absent from older manifests: read as None, not in the Trash.
 _ROW_KEYS = ("share_id", "name", "placement", "created", "width_m", "height_m", "depth_m", "glb_bytes",
-             "triangles", "kind", "job_id", "published_anyway", "product_url", "expires")
+             "triangles", "kind", "job_id", "published_anyway", "adjustment", "background",
+             "deleted_at", "product_url", "expires")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -51,7 +53,8 @@ CREATE TABLE IF NOT EXISTS models (
     kind       TEXT NOT NULL DEFAULT '',
     report     TEXT NOT NULL DEFAULT '{}',
     job_id     TEXT,
-    published_anyway INTEGER NOT NULL DEFAULT 0  -- 1: the merchant chose to share a model that failed its checks
+    published_anyway INTEGER NOT NULL DEFAULT 0,  -- 1: the merchant chose to share a model that failed its checks
+    deleted_at REAL  -- set: in the Trash since then (files kept, share link answers "no longer available")
 );
 CREATE TABLE IF NOT EXISTS shops (
     shop_id    TEXT PRIMARY KEY,       -- 'default' (one shop per server) until shops are per merchant
@@ -78,13 +81,21 @@ CREATE TABLE IF NOT EXISTS jobs (
     share_id   TEXT,
     device     TEXT,
     pid        INTEGER,
-    verdict    TEXT NOT NULL DEFAULT ''  -- done jobs: the quality gate's verdict on the model ('' before the gate)
+    verdict    TEXT NOT NULL DEFAULT '',  -- done jobs: the quality gate's verdict on the model ('' before the gate)
+    photo_names TEXT NOT NULL DEFAULT '[]',  -- JSON: the merchant's own file names, in the photos' order
+    retried_as TEXT  -- the job that took over this one's photos (Try again with changes)
 );
 """
 #: Columns added after the first release: (table, column, declaration), added to older databases.
 _ADDED_COLUMNS = (
     ("models", "published_anyway", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "verdict", "TEXT NOT NULL DEFAULT ''"),
+    # webapp/adjust.py: the merchant's correction as pipeline.Adjustment JSON ('' = as made), the viewer backdrop
+    ("models", "adjustment", "TEXT NOT NULL DEFAULT ''"),
+    ("models", "background", "TEXT NOT NULL DEFAULT ''"),
+    ("models", "deleted_at", "REAL"),
+    ("jobs", "photo_names", "TEXT NOT NULL DEFAULT '[]'"),
+    ("jobs", "retried_as", "TEXT"),
     ("models", "product_url", "TEXT NOT NULL DEFAULT ''"),  # the shop's product page ("back to the product")
     ("models", "expires", "REAL"),  # unix time after which the share link answers "expired"; NULL: never
 )
@@ -158,6 +169,9 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         row["name"], row["kind"] = str(row["name"] or "My product"), str(row["kind"] or "")
         row["placement"] = row["placement"] if row["placement"] in ("floor", "wall") else "floor"
         row["published_anyway"] = 1 if row["published_anyway"] is True or row["published_anyway"] == 1 else 0
+        row["adjustment"] = row["adjustment"] if isinstance(row["adjustment"], str) else ""  # older: absent
+        row["background"] = row["background"] if isinstance(row["background"], str) else ""
+        row["deleted_at"] = None if row["deleted_at"] is None else float(row["deleted_at"])
         # Manifests written before these existed lack them: no product page, no expiry.
         row["product_url"] = row["product_url"] if isinstance(row["product_url"], str) else ""
         row["expires"] = float(row["expires"]) if isinstance(row["expires"], (int, float)) else None
@@ -183,7 +197,7 @@ def register(con: sqlite3.Connection, row: dict[str, Any]) -> bool:
     """Insert a models row unless its share id or folder is already there; True if inserted."""
     cols = (*_ROW_KEYS, "folder", "report")
     cur = con.execute(f"INSERT OR IGNORE INTO models ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                      tuple(row[c] for c in cols))
+                      tuple(row.get(c) if isinstance(row, dict) else row[c] for c in cols))
     return cur.rowcount > 0
 
 

@@ -107,3 +107,55 @@ def upload_limits_help() -> str:
 def when(ts: float) -> str:
     return time.strftime("%d %b %Y, %H:%M", time.localtime(ts))
 
+
+
+def card_grid(n_items: int, per_row: int = 3, gap: str = "medium") -> list:
+    """One cell (a column to write into) per item, filled row by row.
+
+    Built as rows of `per_row` columns, not `per_row` long columns: on a phone each row's columns
+    stack, so the items read in the same order as on a wide screen (and as the list they came
+    from). The last row keeps its empty cells, so every card has the same width."""
+    cells = []
+    for start in range(0, n_items, per_row):
+        cells += st.columns(per_row, gap=gap)[:min(per_row, n_items - start)]
+    return cells
+
+
+def tile_row(n_items: int, width: int = 150, border: bool = False, keys: list[str] | None = None) -> list:
+    """One fixed-width tile (a container) per item in a row that wraps, in reading order on every
+    screen: six or so to a row on a wide screen, two on a phone (thumbnails stay thumbnails
+    instead of stretching to the phone's width as columns would)."""
+    row = st.container(horizontal=True, gap="small")
+    return [row.container(width=width, border=border, key=keys[i] if keys else None) for i in range(n_items)]
+
+
+def photo_thumbnail(path: Path, size: int = 360) -> bytes | None:
+    """`thumbnail` of a stored photo; None when it is gone (a clean-up may remove it meanwhile)."""
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    return thumbnail(str(path), mtime, size)
+
+
+@st.cache_data(show_spinner=False, max_entries=500)
+def thumbnail(path: str, _mtime: float, size: int = 360) -> bytes | None:
+    """A small JPEG of a stored photo, upright and without metadata; None when it cannot be read.
+    `_mtime` is only part of the cache key (a new photo at the same path gets a new thumbnail)."""
+    from PIL import Image, ImageOps
+
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError:
+        pass
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            im.thumbnail((size, size))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=82)
+            return buf.getvalue()
+    except Exception:  # a photo Pillow cannot open (the job may have failed on it): no picture
+        return None

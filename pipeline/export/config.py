@@ -16,6 +16,9 @@ class ExportConfig:
     roughness: float = 0.8
     poster_size: int = 800
     poster_supersample: float = 1.5  # render this much larger, then downsample (anti-aliasing)
+    poster_yaw_deg: float = 25.0  # poster camera direction about +Y, degrees from the front (+Z)
+    poster_pitch_deg: float = 20.0  # poster camera elevation above the horizon, degrees
+    poster_background: tuple[int, int, int] = (255, 255, 255)  # sRGB behind the item
     usdz: bool = True
     obj: bool = True
     poster: bool = True

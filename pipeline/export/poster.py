@@ -1,6 +1,7 @@
 """Poster image: a CPU software render of the textured model from a 3/4 front view.
 
-The view is a long-lens perspective from azimuth 25 deg, elevation 20 deg, framed so the object
+The view is a long-lens perspective from azimuth 25 deg, elevation 20 deg (the merchant may pick
+another angle when adjusting a model), framed so the object
 fills about 80% of the square, with Lambert shading and a soft ground shadow. Faces are drawn with
 OpenCV's polygon fill in back-to-front order (painter's algorithm, back faces culled): its cost
 follows the covered pixels, whereas the shared edge-function rasteriser pays for each triangle's
@@ -17,9 +18,10 @@ from ..geom import project_torch
 def render_poster(
     points: np.ndarray, faces: np.ndarray, normals: np.ndarray, uv: np.ndarray, texture: np.ndarray,
     size: int = 800, azimuth_deg: float = 25.0, elevation_deg: float = 20.0, fill: float = 0.8,
-    supersample: float = 1.5,
+    supersample: float = 1.5, background: tuple[int, int, int] = (255, 255, 255),
 ) -> np.ndarray:
-    """Render (size, size, 3) uint8 on white. points/normals (V, 3) product frame (+Y up, +Z front)."""
+    """Render (size, size, 3) uint8 on `background` (sRGB). points/normals (V, 3) product frame
+    (+Y up, +Z front); azimuth about +Y from the front, elevation above the horizon, in degrees."""
     import cv2
     import torch
     import torch.nn.functional as F
@@ -70,7 +72,8 @@ def render_poster(
     shade = 0.5 + 0.6 * (facing @ light).clamp_min(0) + 0.1 * (-(facing @ z_axis)).clamp_min(0)
     colour = (colour * shade[:, None]).clamp(0, 255)
 
-    image = np.full((n, n, 3), 255.0, np.float32)
+    image = np.empty((n, n, 3), np.float32)
+    image[:] = np.asarray(background, np.float32)
     # Soft contact shadow: the footprint of the object dropped onto its ground plane, blurred.
     # It is blurred anyway, so a quarter-size raster is plenty.
     q = max(8, n // 4)

@@ -8,10 +8,11 @@ a temporary name in the target folder and renamed, so a half-written file is nev
 from __future__ import annotations
 
 import io
-import math
 import json
+import math
 import struct
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,19 @@ import numpy as np
 from .. import geom
 from ..errors import CaptureError, InputError
 from ..files import atomic_write
-from ..types import Exports, TexturedMesh
-from .config import GENERATOR, STAGE, ExportConfig
+from ..types import Adjusted, Adjustment, AdjustPreview, Exports, TexturedMesh
+from .adjust import placed
+from .config import GENERATOR, PRESETS, STAGE, ExportConfig
+from .gltf_read import read_glb
 
 
-def export_all(textured: TexturedMesh, out_glb: Path, cfg: ExportConfig, name: str) -> Exports:
-    """Write `<stem>.glb`, `<stem>.usdz`, `<stem>.obj.zip` and `<stem>.poster.png` beside out_glb."""
+def export_all(textured: TexturedMesh, out_glb: Path, cfg: ExportConfig, name: str,
+               encoded_texture: bytes | None = None) -> Exports:
+    """Write `<stem>.glb`, `<stem>.usdz`, `<stem>.obj.zip` and `<stem>.poster.png` beside out_glb.
+
+    `encoded_texture`: `textured.texture` as already encoded (the JPEG of an earlier export, when a
+    model is adjusted), used as is while the GLB fits the cap, so the texture is never re-compressed.
+    """
     from PIL import Image
 
     out_glb = Path(out_glb)
@@ -32,7 +40,7 @@ def export_all(textured: TexturedMesh, out_glb: Path, cfg: ExportConfig, name: s
     texture = np.asarray(textured.texture, np.uint8)
     _check(textured, texture)
 
-    glb, jpeg, tex_size = _fit_glb(points, faces, normals, uv, texture, name, cfg)
+    glb, jpeg, tex_size = _fit_glb(points, faces, normals, uv, texture, name, cfg, encoded_texture)
     out_glb.parent.mkdir(parents=True, exist_ok=True)  # only now: a cap it cannot meet leaves nothing
     atomic_write(out_glb, glb)
     stem = out_glb.with_suffix("")
@@ -48,7 +56,8 @@ def export_all(textured: TexturedMesh, out_glb: Path, cfg: ExportConfig, name: s
         from .poster import render_poster
 
         img = render_poster(points, faces, normals, uv, texture, size=cfg.poster_size,
-                            supersample=cfg.poster_supersample)
+                            azimuth_deg=cfg.poster_yaw_deg, elevation_deg=cfg.poster_pitch_deg,
+                            supersample=cfg.poster_supersample, background=cfg.poster_background)
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, format="PNG", optimize=False)
         atomic_write(paths["poster"], buf.getvalue())
@@ -57,6 +66,38 @@ def export_all(textured: TexturedMesh, out_glb: Path, cfg: ExportConfig, name: s
         obj_zip=str(paths["obj"]) if cfg.obj else "", poster=str(paths["poster"]) if cfg.poster else "",
         triangles=int(len(faces)), glb_bytes=len(glb), texture_size=tex_size,
     )
+
+
+def adjust_model(source_glb: str | Path, adjustment: Adjustment, out_glb: str | Path,
+                 cfg: ExportConfig | None = None, name: str = "") -> Adjusted:
+    """Write `out_glb` and its USDZ, OBJ zip and poster (as `export_all` names them) from the
+    original `source_glb` with `adjustment` applied. InputError for a file that is not ours or a
+    size that cannot apply; nothing is written then."""
+    if not isinstance(adjustment, Adjustment):
+        raise InputError(STAGE, f"Expected an Adjustment, not {type(adjustment).__name__}.")
+    stored = read_glb(source_glb)
+    textured, dims = placed(stored, adjustment)
+    base = cfg or PRESETS["balanced"]
+    # The original met its own cap with this texture: a larger cap it was made under still holds.
+    cap = max(base.max_bytes, Path(source_glb).stat().st_size + 4096)
+    cfg = replace(base, max_bytes=cap, poster_yaw_deg=adjustment.poster_yaw_deg,
+                  poster_pitch_deg=adjustment.poster_pitch_deg, poster_background=adjustment.background)
+    exports = export_all(textured, Path(out_glb), cfg, name or stored.name or "Model",
+                         encoded_texture=stored.encoded_texture)
+    return Adjusted(exports=exports, dimensions_m=dims)
+
+
+def preview_adjustment(source_glb: str | Path, adjustment: Adjustment, size: int = 360) -> AdjustPreview:
+    """The poster view of `source_glb` with `adjustment` applied, and the size it would have.
+    Nothing is written."""
+    from .poster import render_poster
+
+    textured, dims = placed(read_glb(source_glb), adjustment)
+    points, faces, normals, uv = product_geometry(textured)
+    image = render_poster(points, faces, normals, uv, textured.texture, size=int(size),
+                          azimuth_deg=adjustment.poster_yaw_deg, elevation_deg=adjustment.poster_pitch_deg,
+                          supersample=1.0, background=adjustment.background)
+    return AdjustPreview(image=image, dimensions_m=dims)
 
 
 def product_geometry(textured: TexturedMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -101,10 +142,16 @@ def _jpeg(texture: np.ndarray, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _fit_glb(points, faces, normals, uv, texture, name, cfg: ExportConfig) -> tuple[bytes, bytes, int]:
-    """Encode the GLB, lowering JPEG quality and then texture size until it is under the cap."""
+def _fit_glb(points, faces, normals, uv, texture, name, cfg: ExportConfig,
+             encoded: bytes | None = None) -> tuple[bytes, bytes, int]:
+    """Encode the GLB, lowering JPEG quality and then texture size until it is under the cap
+    (an already encoded texture first, as it is)."""
     import cv2
 
+    if encoded is not None:
+        glb = build_glb(points, faces, normals, uv, encoded, name, cfg.roughness)
+        if len(glb) <= cfg.max_bytes:
+            return glb, encoded, int(texture.shape[0])
     tex = texture
     while True:
         quality = cfg.jpeg_quality

@@ -9,6 +9,7 @@ The vertices stay in the reconstruction frame (the texture stage projects them w
   to `shape.default_size_m` (flagged in `scale_source`);
 * translation: bbox bottom centre at the origin (x, z centred, min y = 0). For placement "wall" the
   back of the bbox sits at z = 0 instead (the model hangs in front of the wall plane, +Z out of it).
+  (`geom.anchor`, the one rule export's adjustments use too.)
 """
 
 from __future__ import annotations
@@ -118,9 +119,6 @@ def placement_matrix(
             "enter one real measurement for true size"
         )
         scale_from = ScaleSource.ASSUMED
-    lo_s, hi_s = scale * lo, scale * hi
-    centre = (lo_s + hi_s) / 2.0
-    shift = np.array([-centre[0], -lo_s[1], -lo_s[2] if placement == "wall" else -centre[2]])
-    matrix = geom.similarity(scale, rot, shift)
+    matrix = geom.similarity(scale, rot, geom.anchor(scale * lo, scale * hi, placement))
     dims = tuple(float(d) for d in scale * ext)
     return matrix, dims, source, scale_from

@@ -1,33 +1,47 @@
-"""Library page: every model with its poster, name, date, size and quality verdict; open, rename, delete."""
+"""Library page: models being made, models that need attention, every model (search, sort, open,
+rename, delete with Undo) and the Trash. `?retry=<job id>` shows Try again with changes instead."""
 
 import streamlit as st
 
 import pipeline
-from webapp import library, ui, verdicts
+from webapp import library, listing, ui, verdicts
+from webapp.views import library_jobs, manage, retry, trash_view
 
-ui.header("library")
+retry_id = st.query_params.get("retry")
+ui.header("retry" if retry_id else "library")  # from Try again, the Library link leads back
 data = ui.data_dir()
-st.title("Your 3D models")
-models = library.list_models(data)
-if not models:
-    st.info("No models yet. Create your first one from a photo of a product.")
-    st.page_link(ui.CREATE, label="Create a 3D model", icon=":material/add_a_photo:")
+
+if retry_id:
+    retry.show(retry_id, data)
     st.stop()
 
-st.caption(f"{len(models)} model{'s' if len(models) != 1 else ''}")
+st.title("Your 3D models")
+manage.undo_banner(data)
+busy = library_jobs.in_progress(data)
+busy = library_jobs.needs_attention(data) or busy
 
+models = library.list_models(data)
+if not models:
+    st.info("No finished models yet." if busy else "No models yet. Create your first one from a photo of a product.")
+    st.page_link(ui.CREATE, label="Create a 3D model", icon=":material/add_a_photo:")
+    trash_view.section(data)
+    st.stop()
 
-def _rename(sid: str) -> None:
-    library.rename_model(sid, st.session_state.get(f"name-{sid}", ""), data)
+if busy:  # the sections above are about models still to come
+    st.subheader("Made")
+with st.container(horizontal=True, gap="small", vertical_alignment="bottom", key="find"):
+    query = st.text_input("Search by name", placeholder="e.g. chair", key="search", width="stretch")
+    order = st.selectbox("Sort", list(listing.Order), format_func=listing.ORDER_LABELS.get, key="order",
+                         width=260)
+shown = listing.arrange(models, query, order)
+if not shown:
+    st.info(f"No model's name has “{ui.md(query.strip())}” in it.")
+else:
+    st.caption(f"{len(shown)} model{'s' if len(shown) != 1 else ''}"
+               + (f" of {len(models)}" if len(shown) != len(models) else ""))
 
-
-def _delete(sid: str) -> None:
-    library.delete_model(sid, data)
-
-
-cols = st.columns(3, gap="medium")
-for i, model in enumerate(models):
-    with cols[i % 3], st.container(border=True):
+for cell, model in zip(ui.card_grid(len(shown)), shown):
+    with cell, st.container(border=True, key=f"card-{model.share_id}"):
         poster = model.file("poster.png")
         if poster:
             st.image(str(poster), width="stretch")
@@ -39,14 +53,14 @@ for i, model in enumerate(models):
                     ":orange[:material/warning:" if judgement.warned else ":green[:material/verified:")
             st.markdown(f"{look} {badge}]")
         st.caption(f"{ui.when(model.created)}  \n{pipeline.format_dimensions(model.dimensions_m)}")
-        a, b = st.columns(2)
-        if a.button("Open", key=f"open-{model.share_id}", type="primary", width="stretch",
-                    icon=":material/view_in_ar:"):
+        buttons = st.container(horizontal=True, gap="small")  # one row on a phone too
+        if buttons.button("Open", key=f"open-{model.share_id}", type="primary", width="stretch",
+                          icon=":material/view_in_ar:"):
             st.switch_page(ui.MODEL, query_params={"id": model.share_id})
-        with b.popover("More", width="stretch", icon=":material/more_horiz:"):
-            st.text_input("Name", value=model.name, key=f"name-{model.share_id}", max_chars=120)
-            st.button("Rename", key=f"ren-{model.share_id}", on_click=_rename, args=(model.share_id,))
+        with buttons.popover("More", width="stretch", icon=":material/more_horiz:"):
+            manage.rename_controls(model, f"name-{model.share_id}", data)
             st.divider()
-            sure = st.checkbox("Yes, delete it", key=f"sure-{model.share_id}")
-            st.button("Delete", key=f"del-{model.share_id}", on_click=_delete, args=(model.share_id,),
-                      icon=":material/delete:", disabled=not sure)
+            if manage.delete_controls(model, f"del-{model.share_id}", data):
+                st.rerun()  # the card goes, the Undo banner comes
+
+trash_view.section(data)

@@ -6,8 +6,9 @@ merchant's explicit choices (views/quality.py)."""
 import streamlit as st
 
 import pipeline
-from webapp import library, ui
-from webapp.views import embed, quality
+from webapp import adjust, library, ui
+from webapp.views import adjust as adjust_section
+from webapp.views import embed, manage, quality
 
 ui.header("model")
 data = ui.data_dir()
@@ -32,7 +33,8 @@ else:
     url = library.share_url(model.share_id, seen_at=ui.browser_url(), data_dir=data)
     view, side = st.columns([3, 2], gap="large")
     with view:
-        st.iframe(f"/ar/{model.share_id}?embed=1", height=520)
+        rev = adjust.revision(model)  # a new address when adjusted, so the viewer reloads the new files
+        st.iframe(f"/ar/{model.share_id}?embed=1" + (f"&v={rev}" if rev else ""), height=520)
         w, h, d = model.dimensions_m
         with st.container(horizontal=True, gap="medium", key="dims"):  # stays one row on phones
             for label, value in (("Width", w), ("Height", h), ("Depth", d)):
@@ -51,6 +53,8 @@ else:
         st.subheader("Download")
         quality.downloads(model)
     embed.section(model, data)  # "Add it to your shop": snippets, product page, expiry
+
+adjust_section.section(model, data)  # turn, resize, floor or wall, poster and backdrop (views/adjust.py)
 
 st.subheader("How good is this model?")
 report = model.report
@@ -76,23 +80,10 @@ with st.expander("Details"):
     )
 
 
-def _rename(sid: str) -> None:
-    library.rename_model(sid, st.session_state.get("new_name", ""), data)
-
-
-def _delete(sid: str) -> None:
-    library.delete_model(sid, data)
-    st.query_params.clear()
-
-
 st.subheader("Manage")
-r, dl = st.columns(2, vertical_alignment="bottom")
+r, dl = st.columns(2, gap="large")
 with r:
-    st.text_input("Product name", value=model.name, key="new_name", max_chars=120)
-    st.button("Rename", on_click=_rename, args=(model.share_id,), icon=":material/edit:")
+    manage.rename_controls(model, "new_name", data, label="Product name")
 with dl:
-    sure = st.checkbox("Yes, delete this model, its photos and its share link" if model.shared else
-                       "Yes, delete this model and its photos", key="confirm_delete")
-    if st.button("Delete model", disabled=not sure, icon=":material/delete:"):
-        _delete(model.share_id)
-        st.switch_page(ui.LIBRARY)
+    if manage.delete_controls(model, "model", data):
+        st.switch_page(ui.LIBRARY)  # where Undo is offered

@@ -34,6 +34,8 @@ def _ended(job: jobs.Job, job_id: str, data: Path) -> None:
         st.caption(ui.md(jobs.PHOTOS_DELETED_MESSAGE.format(days=f"{limits.KEEP_FAILED_DAYS:g}")))
         st.button("Start over", on_click=_start_over, type="primary", icon=":material/add_a_photo:")
         return
+    if st.button("Change the photos and try again", type="primary", icon=":material/add_photo_alternate:"):
+        st.switch_page(ui.LIBRARY, query_params={"retry": job_id})  # views/retry.py: leave out, add, start
     a, b, _ = st.columns([1, 1, 3])
     a.button("Try again", on_click=_retry, args=(job_id, data), type="primary", icon=":material/refresh:")
     b.button("Start over", on_click=_start_over, icon=":material/add_a_photo:")

@@ -71,6 +71,8 @@ def failed_choices(model: library.Model, data: Path) -> None:
     job = jobs.get_job(model.job_id, data) if model.job_id else None
     a, b, _ = st.columns([1.3, 1.3, 1])
     if a.button("Make it again with new photos", type="primary", icon=":material/add_a_photo:"):
+        if job is not None and job.photos:  # views/retry.py: keep the good photos, replace the named ones
+            st.switch_page(ui.LIBRARY, query_params={"retry": job.id})
         st.switch_page(ui.CREATE)
     if job is not None and job.photos and b.button("Try again with the same photos", icon=":material/refresh:"):
         try:
