@@ -121,7 +121,8 @@ def test_share_page_is_standalone_html_with_absolute_model_urls(server, share_ur
     sid = share_url.rsplit("/", 1)[1]
     assert f'src="{base}/models/{sid}/model.glb"' in tag
     assert f'ios-src="{base}/models/{sid}/model.usdz"' in tag
-    # the poster is a layer of the stage's background (blended onto it: ar.css), not model-viewer's own
+    assert f'poster="{base}/models/{sid}/poster.png"' in tag
+    # drawn as a layer of the stage's background (blended onto it: ar.css), not by model-viewer
     assert f"--poster-image: url('{base}/models/{sid}/poster.png')" in tag
     for attr in ('ar-modes="webxr scene-viewer quick-look"', 'ar-placement="floor"', 'ar-scale="fixed"',
                  "camera-controls", "shadow-intensity", " ar "):

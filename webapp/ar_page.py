@@ -140,6 +140,8 @@ def render(model: Model, base: str, embed: bool = False, preview: bool = False, 
     where = "on your wall" if placement == "wall" else "in your room"
     ar = (f'ar ar-modes="webxr scene-viewer quick-look" ar-placement="{placement}" ar-scale="fixed"'
           if not preview else "")
+    # model-viewer's own poster (the `poster` attribute, kept for tools that read it) is replaced by
+    # an empty slot: the stage draws the poster instead (ar.css).
     # The button sits below the stage (ar.js shows it where AR works): over the stage it covered
     # the product's base and wrapped on a phone. The empty slot keeps model-viewer's own one out.
     button = (f'<button id="ar-button" class="ar-button" type="button" hidden>View {where}</button>'
@@ -186,13 +188,14 @@ def render(model: Model, base: str, embed: bool = False, preview: bool = False, 
     <p class="dims">{e(format_dimensions(model.dimensions_m))}</p>
   </header>
   <model-viewer id="viewer" src="{e(files)}/model.glb{v}" ios-src="{e(files)}/model.usdz{v}"
-      style="--poster-image: url('{e(files)}/poster.png{v}'){stage}" class="{poster_blend}"
+      poster="{e(files)}/poster.png{v}" style="--poster-image: url('{e(files)}/poster.png{v}'){stage}"
+      class="{poster_blend}"
       data-size-m="{w:.4f} {h:.4f} {d:.4f}" data-poster-view="{yaw:.2f} {pitch:.2f}" alt="3D model of {name}"
       {ar}
       camera-orbit="{yaw:.2f}deg {90 - pitch:.2f}deg auto" {FOV} {ZOOM_OUT}
       camera-controls touch-action="pan-y" interaction-prompt="auto" loading="eager"
       shadow-intensity="1" shadow-softness="1" exposure="1" tone-mapping="commerce">
-    <div slot="ar-button" hidden></div>{dims}
+    <div slot="ar-button" hidden></div><div slot="poster" aria-hidden="true"></div>{dims}
     <div slot="progress-bar" class="progress" aria-hidden="true"><div class="bar"></div></div>
   </model-viewer>
   {button}
