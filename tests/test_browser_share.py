@@ -30,16 +30,18 @@ SIZES = {"desktop": dict(viewport={"width": 1280, "height": 800}),
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, chair_model, device):
     """A server with one published model (the chair, 0.85 m tall) and the shop's settings."""
-    from webapp import library, shop
+    from webapp import library, shop, trash
 
     data = tmp_path_factory.mktemp("share-data")
     model = library.add_model(chair_model, "Oak chair", [], data_dir=data)
     assert model.shared
     expired = library.add_model(chair_model, "Old stool", [], data_dir=data)
     library.set_link(expired.share_id, "", time.time() - 60, data)
+    taken_down = library.add_model(chair_model, "Old lamp", [], data_dir=data)
+    trash.move(taken_down.share_id, data)
     shop.save(data, name="Oak & Co", website="https://oak.example/")
     with running_server(data, device) as base:
-        yield base, data, model, expired
+        yield base, data, model, expired, taken_down
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +78,14 @@ def _object_box(png: bytes, skip_top: int = 8) -> tuple[int, int, int, int]:
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_links_that_lead_nowhere_get_a_branded_mobile_page(size, site, browser, artifacts):
-    """Finding 6: unknown and expired links answer a proper page that scales on a phone."""
-    base, _, _, expired = site
+    """Finding 6: unknown, expired and taken-down (Trash) links answer a proper page that scales on a phone."""
+    base, _, _, expired, taken_down = site
     ctx, page, errors = _page(browser, size)
     broken = []  # the page's own parts (style sheet, logo, icon) must all load
     page.on("response", lambda r: broken.append(r.url) if r.status >= 400 and "/ar/" not in r.url else None)
     for name, path, status, words in (("unknown", "/ar/" + "Z" * 32, 404, "This link doesn't lead to a model"),
-                                      ("expired", f"/ar/{expired.share_id}", 410, "This link has expired")):
+                                      ("expired", f"/ar/{expired.share_id}", 410, "This link has expired"),
+                                      ("trashed", f"/ar/{taken_down.share_id}", 410, "This model is no longer available")):
         response = page.goto(base + path)
         assert response.status == status
         heading = page.get_by_role("heading", level=1)
@@ -110,7 +113,7 @@ def test_poster_blends_into_the_stage_and_the_model_takes_its_place(size, site, 
     """Finding 7: no pale rectangle behind the poster; the model appears where the poster showed it;
     on the phone the AR button is one line below the stage, clear of the product; the QR code
     (finding 13) shows on the desktop only."""
-    base, _, model, _ = site
+    base, _, model, _, _ = site
     ctx, page, errors = _page(browser, size)
     held = []
     page.route("**/model.glb", lambda route: held.append(route))  # the poster stays until we let go
@@ -191,7 +194,7 @@ def test_poster_blends_into_the_stage_and_the_model_takes_its_place(size, site, 
 def test_show_sizes_puts_the_real_dimensions_on_the_model(size, site, browser, artifacts):
     import pipeline
 
-    base, _, model, _ = site
+    base, _, model, _, _ = site
     ctx, page, errors = _page(browser, size)
     page.goto(f"{base}/ar/{model.share_id}")
     wait_viewer_loaded(page.main_frame, f"share page ({size})")
@@ -230,7 +233,7 @@ def test_show_sizes_puts_the_real_dimensions_on_the_model(size, site, browser, a
 def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site, browser, artifacts, tmp_path):
     """Done when: the embed snippets, copied from the Model page with its Copy buttons and pasted
     into a plain HTML file served from another port, show the model (iframe and <model-viewer>)."""
-    base, data, model, _ = site
+    base, data, model, _, _ = site
     ctx = browser.new_context(**SIZES["desktop"])
     ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     page = ctx.new_page()
