@@ -122,6 +122,8 @@ def test_share_page_is_standalone_html_with_absolute_model_urls(server, share_ur
     assert f'src="{base}/models/{sid}/model.glb"' in tag
     assert f'ios-src="{base}/models/{sid}/model.usdz"' in tag
     assert f'poster="{base}/models/{sid}/poster.png"' in tag
+    # drawn as a layer of the stage's background (blended onto it: ar.css), not by model-viewer
+    assert f"--poster-image: url('{base}/models/{sid}/poster.png')" in tag
     for attr in ('ar-modes="webxr scene-viewer quick-look"', 'ar-placement="floor"', 'ar-scale="fixed"',
                  "camera-controls", "shadow-intensity", " ar "):
         assert attr in tag, attr
@@ -183,3 +185,87 @@ def test_xss_product_name_is_rendered_inert(server, share_url):
     script_src = re.search(r"script-src ([^;]+)", csp).group(1).split()
     assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)  # no inline scripts at all
+
+
+# ---------------------------------------------------------------- links that show no model, the shop
+
+
+def _branded_gone(r: httpx.Response, status: int, words: str) -> str:
+    assert r.status_code == status, r.request.url
+    assert r.headers["content-type"].startswith("text/html") and r.headers["cache-control"] == "no-store"
+    html = r.text
+    assert words in html, html[:400]
+    assert '<meta name="viewport" content="width=device-width' in html and 'href="/assets/ar.css"' in html
+    assert "Traceback" not in html and "Exception" not in html
+    assert "frame-ancestors *" in r.headers["content-security-policy"]  # it shows inside a shop's iframe too
+    return html
+
+
+def test_unknown_share_links_answer_a_branded_page(server):
+    base, _ = server
+    for path in ("/ar/" + "A" * 32, "/ar/short", "/ar/", "/ar/" + "A" * 32 + "/extra", "/ar/" + "A" * 32 + "?embed=1"):
+        _branded_gone(httpx.get(base + path, timeout=10), 404, "This link doesn&#x27;t lead to a model")
+    r = httpx.get(f"{base}/models/{'A' * 32}/model.glb", timeout=10)  # files: one short plain line
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/plain") and len(r.text) < 100
+
+
+def test_an_expired_link_answers_410_on_the_page_and_the_files(server, share_url):
+    base, data = server
+    sid = share_url.rsplit("/", 1)[1]
+    try:
+        assert library.set_link(sid, "", time.time() - 5, data)
+        _branded_gone(httpx.get(share_url, timeout=10), 410, "This link has expired")
+        for name in ("model.glb", "model.usdz", "poster.png"):
+            r = httpx.get(f"{base}/models/{sid}/{name}", timeout=10)
+            assert (r.status_code, r.text) == (410, "This link has expired."), name
+        assert library.set_link(sid, "", time.time() + 3600, data)  # later: it works again until then
+        assert httpx.get(share_url, timeout=10).status_code == 200
+        assert httpx.get(f"{base}/models/{sid}/model.glb", timeout=10).status_code == 200
+    finally:
+        library.set_link(sid, "", None, data)
+
+
+def test_share_page_carries_the_shop_and_the_product_link(server, share_url, tmp_path):
+    from PIL import Image
+
+    from webapp import sanitize, shop
+
+    base, data = server
+    sid = share_url.rsplit("/", 1)[1]
+    im, buf = Image.new("RGB", (300, 100), (200, 40, 40)), __import__("io").BytesIO()
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (52.0, 22.0, 1.0)}
+    im.save(buf, format="JPEG", exif=exif)
+    try:
+        shop.save(data, name='Oak & "Co" <b>', website="https://oak.example/")
+        owner = shop.set_logo(data, buf.getvalue())
+        library.set_link(sid, "https://oak.example/p/1?a=1&b=2", None, data)
+        html = httpx.get(share_url, timeout=10).text
+        assert "Oak &amp; &quot;Co&quot; &lt;b&gt;" in html and '<b>' not in html.split("<body", 1)[1].split("<h1")[0]
+        assert 'href="https://oak.example/p/1?a=1&amp;b=2"' in html and "Back to the product" in html
+        logo_url = re.search(r'<img class="shop-logo" src="([^"]+)"', html).group(1)
+        logo = httpx.get(base + logo_url, timeout=10)
+        assert logo.status_code == 200 and logo.headers["content-type"] == "image/png"
+        assert logo.content == owner.logo.read_bytes() and not sanitize.has_metadata(logo.content)
+        assert "Back to the product" not in httpx.get(share_url + "?embed=1", timeout=10).text  # on the shop's own page
+        gone = _branded_gone(httpx.get(f"{base}/ar/{'B' * 30}", timeout=10), 404, "lead to a model")
+        assert "Oak &amp; &quot;Co&quot;" in gone and 'href="https://oak.example/"' in gone and logo_url in gone
+        assert httpx.get(f"{base}/assets/shop/no-such-shop/logo.png", timeout=10).status_code == 404
+        assert httpx.get(f"{base}/assets/shop/..%2F..%2Fplinth.sqlite3/logo.png", timeout=10).status_code == 404
+    finally:
+        shop.save(data, name="", website="")
+        shop.remove_logo(data)
+        library.set_link(sid, "", None, data)
+
+
+def test_desktop_share_page_has_a_qr_code_of_itself_and_the_embed_has_none(server, share_url):
+    import base64
+
+    import cv2
+    import numpy as np
+
+    html = httpx.get(share_url, timeout=10).text
+    src = re.search(r'<aside class="phone-qr"[^>]*><img src="data:image/png;base64,([^"]+)"', html).group(1)
+    img = cv2.imdecode(np.frombuffer(base64.b64decode(src), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert cv2.QRCodeDetector().detectAndDecode(img)[0] == share_url
+    assert "phone-qr" not in httpx.get(share_url + "?embed=1", timeout=10).text

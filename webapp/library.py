@@ -81,10 +81,15 @@ class Model:
     adjustment: str = ""  # pipeline.Adjustment JSON of the merchant's correction ("": as made; webapp/adjust.py)
     background: str = ""  # the share page's viewer backdrop, a webapp/adjust.py BACKGROUNDS key ("": default)
     deleted_at: float | None = None  # in the Trash since (unix time); None: in the library
+    product_url: str = ""  # the shop's page for this product (http(s) only, checked by shop.clean_url)
+    expires: float | None = None  # unix time after which its share link answers "expired"
 
     @property
     def trashed(self) -> bool:
         return self.deleted_at is not None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires is not None and (time.time() if now is None else now) >= self.expires
 
     @property
     def judgement(self) -> verdicts.Judgement:
@@ -170,7 +175,7 @@ def add_model(
         "width_m": width, "height_m": height, "depth_m": depth, "glb_bytes": 0,
         "triangles": int(result.report.triangles), "kind": str(result.report.kind),
         "report": json.dumps(report), "job_id": job_id, "published_anyway": 0, "adjustment": "", "background": "",
-        "deleted_at": None,
+        "deleted_at": None, "product_url": "", "expires": None,
     }
     try:
         store.open_library(data)  # checked before our folder appears, so it is not "found" as unregistered
@@ -242,6 +247,8 @@ def _row_to_model(data: Path, row) -> Model:
         adjustment=store.column(row, "adjustment", "") or "",
         background=store.column(row, "background", "") or "",
         deleted_at=store.column(row, "deleted_at", None),
+        product_url=store.column(row, "product_url", "") or "",
+        expires=store.column(row, "expires", None),
     )
 
 
@@ -317,10 +324,18 @@ def set_deleted_at(share_id: str, when: float | None, data_dir: str | os.PathLik
     return _update(share_id, "deleted_at", when, data_dir)
 
 
+def set_link(share_id: str, product_url: str, expires: float | None,
+             data_dir: str | os.PathLike | None = None) -> bool:
+    """The share link's shop settings: the product page (already checked, see shop.clean_url)
+    and the expiry time (None: never). Kept in the manifest too."""
+    return (_update(share_id, "product_url", product_url, data_dir)
+            and _update(share_id, "expires", None if expires is None else float(expires), data_dir))
+
+
 def _update(share_id: str, column: str, value: Any, data_dir: str | os.PathLike | None) -> bool:
     """Set one column of a model (a name from our own code, never the caller's) in the database
     and its manifest."""
-    assert column in ("name", "published_anyway", "deleted_at"), column
+    assert column in ("name", "published_anyway", "deleted_at", "product_url", "expires"), column
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
         cur = con.execute(f"UPDATE models SET {column} = ? WHERE share_id = ?", (value, share_id))

@@ -15,7 +15,8 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from . import ar_page, library, settings
+from . import ar_page, library, settings, shop
+from .ar_page import LinkState
 from .upload_guard import UploadGuard
 
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS"}
@@ -26,18 +27,37 @@ _ASSET_TYPES = {
 }
 
 
-def not_found(_request: Request | None = None, *_args) -> Response:
-    return PlainTextResponse("Not found. The link may be wrong, or the model was deleted.", status_code=404,
-                             headers={"Cache-Control": "no-store"})
+def not_found(request: Request | None = None, *_args) -> Response:
+    """404: the branded page under /ar/ (a shopper opened a link), one plain line elsewhere."""
+    path = request.url.path if request is not None else ""
+    return gone(LinkState.UNKNOWN, html=path.startswith("/ar/"))
 
 
-def unavailable(share_id: str) -> Response:
-    """The answer for a share link or file that is not served: 410 "no longer available" for a
-    model in the Trash (restoring it brings the same link back), else the plain 404."""
-    if library.share_status(share_id) is library.ShareStatus.TRASHED:
-        return PlainTextResponse("This 3D model is no longer available. The shop removed it.", status_code=410,
-                                 headers={"Cache-Control": "no-store"})
-    return not_found()
+def gone(state: LinkState, html: bool, embed: bool = False) -> Response:
+    """What a link that shows no model answers: 404 or 410, never cached, never a traceback.
+    Share pages get the branded page (the shop's name and logo, when set); files a short line."""
+    headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+    if not html:
+        return PlainTextResponse(ar_page.FILE_WORDS[state.name], status_code=state.status, headers=headers)
+    try:
+        owner = shop.get(settings.data_dir())
+    except (OSError, ValueError):  # an unreadable data folder: plain branding still says what happened
+        owner = None
+    return HTMLResponse(ar_page.render_gone(state, owner, embed=embed), status_code=state.status, headers={
+        **headers, "Content-Security-Policy": ar_page.CSP, "X-Content-Type-Options": "nosniff"})
+
+
+def share_state(share_id: str) -> tuple[library.Model | None, LinkState | None]:
+    """The model a share link shows, or why it shows none: in the Trash (restoring it brings the
+    same link back), past its expiry date, or unknown (a model that failed its checks is not
+    published unless the merchant chose to: it answers like an unknown link)."""
+    model = library.get_model(share_id)
+    if model is None or not model.shared or model.file("model.glb") is None:
+        trashed = library.share_status(share_id) is library.ShareStatus.TRASHED
+        return None, LinkState.TRASHED if trashed else LinkState.UNKNOWN
+    if model.expired():
+        return None, LinkState.EXPIRED
+    return model, None
 
 
 def _base(request: Request) -> str:
@@ -46,11 +66,11 @@ def _base(request: Request) -> str:
 
 
 async def ar(request: Request) -> Response:
-    model = library.get_model(request.path_params["share_id"])
-    if model is None or not model.shared or model.file("model.glb") is None:
-        return unavailable(request.path_params["share_id"])  # a model that failed its checks is not published unless the merchant chose to
     embed = request.query_params.get("embed") == "1"
-    html = ar_page.render(model, _base(request), embed=embed)
+    model, state = share_state(request.path_params["share_id"])
+    if state is not None:
+        return gone(state, html=True, embed=embed)
+    html = ar_page.render(model, _base(request), embed=embed, shop=shop.get(settings.data_dir()))
     return HTMLResponse(html, headers={
         "Cache-Control": "no-cache", "Content-Security-Policy": ar_page.CSP,
         "X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin",
@@ -60,10 +80,11 @@ async def ar(request: Request) -> Response:
 async def model_file(request: Request) -> Response:
     if request.method == "OPTIONS":
         return Response(status_code=204, headers={**CORS, "Access-Control-Max-Age": "86400"})
-    model = library.get_model(request.path_params["share_id"])
-    if model is None or not model.shared:
-        return unavailable(request.path_params["share_id"])
-    return _file_response(request, model, {**CORS, "Cache-Control": "public, max-age=3600"})
+    model, state = share_state(request.path_params["share_id"])
+    if state is not None:
+        return gone(state, html=False)
+    # A short max-age: an expiry date or a take-down must reach shoppers' caches soon.
+    return _file_response(request, model, {**CORS, "Cache-Control": "public, max-age=300"})
 
 
 async def preview(request: Request) -> Response:
@@ -103,6 +124,18 @@ def download_name(name: str, public_name: str) -> str:
     return f"{slug}{public_name[public_name.index('.'):]}" if public_name.startswith("model.") else f"{slug}-{public_name}"
 
 
+async def shop_logo(request: Request) -> Response:
+    """The shop's logo (re-encoded without metadata when uploaded: shop.set_logo)."""
+    try:
+        logo = shop.get(settings.data_dir(), request.path_params["shop_id"]).logo
+    except ValueError:  # not a shop id
+        logo = None
+    if logo is None:
+        return not_found()
+    return FileResponse(logo, media_type="image/png", headers={
+        **CORS, "Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
+
+
 async def asset(request: Request) -> Response:
     name = request.path_params["filename"]
     if name == "model-viewer.min.js":
@@ -137,7 +170,7 @@ class PathGuard:
             if path.startswith(self.PREFIXES) and (
                 ".." in path or "\\" in path or "\x00" in path or "%2e%2e" in raw or "%5c" in raw or "%00" in raw
             ):
-                await not_found()(scope, receive, send)
+                await not_found(Request(scope))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -253,6 +286,7 @@ def routes() -> list[Route]:
         Route("/preview/{share_id}", preview, methods=["GET", "HEAD"]),
         Route("/preview/{share_id}/{filename}", preview_file, methods=["GET", "HEAD"]),
         Route("/preview/{rest:path}", not_found, methods=["GET", "HEAD"]),
+        Route("/assets/shop/{shop_id}/logo.png", shop_logo, methods=["GET", "HEAD"]),
         Route("/assets/{filename}", asset, methods=["GET", "HEAD"]),
         Route("/assets/{rest:path}", not_found, methods=["GET", "HEAD"]),
         Route("/healthz", health, methods=["GET"]),

@@ -36,7 +36,7 @@ MANIFEST_FORMAT = 1
 #: `deleted_at` (in the Trash since, unix time) is absent from older manifests: read as None, not in the Trash.
 _ROW_KEYS = ("share_id", "name", "placement", "created", "width_m", "height_m", "depth_m", "glb_bytes",
              "triangles", "kind", "job_id", "published_anyway", "adjustment", "background",
-             "deleted_at")
+             "deleted_at", "product_url", "expires")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -55,6 +55,13 @@ CREATE TABLE IF NOT EXISTS models (
     job_id     TEXT,
     published_anyway INTEGER NOT NULL DEFAULT 0,  -- 1: the merchant chose to share a model that failed its checks
     deleted_at REAL  -- set: in the Trash since then (files kept, share link answers "no longer available")
+);
+CREATE TABLE IF NOT EXISTS shops (
+    shop_id    TEXT PRIMARY KEY,       -- 'default' (one shop per server) until shops are per merchant
+    name       TEXT NOT NULL DEFAULT '',
+    website    TEXT NOT NULL DEFAULT '',
+    logo       TEXT NOT NULL DEFAULT '',  -- file name under data/shop/<shop_id>/, '' for none
+    updated    REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS jobs (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -89,6 +96,8 @@ _ADDED_COLUMNS = (
     ("models", "deleted_at", "REAL"),
     ("jobs", "photo_names", "TEXT NOT NULL DEFAULT '[]'"),
     ("jobs", "retried_as", "TEXT"),
+    ("models", "product_url", "TEXT NOT NULL DEFAULT ''"),  # the shop's product page ("back to the product")
+    ("models", "expires", "REAL"),  # unix time after which the share link answers "expired"; NULL: never
 )
 
 #: Databases this process has checked (open_library), by path.
@@ -163,6 +172,9 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         row["adjustment"] = row["adjustment"] if isinstance(row["adjustment"], str) else ""  # older: absent
         row["background"] = row["background"] if isinstance(row["background"], str) else ""
         row["deleted_at"] = None if row["deleted_at"] is None else float(row["deleted_at"])
+        # Manifests written before these existed lack them: no product page, no expiry.
+        row["product_url"] = row["product_url"] if isinstance(row["product_url"], str) else ""
+        row["expires"] = float(row["expires"]) if isinstance(row["expires"], (int, float)) else None
     except (OSError, ValueError, TypeError, AttributeError):
         return None
     try:

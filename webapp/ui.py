@@ -11,10 +11,10 @@ import streamlit as st
 
 import pipeline
 
-from . import limits, settings, workers
+from . import limits, qr, settings, workers
 
 VIEWS = Path(__file__).resolve().parent / "views"
-CREATE, MODEL, LIBRARY = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py"))
+CREATE, MODEL, LIBRARY, SHOP = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py", "shop_page.py"))
 
 _KIND_WORDS = {
     "flat": "Flat (poster, rug, panel)",
@@ -64,13 +64,8 @@ def browser_url() -> str | None:
         return None
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def qr_png(url: str) -> bytes:
-    import segno
-
-    buf = io.BytesIO()
-    segno.make(url, error="m").save(buf, kind="png", scale=8, border=3, dark="#1d2433")
-    return buf.getvalue()
+    return qr.qr_png(url)
 
 
 def style() -> None:
@@ -78,7 +73,7 @@ def style() -> None:
 
 
 def header(active: str) -> None:
-    """Brand and the two main links (the Model page is reached from a result or the library)."""
+    """Brand and the main links (the Model page is reached from a result or the library)."""
     with st.container(horizontal=True, vertical_alignment="center", key="topbar", gap="small"):
         st.markdown(
             '<div class="brand"><span class="brand-mark">▲</span> Plinth'
@@ -88,6 +83,8 @@ def header(active: str) -> None:
         st.page_link(CREATE, label="Create", icon=":material/add_a_photo:", disabled=active == "create",
                      width="content")
         st.page_link(LIBRARY, label="Library", icon=":material/grid_view:", disabled=active == "library",
+                     width="content")
+        st.page_link(SHOP, label="Your shop", icon=":material/storefront:", disabled=active == "shop",
                      width="content")
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 import pipeline
 from webapp import adjust, library, ui
 from webapp.views import adjust as adjust_section
-from webapp.views import manage, quality
+from webapp.views import embed, manage, quality
 
 ui.header("model")
 data = ui.data_dir()
@@ -52,6 +52,7 @@ else:
         st.link_button("Open the AR page", url, icon=":material/open_in_new:", width="stretch")
         st.subheader("Download")
         quality.downloads(model)
+    embed.section(model, data)  # "Add it to your shop": snippets, product page, expiry
 
 adjust_section.section(model, data)  # turn, resize, floor or wall, poster and backdrop (views/adjust.py)
 

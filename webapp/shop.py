@@ -1,0 +1,175 @@
+"""The shop's settings: its name, logo and website, shown on every share page of its models.
+
+One shop per server for now, stored under the key DEFAULT; every function takes `shop_id` so that
+shops per merchant (issue 15) only need to pass another key. The row lives in the `shops` table;
+data/shop/<shop_id>/shop.json mirrors it (written first, like a model's manifest), so a rebuilt
+database loses nothing: `get` reads the file when the table has no row. No Streamlit import.
+
+    shop.save(data, name="Oak & Co", website="https://oak.example")
+    shop.set_logo(data, uploaded_bytes)      # re-encoded PNG, no EXIF; ShopError on a bad image
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pipeline import PlinthError, atomic_write
+
+from . import store
+
+DEFAULT = "default"
+MAX_NAME = 80
+MAX_URL = 500
+MAX_LOGO_BYTES = 2 * 1024 * 1024
+MAX_LOGO_PIXELS = 40_000_000  # a decoded 6000 x 6000 image; more is refused before it is decoded
+LOGO_BOX = 400  # stored at most this many pixels wide and high
+LOGO_FILE = "logo.png"
+_SHOP_ID = re.compile(r"^[a-z0-9_-]{1,40}$")
+
+
+class ShopError(PlinthError):
+    """Bad input for the shop settings (a URL, a logo); one plain line for the merchant."""
+
+    def __init__(self, message: str):
+        super().__init__("shop", message)
+
+
+@dataclass(frozen=True)
+class Shop:
+    shop_id: str = DEFAULT
+    name: str = ""
+    website: str = ""
+    logo: Path | None = None  # the stored PNG, None when there is none
+    updated: float = 0.0
+
+    @property
+    def known(self) -> bool:
+        """Whether the merchant told us anything: share pages show plain Plinth branding otherwise."""
+        return bool(self.name or self.website or self.logo)
+
+    @property
+    def logo_version(self) -> str:
+        """For cache-busting the logo URL when it changes."""
+        return str(int(self.updated))
+
+
+def clean_url(text: str, what: str = "The web address") -> str:
+    """An http(s) address with a host, or '' for an empty field; ShopError otherwise (javascript:,
+    data:, a bare word, spaces). 'shop.example/p/1' becomes 'https://shop.example/p/1'."""
+    text = str(text or "").strip()
+    if not text:
+        return ""
+    if len(text) > MAX_URL:
+        raise ShopError(f"{what} is too long (at most {MAX_URL} characters).")
+    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", text) or re.match(r"^[^:/]+\.[^:/]+:\d+(/|$)", text):
+        text = "https://" + text  # typed without the scheme, like a browser's address bar
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
+            or "." not in parts.hostname and parts.hostname != "localhost"
+            or re.search(r"[\s<>\"'`\\]", text)):
+        raise ShopError(f"{what} should be a web page address that starts with https:// "
+                        "(for example https://myshop.example/products/oak-chair).")
+    return text
+
+
+def _folder(data: Path, shop_id: str) -> Path:
+    if not _SHOP_ID.match(shop_id):
+        raise ValueError(f"bad shop id {shop_id!r}")
+    return Path(data) / "shop" / shop_id
+
+
+def get(data: Path, shop_id: str = DEFAULT) -> Shop:
+    """The shop's settings (empty ones when never saved). Never writes."""
+    row = None
+    try:
+        with store.connect(Path(data), readonly=True) as con:
+            found = con.execute("SELECT * FROM shops WHERE shop_id = ?", (shop_id,)).fetchone()
+        row = dict(found) if found else None
+    except sqlite3.Error:  # an older or damaged database: the mirror file answers
+        pass
+    if row is None:
+        try:
+            row = json.loads((_folder(data, shop_id) / "shop.json").read_text())
+        except (OSError, ValueError):
+            return Shop(shop_id=shop_id)
+    logo = _folder(data, shop_id) / LOGO_FILE if row.get("logo") == LOGO_FILE else None
+    return Shop(shop_id=shop_id, name=str(row.get("name") or ""), website=str(row.get("website") or ""),
+                logo=logo if logo is not None and logo.is_file() else None, updated=float(row.get("updated") or 0))
+
+
+def save(data: Path, name: str, website: str, shop_id: str = DEFAULT) -> Shop:
+    """Store the name and website (checked: ShopError with the reason, nothing stored)."""
+    name = " ".join("".join(ch for ch in str(name or "") if ch.isprintable()).split())[:MAX_NAME]
+    website = clean_url(website, "The shop's web address")
+    current = get(data, shop_id)
+    return _write(data, shop_id, name, website, LOGO_FILE if current.logo else "")
+
+
+def set_logo(data: Path, content: bytes, shop_id: str = DEFAULT) -> Shop:
+    """Store an uploaded logo: checked (an image, at most MAX_LOGO_BYTES), scaled into LOGO_BOX and
+    re-encoded as PNG from its pixels, so no EXIF, GPS or text chunk survives."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(content) > MAX_LOGO_BYTES:
+        raise ShopError(f"That logo is {len(content) / 1e6:.1f} MB; please use one under "
+                        f"{MAX_LOGO_BYTES // (1024 * 1024)} MB (a PNG of a few hundred pixels is plenty).")
+    try:
+        with Image.open(io.BytesIO(content)) as im:
+            if im.format not in ("PNG", "JPEG", "WEBP", "GIF"):
+                raise ShopError("The logo should be a PNG, JPG or WebP image.")
+            if im.width * im.height > MAX_LOGO_PIXELS:
+                raise ShopError("That logo image is far too large; please use a smaller one.")
+            im.seek(0)
+            im.load()
+            pixels = _upright(im).convert("RGBA")
+    except ShopError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        raise ShopError("That file is not an image Plinth can read. Please upload a PNG, JPG or WebP logo.") from None
+    pixels.thumbnail((LOGO_BOX, LOGO_BOX))
+    clean = Image.new("RGBA", pixels.size)
+    clean.paste(pixels)
+    buf = io.BytesIO()
+    clean.save(buf, format="PNG", optimize=True)
+    folder = _folder(data, shop_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / LOGO_FILE, buf.getvalue())
+    current = get(data, shop_id)
+    return _write(data, shop_id, current.name, current.website, LOGO_FILE)
+
+
+def remove_logo(data: Path, shop_id: str = DEFAULT) -> Shop:
+    current = get(data, shop_id)
+    shop = _write(data, shop_id, current.name, current.website, "")
+    (_folder(data, shop_id) / LOGO_FILE).unlink(missing_ok=True)
+    return shop
+
+
+def _upright(im):
+    """Turn a phone photo's pixels the way its EXIF says before the EXIF is dropped."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(im)
+
+
+def _write(data: Path, shop_id: str, name: str, website: str, logo: str) -> Shop:
+    row = {"shop_id": shop_id, "name": name, "website": website, "logo": logo, "updated": time.time()}
+    folder = _folder(data, shop_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / "shop.json", json.dumps(row, indent=1))  # first, like a model's manifest
+    with store.connect(Path(data)) as con:
+        con.execute("INSERT INTO shops (shop_id, name, website, logo, updated) VALUES (:shop_id, :name, "
+                    ":website, :logo, :updated) ON CONFLICT(shop_id) DO UPDATE SET name = excluded.name, "
+                    "website = excluded.website, logo = excluded.logo, updated = excluded.updated", row)
+    return get(data, shop_id)
