@@ -76,6 +76,34 @@ def chair_model(chair_photo, tmp_path_factory, device):
     return pipeline.reconstruct([chair_photo], out, options, device=device)
 
 
+@pytest.fixture
+def app_data(tmp_path, monkeypatch, device):
+    """A fresh data folder for the web app's pages and workers (PLINTH_DATA_DIR), with Streamlit's
+    caches cleared before and after and the job workers the pages start stopped afterwards."""
+    import streamlit as st
+
+    from webapp import workers
+
+    folder = tmp_path / "data"
+    monkeypatch.setenv("PLINTH_DATA_DIR", str(folder))
+    monkeypatch.setenv("PLINTH_DEVICES", device)
+    monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield folder
+    workers.stop_workers()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (tests/browsing.py), one per test module."""
+    from tests.browsing import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)

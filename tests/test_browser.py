@@ -22,30 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_webapp_http import running_server  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
 
-CHROMIUM = os.environ.get("PLINTH_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-VIEWPORTS = {"desktop": dict(viewport={"width": 1280, "height": 800}),
-             "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)}
+from tests.browsing import VIEWPORTS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, device):
     with running_server(tmp_path_factory.mktemp("browser-data"), device) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def viewer_state(frame) -> dict:

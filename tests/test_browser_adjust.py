@@ -17,12 +17,11 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import ARGS, CHROMIUM, model_pixels, wait_viewer_loaded  # noqa: E402
+from test_browser import model_pixels, wait_viewer_loaded  # noqa: E402
 from test_webapp_http import running_server  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
 
-SIZES = {"desktop": dict(viewport={"width": 1280, "height": 800}),
-         "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)}
+from tests.browsing import VIEWPORTS as SIZES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +32,6 @@ def served(chair_model, tmp_path_factory, device):
     models = {size: library.add_model(chair_model, f"Oak chair ({size})", [], data_dir=data) for size in SIZES}
     with running_server(data, device) as base:
         yield base, models
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def served_files(share_url: str, tmp: Path) -> dict:

@@ -16,7 +16,7 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import ARGS, CHROMIUM, shot
+from test_browser import shot
 from test_webapp_http import running_server
 
 import pipeline
@@ -24,8 +24,7 @@ from tests.polling import wait_for
 from webapp import jobs, library
 from webapp.jobs import JobStatus
 
-SIZES = {"desktop": {"viewport": {"width": 1280, "height": 800}},
-         "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}}
+from tests.browsing import VIEWPORTS as SIZES  # noqa: E402
 NAMES = [f"Chair {n}" for n in "ABCDEFG"]  # seven: two full rows of three and one alone
 FAILED_NAME = "Blue vase"
 FAILED_ERROR = "No object found in back.jpg. Take it again against a plain wall."
@@ -49,16 +48,6 @@ def shop(tmp_path_factory, chair_model, chair_photo, device):
         jobs.update(data, failed[key], status=JobStatus.FAILED, finished=time.time(), error=FAILED_ERROR)
     with running_server(data, device) as base:
         yield base, data, doomed, failed
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _open_library(browser, base: str, size: str):

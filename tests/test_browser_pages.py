@@ -15,22 +15,11 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import ARGS, CHROMIUM, shot  # noqa: E402
+from test_browser import shot  # noqa: E402
 from test_webapp_http import running_server  # noqa: E402
 
-SIZES = {"desktop": dict(viewport={"width": 1280, "height": 800}),
-         "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)}
+from tests.browsing import VIEWPORTS as SIZES  # noqa: E402
 NOT_FOUND = "Page not found"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

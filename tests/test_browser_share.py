@@ -17,14 +17,16 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import ARGS, CHROMIUM, decode_qr, model_pixels, shot, wait_viewer_loaded  # noqa: E402
+from test_browser import decode_qr, model_pixels, shot, wait_viewer_loaded  # noqa: E402
 from test_webapp_http import free_port, running_server  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
 
 PIXEL_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/126.0.0.0 Mobile Safari/537.36")
-SIZES = {"desktop": dict(viewport={"width": 1280, "height": 800}),
-         "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, user_agent=PIXEL_UA)}
+from tests.browsing import VIEWPORTS  # noqa: E402
+
+# An Android phone's user agent, so model-viewer offers AR (Scene Viewer) as it would to a shopper.
+SIZES = {**VIEWPORTS, "phone": {**VIEWPORTS["phone"], "user_agent": PIXEL_UA}}
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +44,6 @@ def site(tmp_path_factory, chair_model, device):
     shop.save(data, name="Oak & Co", website="https://oak.example/")
     with running_server(data, device) as base:
         yield base, data, model, expired, taken_down
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _page(browser, size):

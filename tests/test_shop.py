@@ -131,21 +131,6 @@ def test_gone_pages_say_what_happened_in_the_shops_name(tmp_path, state, words, 
 # ---------------------------------------------------------------- the pages (Streamlit AppTest)
 
 
-@pytest.fixture
-def app_data(tmp_path, monkeypatch, device):
-    import streamlit as st
-
-    from webapp import workers
-
-    folder = tmp_path / "data"
-    monkeypatch.setenv("PLINTH_DATA_DIR", str(folder))
-    monkeypatch.setenv("PLINTH_DEVICES", device)
-    monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
-    yield folder
-    workers.stop_workers()
-    st.cache_resource.clear()
-
-
 def _page(page: str, **query):
     from tests.test_webapp_verdicts import _page as open_page
 

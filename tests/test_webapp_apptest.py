@@ -15,20 +15,6 @@ from webapp.jobs import JobStatus
 APP = str(Path(__file__).resolve().parent.parent / "webapp" / "app.py")
 
 
-@pytest.fixture
-def app_data(tmp_path, monkeypatch, device):
-    import streamlit as st
-
-    monkeypatch.setenv("PLINTH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PLINTH_DEVICES", device)
-    monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path
-    workers.stop_workers()
-    st.cache_resource.clear()
-
-
 def _texts(at: AppTest) -> str:
     parts = [e.value for e in (*at.title, *at.markdown, *at.caption, *at.info, *at.warning, *at.error)]
     return "\n".join(str(p) for p in parts)

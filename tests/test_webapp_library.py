@@ -204,20 +204,6 @@ def test_cli_side_modules_do_not_import_streamlit():
 # ---------------------------------------------------------------- the Library page (Streamlit AppTest)
 
 
-@pytest.fixture
-def app_data(tmp_path, monkeypatch, device):
-    import streamlit as st
-
-    folder = tmp_path / "data"
-    monkeypatch.setenv("PLINTH_DATA_DIR", str(folder))
-    monkeypatch.setenv("PLINTH_DEVICES", device)
-    monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
-    st.cache_resource.clear()
-    yield folder
-    workers.stop_workers()
-    st.cache_resource.clear()
-
-
 def _library(**query):
     """The Library page after one run of the app (so the workers have started and recovered: a job
     set running afterwards stays running, since no worker claims a job that is not queued)."""

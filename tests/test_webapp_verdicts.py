@@ -15,21 +15,13 @@ from starlette.testclient import TestClient
 import pipeline
 from pipeline import Verdict
 from tests.verdicts import FAILED_CHECK, RESHOOT, WARNED_CHECK, judged
-from webapp import jobs, library, routes, store, verdicts, workers
+from webapp import jobs, library, routes, store, verdicts
 from webapp.jobs import JobStatus
 
 
 @pytest.fixture
-def data(tmp_path, monkeypatch, device):
-    import streamlit as st
-
-    folder = tmp_path / "data"
-    monkeypatch.setenv("PLINTH_DATA_DIR", str(folder))
-    monkeypatch.setenv("PLINTH_DEVICES", device)
-    monkeypatch.delenv("PLINTH_PUBLIC_URL", raising=False)
-    yield folder
-    workers.stop_workers()  # the pages start the job workers (a Try again runs)
-    st.cache_resource.clear()
+def data(app_data):
+    return app_data
 
 
 def _add(chair_model, verdict: Verdict, data, tmp_path, job_id: str | None = None) -> library.Model:
