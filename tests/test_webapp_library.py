@@ -383,6 +383,23 @@ def test_the_model_page_delete_goes_to_the_library_with_undo(app_data, chair_mod
     assert at.title[0].value == "Your 3D models" and "is in the Trash" in _texts(at)
 
 
+def test_a_trashed_models_page_says_it_is_in_the_trash_and_restores_it(app_data, chair_model):
+    at = _library()
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    assert trash.move(model.share_id, app_data)
+    at.switch_page("views/model.py")
+    at.query_params["id"] = model.share_id
+    at.run()
+    assert not at.exception
+    assert "in the Trash" in _texts(at) and "Model not found" not in _texts(at)
+    next(b for b in at.button if b.label == "Restore it").click().run()
+    assert library.share_status(model.share_id, app_data) is library.ShareStatus.LIVE
+    assert at.title[0].value == "Oak chair"
+    at.query_params["id"] = "no-such-model-id-at-all"
+    at.run()
+    assert at.title[0].value == "Model not found"
+
+
 def test_a_model_that_failed_its_checks_is_made_again_without_the_photos_they_named(
         app_data, chair_model, chair_photo, tmp_path):
     from tests.verdicts import RESHOOT, judged

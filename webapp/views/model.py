@@ -6,7 +6,7 @@ merchant's explicit choices (views/quality.py)."""
 import streamlit as st
 
 import pipeline
-from webapp import adjust, library, ui
+from webapp import adjust, library, trash, ui
 from webapp.views import adjust as adjust_section
 from webapp.views import embed, manage, quality
 
@@ -15,8 +15,18 @@ data = ui.data_dir()
 share_id = st.query_params.get("id", "")
 model = library.get_model(share_id, data) if share_id else None
 if model is None:
-    st.title("Model not found")
-    st.info("This model does not exist or was deleted. Pick one from your library.")
+    binned = library.get_model(share_id, data, trashed=True) if share_id else None
+    if binned is not None:  # deleted, but still restorable: say so rather than "not found"
+        st.title(ui.md(binned.name))
+        st.warning(f"This model is in the Trash. Shoppers who open its link see 'no longer available'. "
+                   f"It is deleted for good in {trash.days_left(binned)} days unless you restore it.",
+                   icon=":material/delete:")
+        if st.button("Restore it", type="primary", icon=":material/restore_from_trash:"):
+            trash.restore(binned.share_id, data)
+            st.rerun()
+    else:
+        st.title("Model not found")
+        st.info("This model does not exist or was deleted for good. Pick one from your library.")
     st.page_link(ui.LIBRARY, label="Open the library", icon=":material/grid_view:")
     st.stop()
 
