@@ -50,7 +50,7 @@ def test_every_page_opens_at_its_own_address_without_page_not_found(size, site, 
     base, share_id, failed_job = site
     addresses = [("/", "Create a 3D model"), ("/create", "Create a 3D model"), ("/library", "Your 3D models"),
                  (f"/model?id={share_id}", "Oak chair"), (f"/?job={failed_job}", "Blue vase"),
-                 (f"/create?job={failed_job}", "Blue vase")]
+                 (f"/create?job={failed_job}", "Blue vase"), ("/shop", "Your shop")]
     ctx, page = _context(browser, size)
     for path, heading in addresses:
         page.goto(base + path)
