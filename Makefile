@@ -9,7 +9,7 @@ run:
 
 test:
 	bash scripts/setup.sh --test
-	.venv/bin/python -m pytest -q -rs --durations=15
+	.venv/bin/python -m pytest -q -rs --durations=40
 
 bench:
 	.venv/bin/python bench/single.py

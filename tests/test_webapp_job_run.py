@@ -116,7 +116,7 @@ def test_the_progress_text_keeps_moving_and_an_estimate_is_there_to_show(real_jo
     # The estimate the page shows, at every change in the middle of the run, against what was left.
     ratios = []
     for s in seen:
-        if 0.2 * total < s.at < 0.8 * total:
+        if max(0.2 * total, eta.MIN_ELAPSED_S) < s.at < 0.8 * total:  # before MIN_ELAPSED_S none is shown, by design
             left = eta.seconds_left(s.stage, s.fraction, PHOTOS + 1, s.at)
             assert left is not None and eta.time_left(s.stage, s.fraction, PHOTOS + 1, s.at), s
             ratios.append(left / (total - s.at))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pipeline
 
 #: Before this much of the job (or this many seconds) an estimate is a guess: none is shown.
-_MIN_DONE = 0.03
-_MIN_ELAPSED_S = 5.0
+MIN_DONE = 0.03
+MIN_ELAPSED_S = 5.0
 
 
 def done_share(stage: str, fraction: float, photo_count: int) -> float:
@@ -26,7 +26,7 @@ def done_share(stage: str, fraction: float, photo_count: int) -> float:
 def seconds_left(stage: str, fraction: float, photo_count: int, elapsed_s: float) -> float | None:
     """The remaining seconds if the rest goes at the pace so far; None while it is too early to tell."""
     done = done_share(stage, fraction, photo_count)
-    if done < _MIN_DONE or elapsed_s < _MIN_ELAPSED_S:
+    if done < MIN_DONE or elapsed_s < MIN_ELAPSED_S:
         return None
     return elapsed_s * (1.0 - done) / done
 
