@@ -140,11 +140,33 @@ def test_delete_says_no_longer_available_and_undo_brings_the_same_link_back(size
     wait_for(lambda: not jobs.list_jobs((JobStatus.QUEUED, JobStatus.RUNNING), data), 600, "the other jobs to end")
     ctx, page = _open_library(browser, base, size)
     card = page.locator(f"[class*='st-key-card-{share_id}']")
-    card.get_by_role("button", name=re.compile("More")).click()  # a locator's click scrolls to it itself
-    popover = page.locator("[data-testid=stPopoverBody]")
-    popover.get_by_text("will see 'no longer available'").wait_for()
-    popover.get_by_text("Yes, move it to the Trash").click()
-    popover.get_by_role("button", name=re.compile("^(delete )?Delete$")).click()
+    popover = page.locator("[data-testid=stPopoverBody]").filter(has_text="will see 'no longer available'")
+    delete = popover.get_by_role("button", name=re.compile("^(delete )?Delete$"))
+    tick = popover.get_by_role("checkbox", name="Yes, move it to the Trash")
+
+    def delete_clicked() -> bool:
+        # A rerun that rebuilds the card grid (a job of an earlier test ending, say) closes the
+        # popover; Streamlit keeps the tick, so open it again and go on from where it was.
+        from playwright.sync_api import Error
+
+        try:
+            if not popover.is_visible():
+                card.get_by_role("button", name=re.compile("More")).click()
+                popover.wait_for(timeout=10_000)
+            if not tick.is_checked(timeout=5_000):
+                tick.check(force=True, timeout=5_000)
+            if delete.is_enabled(timeout=5_000):
+                delete.click(timeout=5_000)
+                return True
+        except Error:  # the popover closed under us: try again
+            pass
+        return False
+
+    try:
+        wait_for(delete_clicked, 90, "Delete in the card's popover", every=1.0)
+    except Exception:
+        shot(page, artifacts / f"library_delete_stuck_{size}.png")  # what the page showed instead
+        raise
 
     banner = page.locator(".st-key-undo-banner")
     banner.get_by_text("is in the Trash").wait_for()
