@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import sqlite3
 import signal
 import threading
 import time
@@ -235,16 +236,13 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
     if not isinstance(job_id, str) or not 8 <= len(job_id) <= 64:
         return None
     data = settings.data_dir(data_dir)
-    with store.connect(data) as con:
-        row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            return None
-        status = JobStatus(row["status"])
-        position = 0
-        if status is JobStatus.QUEUED:
-            position = 1 + con.execute(
-                "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq < ?", (JobStatus.QUEUED.value, row["seq"])
-            ).fetchone()[0]
+    try:
+        found = _read_job(data, job_id, readonly=False)
+    except sqlite3.OperationalError:  # a full disk ("disk I/O error"): a page that polls still gets an answer
+        found = _read_job(data, job_id, readonly=True)
+    if found is None:
+        return None
+    row, status, position = found
     error, damaged = row["error"], False
     stored = store.column(row, "verdict", "")  # '' for jobs done before the quality gate
     verdict = pipeline.Verdict(stored) if stored in {v.value for v in pipeline.Verdict} else None
@@ -260,6 +258,21 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
         verdict=verdict, photo_names=_names(store.column(row, "photo_names", "[]")),
         retried_as=store.column(row, "retried_as", None),
     )
+
+
+def _read_job(data: Path, job_id: str, readonly: bool):
+    """(row, status, place in the queue: 1 = next, 0 when not waiting), or None for an unknown id."""
+    with store.connect(data, readonly=readonly) as con:
+        row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        status = JobStatus(row["status"])
+        position = 0
+        if status is JobStatus.QUEUED:
+            position = 1 + con.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq < ?", (JobStatus.QUEUED.value, row["seq"])
+            ).fetchone()[0]
+    return row, status, position
 
 
 def _names(text: str) -> tuple[str, ...]:
