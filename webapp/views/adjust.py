@@ -99,26 +99,13 @@ def section(model: library.Model, data: Path) -> None:
                     st.success(state.pop(k("saved")), icon=":material/check_circle:")
                 if st.button("Apply changes", type="primary", icon=":material/check:", key=k("apply"),
                              disabled=bool(problem) or not changed, width="stretch"):
-                    with st.spinner("Saving your changes to every file…"):
-                        try:
-                            adjust.adjust(sid, wanted, data, background=backdrop)
-                        except adjust.AdjustError as error:
-                            st.error(ui.md(error.message), icon=":material/error:")
-                        else:
-                            _forget(sid)
-                            state[k("saved")] = "Saved. Your share link and QR code show the new version."
-                            st.rerun()
+                    _save(lambda: adjust.adjust(sid, wanted, data, background=backdrop), sid, state, k,
+                          "Saving your changes to every file…",
+                          "Saved. Your share link and QR code show the new version.")
                 if st.button("Undo all changes", icon=":material/undo:", key=k("undo"), width="stretch",
                              disabled=not model.adjustment and not model.background):
-                    with st.spinner("Putting back the model as it was made…"):
-                        try:
-                            adjust.reset(sid, data)
-                        except adjust.AdjustError as error:
-                            st.error(ui.md(error.message), icon=":material/error:")
-                        else:
-                            _forget(sid)
-                            state[k("saved")] = "Back to the model as it was made."
-                            st.rerun()
+                    _save(lambda: adjust.reset(sid, data), sid, state, k,
+                          "Putting back the model as it was made…", "Back to the model as it was made.")
 
 
 def _size_inputs(model, stored: Adjustment, k) -> tuple[KnownSize | None, str]:
@@ -148,3 +135,17 @@ def _forget(sid: str) -> None:
     """Drop this model's widget values, so the section shows what was saved."""
     for name in [n for n in st.session_state if isinstance(n, str) and n.startswith("adjust:") and n.endswith(sid)]:
         del st.session_state[name]
+
+
+def _save(action, sid: str, state, k, doing: str, done: str) -> None:
+    """Run one file-rewriting action (Apply or Undo) under a spinner: its plain message on failure,
+    else the saved note and a fresh page."""
+    with st.spinner(doing):
+        try:
+            action()
+        except adjust.AdjustError as error:
+            st.error(ui.md(error.message), icon=":material/error:")
+            return
+    _forget(sid)
+    state[k("saved")] = done
+    st.rerun()
