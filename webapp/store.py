@@ -4,6 +4,7 @@ Tables:
 * models: published models. `share_id` is the public, unguessable id; `folder` is the private
   folder name under data/models/ (random too, and never shown).
 * jobs: queued, running and finished reconstructions, with live progress.
+* users, sessions: merchant accounts and their sign-ins (webapp/accounts.py).
 
 The database is never the only truth: every model folder carries a `manifest.json` with its row
 (written before the row exists). The first connection of each process runs `open_library`, which
@@ -85,6 +86,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     photo_names TEXT NOT NULL DEFAULT '[]',  -- JSON: the merchant's own file names, in the photos' order
     retried_as TEXT  -- the job that took over this one's photos (Try again with changes)
 );
+CREATE TABLE IF NOT EXISTS users (
+    id         TEXT PRIMARY KEY,       -- random, never shown; models.owner and jobs.owner hold it
+    email      TEXT NOT NULL UNIQUE,   -- lower-cased
+    name       TEXT NOT NULL DEFAULT '',
+    role       TEXT NOT NULL,          -- owner | merchant (accounts.Role)
+    password   TEXT NOT NULL,          -- Argon2id hash
+    created    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,       -- SHA-256 of the cookie's token; the token itself is never stored
+    user_id    TEXT NOT NULL,
+    created    REAL NOT NULL,
+    expires    REAL NOT NULL
+);
 """
 #: Columns added after the first release: (table, column, declaration), added to older databases.
 _ADDED_COLUMNS = (
@@ -98,6 +113,11 @@ _ADDED_COLUMNS = (
     ("jobs", "retried_as", "TEXT"),
     ("models", "product_url", "TEXT NOT NULL DEFAULT ''"),  # the shop's product page ("back to the product")
     ("models", "expires", "REAL"),  # unix time after which the share link answers "expired"; NULL: never
+    # issue 15: whose model or job it is (users.id; '' = made before accounts, the owner's), and the
+    # merchant-side id of a model (random, unrelated to its public share id)
+    ("models", "owner", "TEXT NOT NULL DEFAULT ''"),
+    ("models", "model_id", "TEXT"),
+    ("jobs", "owner", "TEXT NOT NULL DEFAULT ''"),
 )
 
 #: Databases this process has checked (open_library), by path.

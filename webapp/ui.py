@@ -11,7 +11,7 @@ import streamlit as st
 
 import pipeline
 
-from . import limits, qr, settings, workers
+from . import accounts, limits, qr, settings, workers
 
 VIEWS = Path(__file__).resolve().parent / "views"
 CREATE, MODEL, LIBRARY, SHOP = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py", "shop_page.py"))
@@ -62,6 +62,25 @@ def browser_url() -> str | None:
         return st.context.url
     except Exception:  # no browser session (AppTest)
         return None
+
+
+#: st.session_state key of the signed-in user's id, for a run with no cookie to read: AppTests (which
+#: cannot send cookies) set it. A browser cannot: no widget has this key, and the server's
+#: middleware refuses a page session without a valid sign-in cookie before any script runs.
+SIGNED_IN = "plinth_signed_in_user"
+
+
+def current_user() -> accounts.User | None:
+    """The signed-in merchant: the session cookie's user, else the session state's (see SIGNED_IN)."""
+    data = data_dir()
+    try:
+        token = st.context.cookies.get(accounts.COOKIE)
+    except Exception:  # no browser session (AppTest)
+        token = None
+    user = accounts.session_user(data, token) if token else None
+    if user is None and st.session_state.get(SIGNED_IN):
+        user = accounts.get_user(data, st.session_state[SIGNED_IN])
+    return user
 
 
 def qr_png(url: str) -> bytes:
