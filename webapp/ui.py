@@ -83,6 +83,16 @@ def current_user() -> accounts.User | None:
     return user
 
 
+def require_user() -> accounts.User:
+    """The signed-in merchant, or a plain "please sign in" link and the end of this run."""
+    user = current_user()
+    if user is None:
+        st.info("Please sign in to see your models.", icon=":material/lock:")
+        st.markdown("[Sign in](/login)")
+        st.stop()
+    return user
+
+
 def qr_png(url: str) -> bytes:
     return qr.qr_png(url)
 
