@@ -168,12 +168,33 @@ def _dummy_hash(hasher) -> str:
     return hasher.hash(os.urandom(16).hex())
 
 
-def set_password(data: Path, user_id: str, password: str) -> None:
-    """Change a password and end every session of that user (signed in elsewhere: signed out)."""
+def set_password(data: Path, user_id: str, password: str, keep_token: str | None = None) -> None:
+    """Change a password and end every session of that user (signed in elsewhere: signed out),
+    except `keep_token`'s (the browser that changed it stays signed in)."""
     check_new_password(password)
     with store.connect(settings.data_dir(data)) as con:
         con.execute("UPDATE users SET password = ? WHERE id = ?", (_hasher().hash(password), user_id))
+        con.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
+                    (user_id, _digest(keep_token) if keep_token else ""))
+
+
+def set_name(data: Path, user_id: str, name: str) -> None:
+    with store.connect(settings.data_dir(data)) as con:
+        con.execute("UPDATE users SET name = ? WHERE id = ?", ((name or "").strip()[:80], user_id))
+
+
+def remove_user(data: Path, user_id: str) -> None:
+    """Delete an account and its sessions. Its models and jobs stay (the owner still sees them).
+    Refuses to remove the last owner: nobody could run the server's accounts any more."""
+    with store.connect(settings.data_dir(data)) as con:
+        row = con.execute("SELECT role FROM users WHERE id = ?", (user_id,)).fetchone()
+        if row is None:
+            return
+        owners = con.execute("SELECT COUNT(*) FROM users WHERE role = ?", (Role.OWNER.value,)).fetchone()[0]
+        if row["role"] == Role.OWNER.value and owners <= 1:
+            raise AccountError("This is the only owner account; make another owner before removing it.")
         con.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+        con.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
 
 def start_session(data: Path, user_id: str, ttl_s: float = SESSION_TTL_S, now: float | None = None) -> str:

@@ -7,6 +7,7 @@
     plinth doctor [--repair]                 # check (and fix) the data folder
     plinth backup library.tar                # the whole library, safe while the server runs
     plinth restore library.tar [--force]
+    plinth user add EMAIL [--owner] [--name N] [--password-stdin]   # also: user list, remove, passwd
 
 Everything about `make` comes from pipeline/cli.py; only publishing into the library and the
 server live here, because they need the web app (the library must work without it).
@@ -21,7 +22,7 @@ from pathlib import Path
 from pipeline import Result, Verdict
 from pipeline import cli as pipeline_cli
 
-from . import settings
+from . import settings, user_cli
 
 
 def _add_publish(make: argparse.ArgumentParser) -> None:
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("archive", help="the backup file")
     restore.add_argument("--force", action="store_true",
                          help="restore into a non-empty data folder (its contents are moved aside, not deleted)")
+    user_cli.add_parser(sub)
     return parser
 
 
@@ -109,7 +111,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"make": cmd_make, "serve": cmd_serve, "doctor": cmd_doctor, "backup": cmd_backup,
-            "restore": cmd_restore}
+            "restore": cmd_restore, "user": user_cli.run}
 
 
 def main(argv: list[str] | None = None) -> int:

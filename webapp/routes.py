@@ -269,7 +269,10 @@ def middleware() -> list:
     """The ASGI middleware around the whole app (ours and Streamlit's routes), outermost first."""
     from starlette.middleware import Middleware
 
-    return [Middleware(HeaderLimit), Middleware(SecurityHeaders), Middleware(PathGuard), Middleware(UploadGuard)]
+    from .gate import Gate
+
+    return [Middleware(HeaderLimit), Middleware(SecurityHeaders), Middleware(PathGuard), Middleware(Gate),
+            Middleware(UploadGuard)]
 
 
 async def health(_request: Request) -> Response:
@@ -278,7 +281,10 @@ async def health(_request: Request) -> Response:
 
 def routes() -> list[Route]:
     """Specific routes first, then catch-alls so that odd paths (`..`, extra slashes) are 404s."""
+    from . import signin_routes
+
     return [
+        *signin_routes.routes(),
         Route("/ar/{share_id}", ar, methods=["GET", "HEAD"]),
         Route("/ar/{rest:path}", not_found, methods=["GET", "HEAD"]),
         Route("/models/{share_id}/{filename}", model_file, methods=["GET", "HEAD", "OPTIONS"]),

@@ -92,6 +92,7 @@ def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
         settings.record_server_url(url, data)
         public = settings.public_url(data)
         print(f"Plinth is running at {url}  (data folder: {data})", flush=True)
+        _print_first_start(data, url)
         if public != url:
             print(f"Share links use {public}")
         app = build_app()
@@ -107,6 +108,16 @@ def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
             settings.forget_server_url(data)
     finally:
         held.release()
+
+
+def _print_first_start(data, url: str) -> None:
+    """While no account exists: the one-time link that creates the owner account."""
+    from . import signin
+
+    code = signin.setup_code(data)
+    if code:
+        print(f"First start: create the owner account at {url}/setup?code={code}\n"
+              "  (or in a terminal: plinth user add you@example.com --owner)", flush=True)
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -4,7 +4,8 @@ Tables:
 * models: published models. `share_id` is the public, unguessable id; `folder` is the private
   folder name under data/models/ (random too, and never shown).
 * jobs: queued, running and finished reconstructions, with live progress.
-* users, sessions: merchant accounts and their sign-ins (webapp/accounts.py).
+* users, sessions: merchant accounts and their sign-ins (webapp/accounts.py); login_attempts and
+  invites: the sign-in lockout and invite links (webapp/signin.py).
 
 The database is never the only truth: every model folder carries a `manifest.json` with its row
 (written before the row exists). The first connection of each process runs `open_library`, which
@@ -97,6 +98,18 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,       -- SHA-256 of the cookie's token; the token itself is never stored
     user_id    TEXT NOT NULL,
+    created    REAL NOT NULL,
+    expires    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_attempts (  -- failed sign-ins, for the lockout (webapp/signin.py)
+    key        TEXT NOT NULL,          -- 'email:<address>' or 'ip:<client address>'
+    at         REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts (key, at);
+CREATE TABLE IF NOT EXISTS invites (   -- a merchant the owner invited, until they choose a password
+    code_hash  TEXT PRIMARY KEY,       -- SHA-256 of the invite link's code; the code itself is never stored
+    email      TEXT NOT NULL,
+    name       TEXT NOT NULL DEFAULT '',
     created    REAL NOT NULL,
     expires    REAL NOT NULL
 );
