@@ -128,3 +128,11 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_skip(outcome.get_result())
+
+
+@pytest.fixture
+def signed_in_user(app_data):
+    """The owner account of the app_data folder (AppTests sign in as it: tests/signing.py)."""
+    from tests.signing import owner_account
+
+    return owner_account(app_data)

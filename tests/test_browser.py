@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_webapp_http import running_server  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
 
-from tests.browsing import VIEWPORTS  # noqa: E402
+from tests.browsing import VIEWPORTS, signed_in_context  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def wait_viewer_loaded(frame, label: str) -> dict:
 @pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_upload_to_result_and_share_page(size, server, browser, bench, artifacts):
     photo = bench / "single" / "chair" / "image.jpg"
-    ctx = browser.new_context(**VIEWPORTS[size])
+    ctx = signed_in_context(browser, server, **VIEWPORTS[size])
     page = ctx.new_page()
     page.set_default_timeout(60_000)
     outside = []
@@ -205,7 +205,7 @@ def test_merchant_pages_run_under_their_csp_and_show_names_as_text(browser, benc
                               "--texture-size", "512", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
         share_id = re.findall(r"/ar/(\S+)", run.stdout)[-1]
-        ctx = browser.new_context(**VIEWPORTS["desktop"])
+        ctx = signed_in_context(browser, base, tmp_path, **VIEWPORTS["desktop"])
         ctx.add_init_script(CSP_WATCH)
         page = ctx.new_page()
         page.set_default_timeout(60_000)
@@ -268,7 +268,7 @@ def test_failed_model_page_shows_the_reasons_and_no_share_link(browser, chair_mo
         assert httpx.get(f"{base}/ar/{failed.share_id}", timeout=10).status_code == 404
         assert httpx.get(f"{base}/models/{failed.share_id}/model.glb", timeout=10).status_code == 404
         for size in VIEWPORTS:
-            ctx = browser.new_context(**VIEWPORTS[size])
+            ctx = signed_in_context(browser, base, data, **VIEWPORTS[size])
             page = ctx.new_page()
             page.set_default_timeout(60_000)
             page.goto(f"{base}/model?id={failed.share_id}")
@@ -296,7 +296,7 @@ def test_failed_model_page_shows_the_reasons_and_no_share_link(browser, chair_mo
             shot(page, artifacts / f"webapp_failed_preview_{size}.png")
             ctx.close()
 
-        ctx = browser.new_context(**VIEWPORTS["desktop"])
+        ctx = signed_in_context(browser, base, data, **VIEWPORTS["desktop"])
         page = ctx.new_page()
         page.set_default_timeout(60_000)
         page.goto(f"{base}/model?id={warned.share_id}")

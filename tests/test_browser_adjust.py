@@ -22,6 +22,7 @@ from test_webapp_http import running_server  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
 
 from tests.browsing import VIEWPORTS as SIZES  # noqa: E402
+from tests.browsing import signed_in_context  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_turn_resize_and_poster_then_the_share_page_serves_them(size, served, br
     before = served_files(share_url, tmp_path)
     (w0, h0, d0) = before["glb"][1] - before["glb"][0]
 
-    ctx = browser.new_context(**SIZES[size])
+    ctx = signed_in_context(browser, base, **SIZES[size])
     page = ctx.new_page()
     page.set_default_timeout(60_000)
     errors = []

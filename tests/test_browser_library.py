@@ -25,6 +25,7 @@ from webapp import jobs, library
 from webapp.jobs import JobStatus
 
 from tests.browsing import VIEWPORTS as SIZES  # noqa: E402
+from tests.browsing import signed_in_context  # noqa: E402
 NAMES = [f"Chair {n}" for n in "ABCDEFG"]  # seven: two full rows of three and one alone
 FAILED_NAME = "Blue vase"
 FAILED_ERROR = "No object found in back.jpg. Take it again against a plain wall."
@@ -51,7 +52,7 @@ def shop(tmp_path_factory, chair_model, chair_photo, device):
 
 
 def _open_library(browser, base: str, size: str):
-    ctx = browser.new_context(**SIZES[size])
+    ctx = signed_in_context(browser, base, **SIZES[size])
     page = ctx.new_page()
     page.set_default_timeout(60_000)
     page.goto(base + "/library")

@@ -19,6 +19,7 @@ from test_browser import shot  # noqa: E402
 from test_webapp_http import running_server  # noqa: E402
 
 from tests.browsing import VIEWPORTS as SIZES  # noqa: E402
+from tests.browsing import signed_in_context  # noqa: E402
 NOT_FOUND = "Page not found"
 
 
@@ -38,8 +39,8 @@ def site(tmp_path_factory, chair_model, device):
         yield base, model.share_id, failed
 
 
-def _context(browser, size: str):
-    ctx = browser.new_context(**SIZES[size])
+def _context(browser, size: str, base: str):
+    ctx = signed_in_context(browser, base, **SIZES[size])
     ctx.set_default_timeout(90_000)  # every tab: a loaded CI machine renders the Model page slowly
     page = ctx.new_page()
     return ctx, page
@@ -51,7 +52,7 @@ def test_every_page_opens_at_its_own_address_without_page_not_found(size, site, 
     addresses = [("/", "Create a 3D model"), ("/create", "Create a 3D model"), ("/library", "Your 3D models"),
                  (f"/model?id={share_id}", "Oak chair"), (f"/?job={failed_job}", "Blue vase"),
                  (f"/create?job={failed_job}", "Blue vase"), ("/shop", "Your shop")]
-    ctx, page = _context(browser, size)
+    ctx, page = _context(browser, size, base)
     for path, heading in addresses:
         page.goto(base + path)
         page.get_by_role("heading", name=heading).first.wait_for()
@@ -81,7 +82,7 @@ def test_upload_thumbnails_stay_in_upload_order(size, site, browser, bench, arti
     base = site[0]
     images = sorted((bench / "multiview" / "chair" / "images").glob("*.jpg"))[:6]
     names = [f"IMG_{1001 + i}.jpg" for i in range(len(images))]
-    ctx, page = _context(browser, size)
+    ctx, page = _context(browser, size, base)
     page.goto(base + "/create")
     page.get_by_role("heading", name="Create a 3D model").wait_for()
     page.locator("input[type=file]").set_input_files(
@@ -107,7 +108,7 @@ def test_the_progress_page_always_moves_on_to_the_result(site, browser, bench, a
     test_webapp_apptest and test_webapp_job_run; here it is only photographed when it shows.)"""
     base, size = site[0], "desktop"
     photo = bench / "single" / "chair" / "image.jpg"
-    ctx, page = _context(browser, size)
+    ctx, page = _context(browser, size, base)
     other = ctx.new_page()
     shots = set()
     for round_ in range(2):
@@ -171,7 +172,7 @@ def test_stop_works_while_the_page_polls(site, browser, bench, artifacts):
     """The page reruns itself every second while a job runs: a click on Stop still gets through."""
     base = site[0]
     images = sorted((bench / "multiview" / "chair" / "images").glob("*.jpg"))[::3][:8]
-    ctx, page = _context(browser, "desktop")
+    ctx, page = _context(browser, "desktop", base)
     page.goto(base + "/create")
     page.get_by_role("heading", name="Create a 3D model").wait_for()
     page.locator("input[type=file]").set_input_files([str(p) for p in images])

@@ -23,7 +23,7 @@ from tests.polling import wait_for  # noqa: E402
 
 PIXEL_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/126.0.0.0 Mobile Safari/537.36")
-from tests.browsing import VIEWPORTS  # noqa: E402
+from tests.browsing import VIEWPORTS, signed_in_context  # noqa: E402
 
 # An Android phone's user agent, so model-viewer offers AR (Scene Viewer) as it would to a shopper.
 SIZES = {**VIEWPORTS, "phone": {**VIEWPORTS["phone"], "user_agent": PIXEL_UA}}
@@ -226,7 +226,7 @@ def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site,
     """Done when: the embed snippets, copied from the Model page with its Copy buttons and pasted
     into a plain HTML file served from another port, show the model (iframe and <model-viewer>)."""
     base, data, model, _, _ = site
-    ctx = browser.new_context(**SIZES["desktop"])
+    ctx = signed_in_context(browser, base, data, **SIZES["desktop"])
     ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     page = ctx.new_page()
     page.set_default_timeout(60_000)

@@ -22,13 +22,14 @@ import httpx
 import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.testing.v1 import AppTest
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.signing import signed_in_apptest  # noqa: E402
 from test_webapp_http import ROOT, running_server  # noqa: E402
 
-from webapp import limits, settings, ui, workers  # noqa: E402
+from tests.browsing import SERVED, sign_in_token  # noqa: E402
+from webapp import accounts, limits, settings, ui, workers  # noqa: E402
 
 MB = 1024 * 1024
 JOB_MB = 120  # the module server's session total: reachable with three 45 MB files
@@ -50,12 +51,13 @@ class Session:
 
     def __init__(self, base: str):
         self.base = base
-        self.http = httpx.Client(base_url=base, timeout=60)
+        signed_in = sign_in_token(SERVED[base])  # the merchant pages' gate wants a sign-in first
+        self.http = httpx.Client(base_url=base, timeout=60, cookies={accounts.COOKIE: signed_in})
         self.xsrf = self.http.get("/_stcore/health").cookies["_streamlit_xsrf"]
         self._open = ExitStack()
         self.ws = self._open.enter_context(connect(
             base.replace("http://", "ws://") + "/_stcore/stream", origin=base, close_timeout=1,
-            additional_headers={"Cookie": f"_streamlit_xsrf={self.xsrf}"}, subprotocols=["streamlit", self.xsrf]))
+            additional_headers={"Cookie": f"_streamlit_xsrf={self.xsrf}; {accounts.COOKIE}={signed_in}"}, subprotocols=["streamlit", self.xsrf]))
         self._open.callback(self.http.close)
         rerun = BackMsg()
         rerun.rerun_script.query_string = ""
@@ -68,7 +70,8 @@ class Session:
             if msg.WhichOneof("type") == "new_session":
                 self.id = msg.new_session.initialize.session_id
         assert self.id, "no session id from the server"
-        self.headers = {"X-Xsrftoken": self.xsrf, "Cookie": f"_streamlit_xsrf={self.xsrf}"}
+        self.headers = {"X-Xsrftoken": self.xsrf,
+                        "Cookie": f"_streamlit_xsrf={self.xsrf}; {accounts.COOKIE}={signed_in}"}
 
     def url(self, file_id: str) -> str:
         return f"/_stcore/upload_file/{self.id}/{file_id}"
@@ -241,9 +244,10 @@ def share_id(server, bench, device, tmp_path_factory):
 
 
 def test_merchant_pages_send_csp_and_refuse_framing(server):
-    base, _ = server
+    base, data = server
+    signed_in = {accounts.COOKIE: sign_in_token(data)}
     for path in ("/", "/model?id=x", "/library", "/_stcore/health"):
-        r = httpx.get(base + path, timeout=10)
+        r = httpx.get(base + path, cookies=signed_in, timeout=10)
         assert r.status_code == 200, path
         csp = r.headers["content-security-policy"]
         assert "frame-ancestors 'self'" in csp and "default-src 'self'" in csp, path
@@ -266,9 +270,11 @@ def _refused(base: str, path: str, pad: int) -> bool:
 
 
 def test_oversized_request_headers_get_a_plain_431(server, share_id):
-    base, _ = server
+    base, data = server
+    signed_in = {accounts.COOKIE: sign_in_token(data)}
     for path in ("/", f"/ar/{share_id}", f"/models/{share_id}/model.glb"):
-        assert httpx.get(base + path, headers={"X-Pad": "a" * 8_000}, timeout=10).status_code == 200, path
+        assert httpx.get(base + path, headers={"X-Pad": "a" * 8_000}, cookies=signed_in,
+                         timeout=10).status_code == 200, path
         # Over our 32 KiB and under one loopback segment, so the server parses it whole: our answer.
         r = httpx.get(base + path, headers={"X-Pad": "a" * 40_000}, timeout=10)
         assert r.status_code == 431 and r.text == "The request's headers are too large.", path
@@ -319,7 +325,7 @@ def test_upload_file_names_are_shown_as_plain_text(tmp_path, monkeypatch):
     st.cache_resource.clear()
     st.cache_data.clear()
     try:
-        at = AppTest.from_file(str(ROOT / "webapp" / "app.py"), default_timeout=30).run()
+        at = signed_in_apptest(str(ROOT / "webapp" / "app.py"), default_timeout=30).run()
         at.file_uploader[0].set_value([(EVIL, b"not a photo at all", "image/jpeg")]).run()
         assert not at.exception
         shown = [e.value for e in (*at.caption, *at.markdown, *at.error, *at.warning)]

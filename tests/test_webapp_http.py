@@ -53,6 +53,9 @@ def running_server(data: Path, device: str | None = None, env: dict[str, str] | 
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_healthy(proc, port, data / "server.log")
+            from tests.browsing import SERVED
+
+            SERVED[f"http://127.0.0.1:{port}"] = data  # for signed_in_context and signed_in_client
             yield f"http://127.0.0.1:{port}"
         finally:
             proc.terminate()

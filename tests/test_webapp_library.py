@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import pipeline
+from tests.signing import signed_in_apptest  # noqa: E402
 from tests.polling import wait_for
 from webapp import jobs, library, listing, sanitize, store, trash, workers
 from webapp.jobs import JobStatus
@@ -207,11 +208,10 @@ def test_cli_side_modules_do_not_import_streamlit():
 def _library(**query):
     """The Library page after one run of the app (so the workers have started and recovered: a job
     set running afterwards stays running, since no worker claims a job that is not queued)."""
-    from streamlit.testing.v1 import AppTest
 
     from tests.test_webapp_apptest import APP
 
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = signed_in_apptest(APP, default_timeout=60).run()
     at.switch_page("views/library_page.py")
     for key, value in query.items():
         at.query_params[key] = value

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 import pipeline
 from pipeline import Verdict
+from tests.signing import signed_in_apptest  # noqa: E402
 from tests.verdicts import FAILED_CHECK, RESHOOT, WARNED_CHECK, judged
 from webapp import jobs, library, routes, store, verdicts
 from webapp.jobs import JobStatus
@@ -154,12 +155,11 @@ def test_the_job_verdict_reads_as_none_for_jobs_done_before_the_gate(chair_photo
 
 def _page(data, page: str, **query):
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
     from tests.test_webapp_apptest import APP
 
     st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=60).run()  # first a run, so the pages are registered
+    at = signed_in_apptest(APP, default_timeout=60).run()  # first a run, so the pages are registered
     at.switch_page(page)
     for key, value in query.items():
         at.query_params[key] = value

@@ -25,6 +25,7 @@ page = st.navigation(
         st.Page(ui.MODEL, title="Model", url_path="model"),
         st.Page(ui.LIBRARY, title="Library", url_path="library"),
         st.Page(ui.SHOP, title="Your shop", url_path="shop"),
+        st.Page(ui.SETTINGS, title="Settings", url_path="settings"),
         st.Page(ui.CREATE, title="Create", url_path="home", default=True),
     ],
     position="hidden",

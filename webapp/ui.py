@@ -15,6 +15,7 @@ from . import accounts, limits, qr, settings, workers
 
 VIEWS = Path(__file__).resolve().parent / "views"
 CREATE, MODEL, LIBRARY, SHOP = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py", "shop_page.py"))
+SETTINGS = str(VIEWS / "settings_page.py")
 
 _KIND_WORDS = {
     "flat": "Flat (poster, rug, panel)",
@@ -77,7 +78,7 @@ def current_user() -> accounts.User | None:
         token = st.context.cookies.get(accounts.COOKIE)
     except Exception:  # no browser session (AppTest)
         token = None
-    user = accounts.session_user(data, token) if token else None
+    user = accounts.session_user(data, token) if isinstance(token, str) and token else None
     if user is None and st.session_state.get(SIGNED_IN):
         user = accounts.get_user(data, st.session_state[SIGNED_IN])
     return user
@@ -87,10 +88,22 @@ def require_user() -> accounts.User:
     """The signed-in merchant, or a plain "please sign in" link and the end of this run."""
     user = current_user()
     if user is None:
-        st.info("Please sign in to see your models.", icon=":material/lock:")
-        st.markdown("[Sign in](/login)")
+        # Reached only when a session ends while its page is open (the gate refuses new ones).
+        st.title("You are signed out")
+        st.info("Your sign-in has ended, so this page cannot show your models. Sign in again to go on.",
+                icon=":material/lock:")
+        st.html('<a class="signin-again" href="/login">Sign in</a>')
         st.stop()
     return user
+
+
+def session_token() -> str | None:
+    """This browser's sign-in token (to keep its session when the password changes)."""
+    try:
+        token = st.context.cookies.get(accounts.COOKIE)
+    except Exception:  # AppTest
+        return None
+    return token if isinstance(token, str) else None
 
 
 def qr_png(url: str) -> bytes:
@@ -115,6 +128,12 @@ def header(active: str) -> None:
                      width="content")
         st.page_link(SHOP, label="Your shop", icon=":material/storefront:", disabled=active == "shop",
                      width="content")
+        user = current_user()
+        if user is not None:
+            st.page_link(SETTINGS, label=md(user.shown_name), icon=":material/account_circle:",
+                         disabled=active == "settings", width="content", help="Your account and team")
+            # A plain link in this tab (st.html drops `target`): /logout signs a same-site click out at once.
+            st.html('<a class="signout" href="/logout">Sign out</a>', width="content")
 
 
 def md(text: str) -> str:
