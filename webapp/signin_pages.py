@@ -35,6 +35,7 @@ class Form:
     fields: tuple[Field, ...] = field(default_factory=tuple)
     error: str = ""
     note: str = ""  # a line under the form (e.g. how to get an account)
+    notice: str = ""  # good news above the form (e.g. "You are signed out.")
 
 
 def page(title: str, body: str) -> str:
@@ -70,6 +71,7 @@ def _field(f: Field) -> str:
 
 def form(f: Form) -> str:
     error = f'<p class="error" role="alert">{_e(f.error)}</p>' if f.error else ""
+    error += f'<p class="notice" role="status">{_e(f.notice)}</p>' if f.notice else ""
     note = f'<p class="note">{_e(f.note)}</p>' if f.note else ""
     fields = "\n".join(_field(x) for x in f.fields)
     return page(f.title, f"""<h1>{_e(f.title)}</h1>
@@ -90,12 +92,12 @@ def message(title: str, text: str, link: tuple[str, str] | None = None, code: st
     return page(title, f'<h1>{_e(title)}</h1>\n<p class="lead">{_e(text)}</p>\n{cmd}{go}')
 
 
-def login(csrf: str, next_path: str, email: str = "", error: str = "", sso: str = "") -> str:
+def login(csrf: str, next_path: str, email: str = "", error: str = "", sso: str = "", notice: str = "") -> str:
     sso_link = (f'<p class="sso"><a class="button secondary" href="/login/sso?next={_e(next_path)}">'
                 f'Sign in with {_e(sso)}</a></p>' if sso else "")
     html = form(Form(
         title="Sign in", lead="Sign in to make and manage your 3D models.", action="/login", button="Sign in",
-        csrf=csrf, error=error, note="No account yet? Ask the shop owner who runs this Plinth to invite you.",
+        csrf=csrf, error=error, notice=notice, note="No account yet? Ask the shop owner who runs this Plinth to invite you.",
         fields=(Field("next", "", "hidden", next_path),
                 Field("email", "E-mail", "email", email, "username"),
                 Field("password", "Password", "password", autocomplete="current-password"))))

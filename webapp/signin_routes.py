@@ -74,7 +74,7 @@ async def login(request: Request) -> Response:
         if _current(request) is not None:
             return RedirectResponse(go, status_code=303)
         notice = "You are signed out." if request.query_params.get("out") == "1" else ""
-        return _html(pages.login(csrf, go, error=notice), request, csrf=csrf)
+        return _html(pages.login(csrf, go, notice=notice), request, csrf=csrf)
     fields, ok = await _form(request)
     email, go = fields.get("email", "").strip()[:320], signin.safe_next(fields.get("next"))
     if not ok:
