@@ -64,9 +64,12 @@ def _field(f: Field) -> str:
         return f'<input type="hidden" name="{_e(f.name)}" value="{_e(f.value)}">'
     auto = f' autocomplete="{_e(f.autocomplete)}"' if f.autocomplete else ""
     value = f' value="{_e(f.value)}"' if f.value and f.kind != "password" else ""
-    hint = f'<span class="hint">{_e(f.hint)}</span>' if f.hint else ""
-    return (f'<label>{_e(f.label)}<input type="{_e(f.kind)}" name="{_e(f.name)}"{value}{auto} '
-            f'{"required " if f.kind != "text" else ""}maxlength="1024">{hint}</label>')
+    ident = f"f-{_e(f.name)}"
+    hint = f'<span class="hint" id="{ident}-hint">{_e(f.hint)}</span>' if f.hint else ""
+    described = f' aria-describedby="{ident}-hint"' if f.hint else ""
+    return (f'<div class="field"><label for="{ident}">{_e(f.label)}</label>'
+            f'<input id="{ident}" type="{_e(f.kind)}" name="{_e(f.name)}"{value}{auto}{described} '
+            f'{"required " if f.kind != "text" else ""}maxlength="1024">{hint}</div>')
 
 
 def form(f: Form) -> str:
