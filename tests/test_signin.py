@@ -397,6 +397,10 @@ def test_settings_shows_the_team_to_the_owner_only_and_invites_and_removes(app_d
     owner = signed_in_user
     at = _settings(owner.id)
     assert "Your team" in _texts(at) and owner.email in _texts(at)
+    _field(at, "Your name").input("Ana Silva")
+    _button(at, "Save name").click().run()
+    assert accounts.get_user(app_data, owner.id).name == "Ana Silva" and "Saved." in _texts(at)
+    assert any(link.label == "Ana Silva" for link in at.get("page_link"))  # the header greets the new name
     _field(at, "E-mail").input("Bob@Shop.example")
     _field(at, "Name").input("Bob")
     _button(at, "Make an invite link").click().run()

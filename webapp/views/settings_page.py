@@ -19,7 +19,10 @@ with st.form("account_name", border=True):
     name = st.text_input("Your name", value=user.name, max_chars=80, placeholder="Ana Silva")
     if st.form_submit_button("Save name", icon=":material/save:"):
         accounts.set_name(data, user.id, name)
-        st.success("Saved.", icon=":material/check:")
+        st.session_state["settings_name_saved"] = True
+        st.rerun()  # the header shows the new name too
+if st.session_state.pop("settings_name_saved", False):
+    st.success("Saved.", icon=":material/check:")
 
 with st.form("account_password", border=True, clear_on_submit=True):
     st.markdown("**Change your password**")
