@@ -149,3 +149,168 @@ def test_settings_section_makes_shows_once_lists_and_revokes_tokens(app_data):
     at.button(key="api_rotate_yes").click().run()
     rotated = webhooks.secret_for(app_data, ana.id)
     assert rotated != secret and rotated in _texts(at) and secret not in _texts(at)
+
+
+# ------------------------------------------------------------------ against a real `plinth serve`
+
+LIMITS = {"PLINTH_MAX_FILE_MB": "1", "PLINTH_MAX_JOB_MB": "3", "PLINTH_API_REQUESTS_PER_MINUTE": "40"}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, device):
+    """A real server (small upload limits, 40 requests a minute per token) and two merchants:
+    Ana (the owner account) and Bo, each with a token."""
+    data = tmp_path_factory.mktemp("api-data")
+    ana = accounts.add_user(data, "ana@shop.example", PASSWORD, role=accounts.Role.OWNER)
+    bo = accounts.add_user(data, "bo@shop.example", PASSWORD)
+    with running_server(data, device, env=LIMITS) as base:
+        yield {"base": base, "data": data, "ana": ana, "bo": bo,
+               "ana_token": tokens.create(data, ana.id, "Ana's shop")[0],
+               "bo_token": tokens.create(data, bo.id, "Bo's bot")[0]}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _error(answer: httpx.Response, status: int) -> dict:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/json")
+    body = answer.json()["error"]
+    assert set(body) == {"code", "message"} and body["message"] and "Traceback" not in body["message"]
+    return body
+
+
+def _solid_jpeg(size=(640, 480)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 60, 40)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_without_a_valid_token_every_route_is_401_but_the_openapi_document_is_public(api):
+    base = api["base"]
+    calls = [("GET", "/api/v1/models"), ("POST", "/api/v1/models"), ("GET", "/api/v1/models/abcdefgh12345678"),
+             ("PATCH", "/api/v1/models/abcdefgh12345678"), ("DELETE", "/api/v1/models/abcdefgh12345678"),
+             ("GET", "/api/v1/jobs/abcdefgh12345678")]
+    for method, path in calls:
+        for headers, code in (({}, "unauthorized"), (_auth("plinth_" + "x" * 43), "invalid_token"),
+                              ({"Authorization": "Basic YW5hOnB3"}, "invalid_token"), ({"Authorization": "Bearer"}, "invalid_token")):
+            answer = httpx.request(method, base + path, headers=headers, timeout=10)
+            assert _error(answer, 401)["code"] == code, (method, path, headers)
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+    doc = httpx.get(base + "/api/v1/openapi.json", timeout=10)
+    assert doc.status_code == 200 and doc.json()["servers"][0]["url"] == base + "/api/v1"
+    assert _error(httpx.get(base + "/api/v1/nothing-here", headers=_auth(api["ana_token"]), timeout=10),
+                  404)["code"] == "not_found"
+
+
+def test_a_revoked_token_stops_working_at_once(api):
+    text, token = tokens.create(api["data"], api["bo"].id, "short-lived")
+    assert httpx.get(api["base"] + "/api/v1/models", headers=_auth(text), timeout=10).status_code == 200
+    assert tokens.revoke(api["data"], api["bo"].id, token.id)
+    answer = httpx.get(api["base"] + "/api/v1/models", headers=_auth(text), timeout=10)
+    assert _error(answer, 401)["code"] == "invalid_token" and "revoked" in answer.json()["error"]["message"]
+
+
+def test_two_merchants_never_see_each_others_models_or_jobs(api, chair_model, chair_photo):
+    base, data, ana, bo = api["base"], api["data"], api["ana"], api["bo"]
+    mine = library.add_model(chair_model, "Oak chair", [chair_photo], data_dir=data, owner=ana.id)
+    assert mine.model_id and mine.model_id != mine.share_id
+    a, b = _auth(api["ana_token"]), _auth(api["bo_token"])
+    listed = httpx.get(f"{base}/api/v1/models", headers=a, timeout=10).json()["models"]
+    assert [m["id"] for m in listed] == [mine.model_id]
+    assert listed[0]["share_url"] == f"{base}/ar/{mine.share_id}" and listed[0]["files"]["glb"].endswith("/model.glb")
+    assert abs(listed[0]["dimensions_m"]["height"] - 0.85) < 0.01 and listed[0]["report"]
+    assert httpx.get(f"{base}/api/v1/models", headers=b, timeout=10).json() == {"models": [], "next_cursor": None}
+    # Bo gets exactly what an unknown id gets, for every verb; the share id is no merchant id
+    unknown = httpx.get(f"{base}/api/v1/models/{'z' * 16}", headers=b, timeout=10)
+    for method, kwargs in (("GET", {}), ("PATCH", {"json": {"name": "Mine now"}}), ("DELETE", {})):
+        answer = httpx.request(method, f"{base}/api/v1/models/{mine.model_id}", headers=b, timeout=10, **kwargs)
+        assert answer.status_code == 404 and answer.json() == unknown.json(), method
+    assert httpx.get(f"{base}/api/v1/models/{mine.share_id}", headers=a, timeout=10).status_code == 404
+    assert library.get_model(mine.share_id, data).name == "Oak chair"  # Bo changed nothing
+    # a job Ana starts through the API: hers to follow, a 404 for Bo
+    posted = httpx.post(f"{base}/api/v1/models", headers=a, timeout=30, data={"name": "Red card", "quality": "fast"},
+                        files=[("photos", ("card.jpg", _solid_jpeg(), "image/jpeg"))])
+    assert posted.status_code == 202, posted.text
+    job_id = posted.json()["job_id"]
+    assert posted.json()["status_url"] == f"{base}/api/v1/jobs/{job_id}" and posted.json()["status"] == "queued"
+    assert jobs.get_job(job_id, data).owner == ana.id
+    status = httpx.get(posted.json()["status_url"], headers=a, timeout=10)
+    assert status.status_code == 200 and status.json()["id"] == job_id and status.json()["stage_words"]
+    assert httpx.get(posted.json()["status_url"], headers=b, timeout=10).json() == unknown.json()
+    # Ana's own changes work
+    changed = httpx.patch(f"{base}/api/v1/models/{mine.model_id}", headers=a, timeout=10,
+                          json={"name": "Oak chair, natural", "product_url": "shop.example/p/oak"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["name"] == "Oak chair, natural" and changed.json()["product_url"] == "https://shop.example/p/oak"
+    bad = httpx.patch(f"{base}/api/v1/models/{mine.model_id}", headers=a, timeout=10, json={"product_url": "javascript:x"})
+    assert "https://" in _error(bad, 422)["message"]
+    assert _error(httpx.patch(f"{base}/api/v1/models/{mine.model_id}", headers=a, timeout=10,
+                              json={"expires": "2001-01-01"}), 422)["message"].startswith("That day has already passed")
+    gone = httpx.delete(f"{base}/api/v1/models/{mine.model_id}", headers=a, timeout=10)
+    assert gone.status_code == 204
+    assert httpx.get(f"{base}/api/v1/models/{mine.model_id}", headers=a, timeout=10).status_code == 404
+    assert library.get_model(mine.share_id, data, trashed=True).trashed  # in the Trash, like the UI's delete
+    assert httpx.get(f"{base}/ar/{mine.share_id}", timeout=10).status_code == 410
+
+
+def test_models_come_in_pages(api, chair_model, chair_photo):
+    data, base = api["data"], api["base"]
+    text = tokens.create(data, api["bo"].id, "pager")[0]
+    made = [library.add_model(chair_model, f"Chair {i}", [chair_photo], data_dir=data, owner=api["bo"].id)
+            for i in range(3)]
+    first = httpx.get(f"{base}/api/v1/models?limit=2", headers=_auth(text), timeout=10).json()
+    assert [m["name"] for m in first["models"]] == ["Chair 2", "Chair 1"] and first["next_cursor"]
+    rest = httpx.get(f"{base}/api/v1/models?limit=2&cursor={first['next_cursor']}", headers=_auth(text), timeout=10).json()
+    assert [m["id"] for m in rest["models"]] == [made[0].model_id] and rest["next_cursor"] is None
+    for query in ("limit=0", "limit=many", "cursor=nope"):
+        assert _error(httpx.get(f"{base}/api/v1/models?{query}", headers=_auth(text), timeout=10), 400)
+
+
+def test_too_many_requests_get_429_with_retry_after(api):
+    text = tokens.create(api["data"], api["bo"].id, "busy bot")[0]
+    url = api["base"] + "/api/v1/models"
+    answers = [httpx.get(url, headers=_auth(text), timeout=10).status_code for _ in range(40)]
+    assert answers == [200] * 40
+    refused = httpx.get(url, headers=_auth(text), timeout=10)
+    body = _error(refused, 429)
+    assert body["code"] == "rate_limited" and "40 requests a minute" in body["message"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert httpx.get(url, headers=_auth(api["bo_token"]), timeout=10).status_code == 200  # per token
+
+
+def test_uploads_over_the_limits_or_unusable_get_json_in_plain_words(api):
+    import http.client
+    from urllib.parse import urlsplit
+
+    url, a = api["base"] + "/api/v1/models", _auth(api["ana_token"])
+
+    def post(files, **data):
+        return httpx.post(url, headers=a, files=files, data=data or {"name": "x"}, timeout=60)
+
+    many = [("photos", (f"p{i}.jpg", b"tiny", "image/jpeg")) for i in range(101)]
+    assert "more than the 100 one model can use" in _error(post(many), 413)["message"]
+    big = [("photos", ("huge.jpg", b"\xff" * int(1.5 * 2**20), "image/jpeg"))]
+    assert "each may be at most 1 MB" in _error(post(big), 413)["message"]
+    parts = urlsplit(api["base"])
+    con = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    con.putrequest("POST", "/api/v1/models")
+    for name, value in {**a, "Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(50 * 2**20)}.items():
+        con.putheader(name, value)
+    con.endheaders()
+    declared = con.getresponse()
+    assert declared.status == 413 and "at most 3 MB" in json.loads(declared.read())["error"]["message"]
+    con.close()
+    garbage = [("photos", ("broken.jpg", b"not a photo at all", "image/jpeg"))]
+    assert "broken.jpg" in _error(post(garbage), 422)["message"]
+    photo = [("photos", ("card.jpg", _solid_jpeg(), "image/jpeg"))]
+    assert "mm, cm, m, in" in _error(post(photo, size="30", unit="furlong"), 422)["message"]
+    assert "between 5 mm and 20 m" in _error(post(photo, size="30000", unit="cm"), 422)["message"]
+    assert "Unknown kind" in _error(post(photo, kind="blob"), 422)["message"]
+    assert "https://" in _error(post(photo, webhook_url="ftp://shop.example/x"), 422)["message"]
+    assert _error(post([("notes", ("a.txt", b"x", "text/plain"))], name="nothing"), 422)["code"] == "no_photos"
+    assert _error(httpx.post(url, headers=a, json={"photos": []}, timeout=10), 400)["code"] == "not_multipart"
+    assert not [j for j in jobs.list_jobs(tuple(jobs.JobStatus), api["data"]) if j.name == "x"]  # nothing queued

@@ -75,10 +75,16 @@ async def read(request: Request) -> NewModel:
         if not photos:
             raise unprocessable("Add at least one photo of the product (a 'photos' file field).", "no_photos")
         _check_limits(sizes)
-        files = tuple((p.filename or f"photo-{i + 1}.jpg", await p.read()) for i, p in enumerate(photos))
+        files = tuple([(p.filename or f"photo-{i + 1}.jpg", await p.read()) for i, p in enumerate(photos)])
         text = {key: str(form.get(key) or "").strip() for key in FIELDS if key != "photos"}
     finally:
         await form.close()
+    options = job_options(text)  # the cheap checks first: a wrong field costs no photo decoding
+    webhook = text["webhook_url"]
+    if webhook:
+        from .webhooks import check_url
+
+        webhook = check_url(webhook)
     warnings = []
     for filename, content in files:
         if not content:
@@ -86,14 +92,8 @@ async def read(request: Request) -> NewModel:
                                 "empty_photo")
         check = photo_check.check_upload(filename, content)
         if check.error:  # the Create page marks it and leaves it out; a program is told at once
-            raise unprocessable(f"{filename[:80]}: {check.error}", "unusable_photo")
+            raise unprocessable(check.error, "unusable_photo")
         warnings += [f"{filename[:80]}: {w}" for w in check.warnings]
-    options = job_options(text)
-    webhook = text["webhook_url"]
-    if webhook:
-        from .webhooks import check_url
-
-        webhook = check_url(webhook)
     return NewModel(files=files, name=text["name"][:120] or "My product", options=options, webhook_url=webhook,
                     warnings=tuple(warnings))
 
