@@ -3,6 +3,7 @@
     plinth make vase.jpg --out out/vase.glb --height 30cm --publish --name "Blue vase"
                                              # a model that fails the quality checks: exit code 4,
                                              # not published (--keep-failed keeps its files)
+    plinth make vase.jpg --out out/vase.glb --height 30cm --server URL --token T   # on a server, by its API
     plinth serve --port 8501
     plinth doctor [--repair]                 # check (and fix) the data folder
     plinth backup library.tar                # the whole library, safe while the server runs

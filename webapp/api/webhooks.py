@@ -163,6 +163,11 @@ def start(data: Path) -> None:
 
 
 def _watch(data: Path) -> None:
+    try:  # calls a stopped server had picked but not finished: this is the only watcher of the folder now
+        with store.connect(data) as con:
+            con.execute("UPDATE api_webhooks SET state = 'waiting' WHERE state = 'sending'")
+    except Exception:
+        log.exception("webhook watcher start")
     while True:
         try:
             for job_id in due(data):
