@@ -82,6 +82,45 @@ def test_webhook_signatures_verify_and_urls_are_checked(tmp_path):
         assert refused.value.status == 422 and "https://" in refused.value.message
 
 
+def test_a_webhook_that_fails_is_tried_three_times_and_never_changes_the_job(tmp_path, monkeypatch):
+    import pipeline
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    ana = accounts.add_user(tmp_path, "ana@shop.example", PASSWORD, role=accounts.Role.OWNER)
+    job_id = jobs.submit([("card.jpg", _solid_jpeg())], "Card", pipeline.Options(), data_dir=tmp_path, owner=ana.id)
+    calls = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            calls.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *_args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    monkeypatch.setattr(webhooks, "BACKOFF_S", (0.05, 0.1))  # the real waits are seconds
+    try:
+        webhooks.register(tmp_path, job_id, ana.id, f"http://127.0.0.1:{receiver.server_port}/hook")
+        assert webhooks.due(tmp_path) == []  # still queued: nothing to report yet
+        assert jobs.claim(tmp_path, "cpu") == job_id
+        assert jobs.finish(tmp_path, job_id, jobs.JobStatus.FAILED, error="No product found in card.jpg.")
+        assert webhooks.due(tmp_path) == [job_id]
+        assert webhooks.deliver(tmp_path, job_id) is False
+    finally:
+        receiver.shutdown()
+    assert len(calls) == webhooks.ATTEMPTS == 3
+    event = json.loads(calls[0])
+    assert event["event"] == "job.failed" and event["job"]["error"]["message"] == "No product found in card.jpg."
+    assert event["model"] is None
+    job = jobs.get_job(job_id, tmp_path)
+    assert job.status is jobs.JobStatus.FAILED and job.error == "No product found in card.jpg."
+    assert webhooks.due(tmp_path) == []  # given up: never called again
+
+
 def _api_routes() -> set[tuple[str, str]]:
     found = set()
     for route in routes.routes():
@@ -153,12 +192,13 @@ def test_settings_section_makes_shows_once_lists_and_revokes_tokens(app_data):
 
 # ------------------------------------------------------------------ against a real `plinth serve`
 
-LIMITS = {"PLINTH_MAX_FILE_MB": "1", "PLINTH_MAX_JOB_MB": "3", "PLINTH_API_REQUESTS_PER_MINUTE": "40"}
+LIMITS = {"PLINTH_MAX_FILE_MB": "1", "PLINTH_MAX_JOB_MB": "3", "PLINTH_API_REQUESTS_PER_MINUTE": "40",
+          "PLINTH_API_JOBS_PER_HOUR": "2"}
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, device):
-    """A real server (small upload limits, 40 requests a minute per token) and two merchants:
+    """A real server (small upload limits, 40 requests a minute and 2 new models an hour per token) and two merchants:
     Ana (the owner account) and Bo, each with a token."""
     data = tmp_path_factory.mktemp("api-data")
     ana = accounts.add_user(data, "ana@shop.example", PASSWORD, role=accounts.Role.OWNER)
@@ -241,6 +281,7 @@ def test_two_merchants_never_see_each_others_models_or_jobs(api, chair_model, ch
     status = httpx.get(posted.json()["status_url"], headers=a, timeout=10)
     assert status.status_code == 200 and status.json()["id"] == job_id and status.json()["stage_words"]
     assert httpx.get(posted.json()["status_url"], headers=b, timeout=10).json() == unknown.json()
+    jobs.cancel(job_id, data)  # its model is not what this test is about
     # Ana's own changes work
     changed = httpx.patch(f"{base}/api/v1/models/{mine.model_id}", headers=a, timeout=10,
                           json={"name": "Oak chair, natural", "product_url": "shop.example/p/oak"})
@@ -314,3 +355,23 @@ def test_uploads_over_the_limits_or_unusable_get_json_in_plain_words(api):
     assert _error(post([("notes", ("a.txt", b"x", "text/plain"))], name="nothing"), 422)["code"] == "no_photos"
     assert _error(httpx.post(url, headers=a, json={"photos": []}, timeout=10), 400)["code"] == "not_multipart"
     assert not [j for j in jobs.list_jobs(tuple(jobs.JobStatus), api["data"]) if j.name == "x"]  # nothing queued
+
+
+def test_new_models_per_hour_are_limited_per_token(api):
+    text = tokens.create(api["data"], api["ana"].id, "eager bot")[0]
+    photo = [("photos", ("card.jpg", _solid_jpeg(), "image/jpeg"))]
+    made = []
+    for _ in range(2):
+        answer = httpx.post(api["base"] + "/api/v1/models", headers=_auth(text), files=photo,
+                            data={"name": "Hourly", "quality": "fast"}, timeout=30)
+        assert answer.status_code == 202, answer.text
+        made.append(answer.json()["job_id"])
+        jobs.cancel(made[-1], api["data"])  # only the counting matters here, not the models
+    refused = httpx.post(api["base"] + "/api/v1/models", headers=_auth(text), files=photo,
+                         data={"name": "Hourly"}, timeout=30)
+    body = _error(refused, 429)
+    assert "2 new models an hour" in body["message"] and "minutes" in body["message"]
+    assert 60 < int(refused.headers["retry-after"]) <= 3600
+    assert len([j for j in jobs.list_jobs(tuple(jobs.JobStatus), api["data"]) if j.name == "Hourly"]) == 2
+    # reading still works for that token, and other tokens may still make models
+    assert httpx.get(api["base"] + "/api/v1/models", headers=_auth(text), timeout=10).status_code == 200
