@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from webapp import accounts, ui
+from webapp import accounts, settings, ui
 from webapp.api import tokens, webhooks
 
 _NEW = "api_new_token"  # the token just made: shown once, in this session only
 _REVOKING = "api_revoking"  # the token id waiting for "Yes, revoke it"
 _SHOW_SECRET = "api_show_secret"
 _ROTATING = "api_rotating"
+_CSS = settings.STATIC_DIR / "api_access.css"
 
 
 def _create(user: accounts.User) -> None:
@@ -53,10 +54,16 @@ def _token_row(user: accounts.User, token: tokens.Token) -> None:
 
 
 def render(user: accounts.User) -> None:
+    st.html(_CSS)
+    with st.container(key="api_access"):
+        _section(user)
+
+
+def _section(user: accounts.User) -> None:
     st.subheader("API access")
     st.markdown("Let your shop's back-end or a chatbot turn photos into 3D models and share links for you. "
-                "Each program gets its own token; the API's guide is **docs/api.md** "
-                "(the full list of requests is at `/api/v1/openapi.json` on this server).")
+                "Give each program its own token. Whoever sets it up finds the guide in **docs/api.md** "
+                "(and every request at `/api/v1/openapi.json` on this server).")
     feedback = st.session_state.pop("api_feedback", "")
     if feedback:
         st.success(feedback, icon=":material/check_circle:")
@@ -64,7 +71,7 @@ def render(user: accounts.User) -> None:
     new = st.session_state.pop(_NEW, None)
     if new:
         text, name = new
-        st.success(f"Your new token “{ui.md(name)}”. Copy it now (the button at the right of the box): "
+        st.success(f"Your new token “{ui.md(name)}”. Copy it now with the **Copy** button: "
                    "**it is shown only this once**, and Plinth keeps no copy of it.", icon=":material/key:")
         st.code(text, language=None)
         st.caption("Keep it secret, like a password: anyone with it can make and delete your models.")
@@ -87,7 +94,10 @@ def render(user: accounts.User) -> None:
                "signs the call with this secret, so your back-end can check the call came from here.")
     secret = webhooks.secret_for(ui.data_dir(), user.id)
     shown = bool(st.session_state.get(_SHOW_SECRET))
-    st.code(secret if shown else "whsec_" + "•" * 20, language=None)
+    if shown:
+        st.code(secret, language=None)
+    else:  # no code box: its Copy button would copy the dots
+        st.markdown("`whsec_" + "•" * 20 + "`")
     with st.container(horizontal=True, gap="small"):
         st.button("Hide" if shown else "Show", key="api_show", icon=":material/visibility:",
                   on_click=st.session_state.__setitem__, args=(_SHOW_SECRET, not shown))
