@@ -130,6 +130,7 @@ def test_plinth_make_with_server_and_token_uses_the_api(merchant, chair_photo, t
     assert out.read_bytes()[:4] == b"glTF" and out.with_suffix(".usdz").stat().st_size > 0
     assert (tmp_path / "cli" / "chair.poster.png").read_bytes()[:4] == b"\x89PNG"
     assert "Finding the product" in run.stderr  # progress in plain words
+    assert re.search(r"^  size     .* H x", run.stdout, re.M) and "85" in run.stdout
     assert "Traceback" not in run.stderr
 
 

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline import PlinthError, Result, Verdict
+from pipeline import PlinthError, Result, Verdict, format_size
 from pipeline import cli as pipeline_cli
 
 from . import settings
@@ -91,11 +91,11 @@ def make_on_server(args: argparse.Namespace) -> int:
         raise PlinthError("options", f"--out must name a .glb file, not '{out.name}'.")
     axis = next((a for a in ("height", "width", "depth") if getattr(args, a)), "height")
     api = client.Client(args.server, args.token)
-    seen = {"words": None}
+    seen: set[str] = set()
 
-    def progress(job: dict) -> None:
-        if not args.quiet and job["stage_words"] != seen["words"]:
-            seen["words"] = job["stage_words"]
+    def progress(job: dict) -> None:  # each step once, as the job record words it
+        if not args.quiet and job["stage_words"] not in seen:
+            seen.add(job["stage_words"])
             print(f"  {job['stage_words']}", file=sys.stderr, flush=True)
 
     try:
@@ -113,6 +113,9 @@ def make_on_server(args: argparse.Namespace) -> int:
               f"Verdict: {model['verdict'] or 'made'}.")
         for warning in model["warnings"]:
             print(f"  warning  {warning}")
+        size = model["dimensions_m"]
+        print(f"  size     {format_size(size['width'])} W x {format_size(size['height'])} H x "
+              f"{format_size(size['depth'])} D")
         for path in api.download(model, out):
             print(f"  file     {path}")
     finally:

@@ -69,7 +69,7 @@ def document(base: str = "") -> dict[str, Any]:
                    "description": f"1 to {limits.MAX_JOB_PHOTOS} photos, each at most {limits.MAX_FILE_MB:g} MB, "
                                   f"together at most {limits.MAX_JOB_MB:g} MB; the first is the front"},
         "name": {"type": "string", "maxLength": 120},
-        "size": {"type": "number", "description": "one real measurement, e.g. 85"},
+        "size": {"type": "string", "description": "one real measurement: 85 (with unit=cm), or 85cm"},
         "unit": {"type": "string", "enum": ["mm", "cm", "m", "in"]},
         "axis": {"type": "string", "enum": ["height", "width", "depth"], "default": "height"},
         "kind": {"type": "string", "enum": ["auto", "flat", "box", "revolve", "round"], "default": "auto"},

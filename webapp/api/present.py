@@ -47,6 +47,8 @@ def job_json(job: Job, base: str, model: library.Model | None) -> dict[str, Any]
         words = "Waiting to start" if job.position <= 1 else f"Waiting: {job.position - 1} ahead in line"
     elif job.status is JobStatus.DONE:
         words = "Done"
+    elif job.status is JobStatus.CANCELLING:
+        words = "Stopping"
     elif job.status is JobStatus.CANCELLED:
         words = "Stopped"
     elif job.status is JobStatus.FAILED:

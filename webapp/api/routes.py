@@ -91,6 +91,7 @@ async def create_model(request: Request, token: tokens.Token, user: accounts.Use
     WINDOW.hit(token.id, limit)
     if new.webhook_url:
         webhooks.register(data, job_id, user.id, new.webhook_url)
+        webhooks.start(data)
     url = f"{_base(request)}{PREFIX}/jobs/{job_id}"
     return _json({"job_id": job_id, "status_url": url, "status": jobs.JobStatus.QUEUED.value,
                   "warnings": list(new.warnings)}, 202, {"Location": url})

@@ -88,7 +88,6 @@ def register(data: Path, job_id: str, user_id: str, url: str) -> None:
     with store.connect(settings.data_dir(data)) as con:
         con.execute("INSERT OR REPLACE INTO api_webhooks (job_id, user_id, url, state, attempts, updated) "
                     "VALUES (?, ?, ?, 'waiting', 0, ?)", (job_id, user_id, url, time.time()))
-    start(data)
 
 
 def body_for(job: jobs.Job, data: Path) -> bytes:
@@ -168,7 +167,7 @@ def _watch(data: Path) -> None:
             con.execute("UPDATE api_webhooks SET state = 'waiting' WHERE state = 'sending'")
     except Exception:
         log.exception("webhook watcher start")
-    while True:
+    while data.is_dir():  # a data folder that went away (a test's) ends its watcher
         try:
             for job_id in due(data):
                 _mark(data, job_id, "sending", 0)  # picked once: never two calls for one job
