@@ -345,6 +345,15 @@ def test_uploads_over_the_limits_or_unusable_get_json_in_plain_words(api):
     declared = con.getresponse()
     assert declared.status == 413 and "at most 3 MB" in json.loads(declared.read())["error"]["message"]
     con.close()
+    def chunked():  # no Content-Length: counted as it arrives, cut off past the limit
+        yield b'--x\r\nContent-Disposition: form-data; name="photos"; filename="a.jpg"\r\n\r\n'
+        for _ in range(80):
+            yield b"\xff" * 65536
+        yield b"\r\n--x--\r\n"
+
+    streamed = httpx.post(url, headers={**a, "Content-Type": "multipart/form-data; boundary=x"}, content=chunked(),
+                          timeout=30)
+    assert "at most 3 MB" in _error(streamed, 413)["message"]
     garbage = [("photos", ("broken.jpg", b"not a photo at all", "image/jpeg"))]
     assert "broken.jpg" in _error(post(garbage), 422)["message"]
     photo = [("photos", ("card.jpg", _solid_jpeg(), "image/jpeg"))]
