@@ -4,6 +4,7 @@ merchants), and the API tokens section (added by the API work)."""
 import streamlit as st
 
 from webapp import accounts, signin, team, ui
+from webapp.views import api_tokens
 
 REMOVE = "settings_remove_member"  # the member whose Remove was clicked, until Yes or Keep
 
@@ -88,5 +89,5 @@ if user.is_owner:
                 signin.cancel_invite(data, pending.code_hash)
                 st.rerun()
 
-# ---- API tokens: the API work's section goes here (the lead adds at merge:
-#      `from webapp.views import api_tokens; api_tokens.render(user)`).
+# API access (tokens for shop back-ends, the webhook secret): webapp/views/api_tokens.py
+api_tokens.render(user)
