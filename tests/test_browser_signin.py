@@ -17,7 +17,7 @@ from test_browser import as_shown, shot  # noqa: E402
 from test_webapp_http import running_server  # noqa: E402
 
 from tests.browsing import TEST_OWNER, VIEWPORTS, signed_in_context  # noqa: E402
-from webapp import accounts  # noqa: E402
+from webapp import accounts, signin  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,9 @@ def test_sign_in_settings_team_and_sign_out(size, site, browser, artifacts):
     page.get_by_role("button", name="Make an invite link").click()
     code = page.locator("[data-testid=stCode]").first
     code.wait_for()
-    assert re.search(r"/invite\?code=[\w-]{30,}", code.inner_text())
-    page.get_by_text(f"invited, link valid until").first.wait_for()
+    link = re.search(r"/invite\?code=([\w-]{30,})", code.inner_text())
+    assert link and signin.find_invite(data, link.group(1)).email == invitee  # the link shown is the real one
+    page.get_by_text("invited, link valid until").first.wait_for()
     shot(page, artifacts / f"signin_settings_{size}.png")
 
     page.get_by_role("link", name="Sign out").click()
