@@ -128,3 +128,23 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_skip(outcome.get_result())
+
+
+@pytest.fixture
+def merchant(app_data):
+    """The merchant the page tests (AppTests) sign in as: the data folder's owner account. Models
+    and jobs a test adds after it exists need owner=merchant.id, as the pages and workers pass."""
+    from tests.signin import owner
+
+    return owner(app_data)
+
+
+@pytest.fixture
+def two_merchants(app_data):
+    """The owner account and two merchants, A and B, on one server (one data folder)."""
+    from tests.signin import Merchants, owner
+    from webapp import accounts
+
+    return Merchants(owner=owner(app_data),
+                     a=accounts.add_user(app_data, "a@oak.example", "password-of-a", name="Ana of Oak & Co"),
+                     b=accounts.add_user(app_data, "b@birch.example", "password-of-b", name="Ben of Birch"))

@@ -344,9 +344,8 @@ def test_the_model_pages_adjust_section_turns_checks_the_size_and_applies(librar
     """Streamlit AppTest on the real Model page: the turn buttons move the front choice, a size it
     cannot read is said in plain words and blocks Apply, Apply stores the change, Undo takes it back."""
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
-    from tests.test_webapp_apptest import APP
+    from tests import signin
     from webapp import library, workers
 
     data, model = library_model
@@ -356,9 +355,9 @@ def test_the_model_pages_adjust_section_turns_checks_the_size_and_applies(librar
     st.cache_resource.clear()
     st.cache_data.clear()
     try:
-        at = AppTest.from_file(APP, default_timeout=60).run()
+        at = signin.app(data).run()
         at.switch_page("views/model.py")
-        at.query_params["id"] = sid
+        at.query_params["id"] = library.get_model(sid, data).model_id
         at.run()
         assert not at.exception
         apply = lambda: at.button(key=f"adjust:apply:{sid}")  # noqa: E731

@@ -22,7 +22,6 @@ import httpx
 import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.testing.v1 import AppTest
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -319,7 +318,9 @@ def test_upload_file_names_are_shown_as_plain_text(tmp_path, monkeypatch):
     st.cache_resource.clear()
     st.cache_data.clear()
     try:
-        at = AppTest.from_file(str(ROOT / "webapp" / "app.py"), default_timeout=30).run()
+        from tests import signin
+
+        at = signin.app(tmp_path, timeout=30).run()
         at.file_uploader[0].set_value([(EVIL, b"not a photo at all", "image/jpeg")]).run()
         assert not at.exception
         shown = [e.value for e in (*at.caption, *at.markdown, *at.error, *at.warning)]

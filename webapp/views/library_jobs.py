@@ -38,17 +38,17 @@ def _stage_words(job: jobs.Job) -> str:
     return pipeline.STAGE_WORDS.get(job.stage, "Starting")
 
 
-def in_progress(data: Path) -> bool:
+def in_progress(data: Path, owner: str | None) -> bool:
     """Live: a job that finishes reruns the whole page, so its model appears in the library.
-    True when there was something to show."""
-    shown = tuple(j.id for j in jobs.list_jobs(jobs.ACTIVE, data))
-    _live(data, shown)
+    Only `owner`'s jobs (a users.id; None: everyone's). True when there was something to show."""
+    shown = tuple(j.id for j in jobs.list_jobs(jobs.ACTIVE, data, owner=owner))
+    _live(data, shown, owner)
     return bool(shown)
 
 
 @st.fragment(run_every=2.0)
-def _live(data: Path, shown: tuple[str, ...]) -> None:
-    active = jobs.list_jobs(jobs.ACTIVE, data)
+def _live(data: Path, shown: tuple[str, ...], owner: str | None) -> None:
+    active = jobs.list_jobs(jobs.ACTIVE, data, owner=owner)
     if tuple(j.id for j in active) != shown:
         st.rerun()  # one started or finished: the sections and the models change
     if not active:
@@ -69,8 +69,8 @@ def _discard(job_id: str, data: Path) -> None:
         st.toast("The photos were deleted.", icon=":material/delete:")
 
 
-def needs_attention(data: Path) -> bool:
-    waiting = jobs.needing_attention(data)
+def needs_attention(data: Path, owner: str | None) -> bool:
+    waiting = jobs.needing_attention(data, owner=owner)
     if not waiting:
         return False
     st.subheader("Needs attention")
