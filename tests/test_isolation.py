@@ -43,7 +43,7 @@ def _card_names(at) -> set[str]:
 
 
 def test_each_merchant_sees_only_their_own_library_jobs_and_trash(shelves, app_data):
-    m, a_chair, b_stool, a_lamp, a_job = shelves
+    m, a_chair, _, _, a_job = shelves
     at = _page(app_data, "views/library_page.py", user=m.a)
     assert not at.exception
     text = _texts(at)
@@ -62,7 +62,7 @@ def test_each_merchant_sees_only_their_own_library_jobs_and_trash(shelves, app_d
 
 
 def test_the_owner_shows_everyones_models_with_whose_they_are(shelves, app_data):
-    m, a_chair, b_stool, *_ = shelves
+    m, _, b_stool, *_ = shelves
     at = _page(app_data, "views/library_page.py", user=m.owner)
     assert not at.exception
     assert "No models yet" in _texts(at) and "Oak chair" not in _texts(at)  # off: the owner's own only
@@ -79,7 +79,7 @@ def test_the_owner_shows_everyones_models_with_whose_they_are(shelves, app_data)
 
 
 def test_another_merchants_model_page_is_not_found_and_offers_nothing(shelves, app_data):
-    m, a_chair, b_stool, a_lamp, _ = shelves
+    m, a_chair, _, a_lamp, _ = shelves
     at = _page(app_data, "views/model.py", user=m.a, id=a_chair.model_id)
     assert not at.exception and at.title[0].value == "Oak chair"  # A's own, by its merchant-side id
     assert [t for t in at.text_input if t.label == "Product name"]
