@@ -3,6 +3,7 @@
     plinth make vase.jpg --out out/vase.glb --height 30cm --publish --name "Blue vase"
                                              # a model that fails the quality checks: exit code 4,
                                              # not published (--keep-failed keeps its files)
+    plinth make vase.jpg --out out/vase.glb --height 30cm --server URL --token T   # on a server, by its API
     plinth serve --port 8501
     plinth doctor [--repair]                 # check (and fix) the data folder
     plinth backup library.tar                # the whole library, safe while the server runs
@@ -15,10 +16,11 @@ server live here, because they need the web app (the library must work without i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from pipeline import Result, Verdict
+from pipeline import PlinthError, Result, Verdict, format_size
 from pipeline import cli as pipeline_cli
 
 from . import settings
@@ -27,6 +29,11 @@ from . import settings
 def _add_publish(make: argparse.ArgumentParser) -> None:
     make.add_argument("--publish", action="store_true",
                       help="add the model to the library (PLINTH_DATA_DIR) and print its share link")
+    make.add_argument("--server", metavar="URL", default=os.environ.get("PLINTH_SERVER", ""),
+                      help="make it on this Plinth server through its API instead (e.g. https://3d.myshop.example); "
+                           "the files are downloaded beside --out and the share link printed")
+    make.add_argument("--token", metavar="TOKEN", default=os.environ.get("PLINTH_TOKEN", ""),
+                      help="the API token for --server (default $PLINTH_TOKEN; Settings > API access)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +59,8 @@ NOT_PUBLISHED = ("plinth: not published: this model failed Plinth's quality chec
 
 
 def cmd_make(args: argparse.Namespace) -> int:
+    if args.server:
+        return make_on_server(args)
     result, code = pipeline_cli.make(args)
     return publish_made(result, code, args) if args.publish else code
 
@@ -71,6 +80,48 @@ def publish_made(result: Result, code: int, args: argparse.Namespace) -> int:
                   placement=args.placement, owner=owner.id if owner else "")
     print(f"Share link: {url}")
     return code
+
+
+def make_on_server(args: argparse.Namespace) -> int:
+    """`make --server URL --token T`: upload, follow the job in plain words, download the files."""
+    from . import client
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".glb":
+        raise PlinthError("options", f"--out must name a .glb file, not '{out.name}'.")
+    axis = next((a for a in ("height", "width", "depth") if getattr(args, a)), "height")
+    api = client.Client(args.server, args.token)
+    seen: set[str] = set()
+
+    def progress(job: dict) -> None:  # each step once, as the job record words it
+        if not args.quiet and job["stage_words"] not in seen:
+            seen.add(job["stage_words"])
+            print(f"  {job['stage_words']}", file=sys.stderr, flush=True)
+
+    try:
+        accepted = api.submit([Path(p) for p in args.photos], name=args.name or out.stem, size=getattr(args, axis),
+                              axis=axis, kind=args.kind, placement=args.placement, quality=args.quality)
+        for warning in accepted.get("warnings", ()):
+            print(f"  note     {warning}")
+        try:
+            job = api.wait(accepted["job_id"], on_progress=progress)
+        except client.FailedChecks as failed:
+            print(f"Verdict: failed. {failed.message}")
+            return pipeline_cli.EXIT_FAILED_MODEL
+        model = job["model"]
+        print("Verdict: usable, with warnings." if model["verdict"] == "warnings" else
+              f"Verdict: {model['verdict'] or 'made'}.")
+        for warning in model["warnings"]:
+            print(f"  warning  {warning}")
+        size = model["dimensions_m"]
+        print(f"  size     {format_size(size['width'])} W x {format_size(size['height'])} H x "
+              f"{format_size(size['depth'])} D")
+        for path in api.download(model, out):
+            print(f"  file     {path}")
+    finally:
+        api.close()
+    print(f"Share link: {model['share_url']}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -303,4 +303,11 @@ def routes() -> list[Route]:
         Route("/assets/{filename}", asset, methods=["GET", "HEAD"]),
         Route("/assets/{rest:path}", not_found, methods=["GET", "HEAD"]),
         Route("/healthz", health, methods=["GET"]),
+        *api_routes(),
     ]
+
+
+def api_routes() -> list[Route]:
+    from .api.routes import routes as api  # the HTTP API for shop back-ends (webapp/api/)
+
+    return api()

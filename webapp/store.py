@@ -5,6 +5,7 @@ Tables:
   folder name under data/models/ (random too, and never shown).
 * jobs: queued, running and finished reconstructions, with live progress.
 * users, sessions: merchant accounts and their sign-ins (webapp/accounts.py).
+* api_tokens, api_secrets, api_webhooks: the HTTP API's tokens, webhook secrets and pending calls (webapp/api/).
 
 The database is never the only truth: every model folder carries a `manifest.json` with its row
 (written before the row exists). The first connection of each process runs `open_library`, which
@@ -99,6 +100,29 @@ CREATE TABLE IF NOT EXISTS sessions (
     user_id    TEXT NOT NULL,
     created    REAL NOT NULL,
     expires    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id         TEXT PRIMARY KEY,       -- random, shown in no list (the prefix is)
+    user_id    TEXT NOT NULL,
+    name       TEXT NOT NULL DEFAULT '',
+    prefix     TEXT NOT NULL,          -- the token's first characters, to tell tokens apart in lists
+    hash       TEXT NOT NULL UNIQUE,   -- SHA-256 of the token; the token itself is never stored
+    created    REAL NOT NULL,
+    last_used  REAL,
+    revoked    REAL                    -- set: revoked since then (answers 401 at once)
+);
+CREATE TABLE IF NOT EXISTS api_secrets (
+    user_id    TEXT PRIMARY KEY,       -- one webhook signing secret per merchant (webapp/api/webhooks.py)
+    secret     TEXT NOT NULL,
+    created    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_webhooks (
+    job_id     TEXT PRIMARY KEY,       -- the job whose end is reported
+    user_id    TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'waiting',  -- waiting | delivered | gave_up
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    updated    REAL NOT NULL
 );
 """
 #: Columns added after the first release: (table, column, declaration), added to older databases.
