@@ -3,8 +3,9 @@
 One shop per merchant, keyed by the merchant's users.id (`shop.get(data, user.id)`); the share
 page shows the shop of the model's owner. DEFAULT is the one shop of a server from before
 accounts: `claim_default` hands it to the first owner account (store.claim_orphans calls it).
-The row lives in the `shops` table; data/shop/<shop_id>/shop.json mirrors it (written first, like a model's manifest), so a rebuilt
-database loses nothing: `get` reads the file when the table has no row. No Streamlit import.
+The row lives in the `shops` table; data/shop/<shop_id>/shop.json mirrors it (written first, like
+a model's manifest), so a rebuilt database loses nothing: `get` reads the file when the table has
+no row. No Streamlit import.
 
     shop.save(data, name="Oak & Co", website="https://oak.example")
     shop.set_logo(data, uploaded_bytes)      # re-encoded PNG, no EXIF; ShopError on a bad image
