@@ -131,15 +131,6 @@ def pytest_make_collect_report(collector):
 
 
 @pytest.fixture
-def merchant(app_data):
-    """The merchant the page tests (AppTests) sign in as: the data folder's owner account. Models
-    and jobs a test adds after it exists need owner=merchant.id, as the pages and workers pass."""
-    from tests.signin import owner
-
-    return owner(app_data)
-
-
-@pytest.fixture
 def two_merchants(app_data):
     """The owner account and two merchants, A and B, on one server (one data folder)."""
     from tests.signin import Merchants, owner

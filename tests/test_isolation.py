@@ -74,6 +74,7 @@ def test_the_owner_shows_everyones_models_with_whose_they_are(shelves, app_data)
     captions = " ".join(c.value for c in at.caption).replace("\\", "")
     assert "Ana of Oak & Co" in captions and "Ben of Birch" in captions
     assert "Oak vase" in _texts(at) and any(e.label == "Trash (1)" for e in at.expander)
+    assert len([c for c in at.caption if c.value.endswith("Ana of Oak \\& Co")]) == 2  # A's chair and A's job
     next(b for b in at.button if b.key == f"open-{b_stool.share_id}").click().run()
     assert not at.exception and at.title[0].value == "Birch stool"  # the owner may open any model
 

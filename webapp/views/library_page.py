@@ -23,8 +23,8 @@ everyone = user.is_owner and st.toggle("Show everyone's models", key="everyone",
 scope = None if everyone else user.id  # None: every merchant's (library.list_models)
 whose = {u.id: u.shown_name for u in accounts.list_users(data)} if everyone else {}
 manage.undo_banner(data, user)
-busy = library_jobs.in_progress(data, scope)
-busy = library_jobs.needs_attention(data, scope) or busy
+busy = library_jobs.in_progress(data, scope, whose if everyone else None)
+busy = library_jobs.needs_attention(data, scope, whose if everyone else None) or busy
 
 models = library.list_models(data, owner=scope)
 if not models:
