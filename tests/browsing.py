@@ -28,3 +28,35 @@ def chromium() -> Iterator:
             yield browser
         finally:
             browser.close()
+
+
+#: The account the browser tests sign in with (made in the server's data folder when missing).
+TEST_OWNER = ("owner@plinth.test", "a long test passphrase")
+
+
+def sign_in_token(data_dir, email: str = TEST_OWNER[0], password: str = TEST_OWNER[1], owner: bool = True) -> str:
+    """A session token for that account in `data_dir` (the account is made first when missing):
+    real rows in the server's own database, the same as signing in on /login."""
+    from webapp import accounts
+
+    user = accounts.find_user(data_dir, email) or accounts.add_user(
+        data_dir, email, password, role=accounts.Role.OWNER if owner else accounts.Role.MERCHANT)
+    return accounts.start_session(data_dir, user.id)
+
+
+#: base URL -> data folder of each server tests/test_webapp_http.running_server started.
+SERVED: dict = {}
+
+
+def signed_in_context(browser, base_url: str, data_dir=None, email: str = TEST_OWNER[0], owner: bool = True,
+                      **options):
+    """A new Playwright context (options: VIEWPORTS[size] and the like) that carries a valid session
+    cookie for `base_url`'s server, whose data folder is `data_dir` (default: the one running_server
+    started it with)."""
+    from webapp import accounts
+
+    data_dir = data_dir if data_dir is not None else SERVED[base_url]
+    ctx = browser.new_context(**options)
+    ctx.add_cookies([{"name": accounts.COOKIE, "value": sign_in_token(data_dir, email, owner=owner),
+                      "url": base_url, "httpOnly": True, "sameSite": "Lax"}])
+    return ctx

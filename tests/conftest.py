@@ -95,6 +95,14 @@ def app_data(tmp_path, monkeypatch, device):
     st.cache_resource.clear()
 
 
+@pytest.fixture
+def two_merchants(app_data):
+    """The owner account and two merchants, A and B, on one server (tests/merchants.py)."""
+    from tests.merchants import two_merchants
+
+    return two_merchants(app_data)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium (tests/browsing.py), one per test module."""
@@ -128,14 +136,3 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_skip(outcome.get_result())
-
-
-@pytest.fixture
-def two_merchants(app_data):
-    """The owner account and two merchants, A and B, on one server (one data folder)."""
-    from tests.signin import Merchants, owner
-    from webapp import accounts
-
-    return Merchants(owner=owner(app_data),
-                     a=accounts.add_user(app_data, "a@oak.example", "password-of-a", name="Ana of Oak & Co"),
-                     b=accounts.add_user(app_data, "b@birch.example", "password-of-b", name="Ben of Birch"))

@@ -19,6 +19,7 @@ import pytest
 
 import pipeline
 from pipeline import Adjustment, InputError, KnownSize, Tip, export
+from tests.signing import signed_in_apptest  # noqa: E402
 from tests.test_export import RED, marked_box
 
 BOX = (0.4, 0.2, 0.1)  # marked_box's product size: width x, height y, depth z (metres)
@@ -345,7 +346,7 @@ def test_the_model_pages_adjust_section_turns_checks_the_size_and_applies(librar
     cannot read is said in plain words and blocks Apply, Apply stores the change, Undo takes it back."""
     import streamlit as st
 
-    from tests import signin
+    from tests.test_webapp_apptest import APP
     from webapp import library, workers
 
     data, model = library_model
@@ -355,7 +356,7 @@ def test_the_model_pages_adjust_section_turns_checks_the_size_and_applies(librar
     st.cache_resource.clear()
     st.cache_data.clear()
     try:
-        at = signin.app(data).run()
+        at = signed_in_apptest(APP, default_timeout=60).run()
         at.switch_page("views/model.py")
         at.query_params["id"] = library.get_model(sid, data).model_id
         at.run()

@@ -19,19 +19,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_browser import shot, wait_viewer_loaded  # noqa: E402
 from test_webapp_http import running_server  # noqa: E402
 
-from tests.browsing import VIEWPORTS  # noqa: E402
+from tests.browsing import VIEWPORTS, signed_in_context  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, chair_model, device):
     from pipeline import Verdict
-    from tests.signin import owner
+    from tests.signing import owner_account
     from tests.verdicts import judged
     from webapp import accounts, library
 
     data = tmp_path_factory.mktemp("isolation-data")
-    boss = owner(data)
+    boss = owner_account(data)
     a = accounts.add_user(data, "a@oak.example", "password-of-a", name="Ana")
     b = accounts.add_user(data, "b@birch.example", "password-of-b", name="Ben")
     chair = library.add_model(chair_model, "Oak chair", [], data_dir=data, owner=a.id)
@@ -43,10 +43,7 @@ def site(tmp_path_factory, chair_model, device):
 
 
 def _signed_in(browser, base: str, data: Path, user, size: str):
-    from webapp import accounts
-
-    ctx = browser.new_context(**VIEWPORTS[size])
-    ctx.add_cookies([{"name": accounts.COOKIE, "value": accounts.start_session(data, user.id), "url": base}])
+    ctx = signed_in_context(browser, base, data, email=user.email, **VIEWPORTS[size])
     ctx.set_default_timeout(90_000)
     return ctx, ctx.new_page()
 

@@ -12,8 +12,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import pipeline
-from tests import signin
-from tests.test_webapp_verdicts import _page
+from tests.merchants import cookie
+from tests.signing import signed_in_apptest
+from tests.test_webapp_apptest import APP
 from webapp import accounts, jobs, library, routes, shop, trash
 from webapp.jobs import JobStatus
 
@@ -30,6 +31,18 @@ def shelves(two_merchants, app_data, chair_model, chair_photo):
                         data_dir=app_data, owner=m.a.id)
     jobs.update(app_data, a_job, status=JobStatus.FAILED, finished=time.time(), error="No object found in front.jpg.")
     return m, a_chair, b_stool, a_lamp, a_job
+
+
+def _page(data, page: str, user, **query):
+    """`page` of the real app, signed in as `user` (one run first, so the pages are registered)."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    at = signed_in_apptest(APP, data, user, default_timeout=60).run()
+    at.switch_page(page)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
 
 
 def _texts(at) -> str:
@@ -179,7 +192,7 @@ def test_the_private_preview_is_only_for_its_merchant(shelves, app_data):
     assert all(anonymous.get(p).status_code == 404 for p in paths)
     for user, status in ((m.b, 404), (m.a, 200), (m.owner, 200)):
         client = _client()
-        client.cookies.update(signin.cookie(app_data, user))
+        client.cookies.update(cookie(app_data, user))
         assert [client.get(p).status_code for p in paths] == [status] * 2, user.email
     ended = _client()
     token = accounts.start_session(app_data, m.a.id)

@@ -14,7 +14,6 @@ import time
 import pytest
 from PIL import Image
 
-from tests import signin
 from webapp import ar_page, library, sanitize, shop, store
 from webapp.ar_page import LinkState
 
@@ -180,7 +179,9 @@ def test_shop_page_saves_and_refuses_a_bad_address_without_losing_the_typing(app
     next(b for b in at.button if b.label == "Save").click()
     at.run()
     assert any("should be a web page address" in e.value for e in at.error)
-    mine = signin.owner(app_data).id  # the signed-in merchant's shop
+    from tests.signing import owner_account
+
+    mine = owner_account(app_data).id  # the signed-in merchant's shop
     assert shop.get(app_data, mine) == shop.Shop(shop_id=mine)  # nothing stored
     by = {t.label: t for t in at.text_input}
     assert (by["Shop name"].value, by["Your website"].value) == ("Oak & Co", "javascript:alert(1)")

@@ -66,9 +66,10 @@ def test_share_page_and_files_answer_no_longer_available_then_work_again_after_r
         assert gone.status_code == 410, path
         assert "no longer available" in gone.text and gone.headers["cache-control"] == "no-store"
         assert "Traceback" not in gone.text and sid not in gone.text
-    from tests import signin
+    from tests.merchants import cookie
+    from tests.signing import owner_account
 
-    client.cookies.update(signin.cookie(data, signin.owner(data)))
+    client.cookies.update(cookie(data, owner_account(data)))
     assert client.get(f"/preview/{sid}").status_code == 404  # the merchant's preview too, signed in
     assert client.get("/ar/" + "z" * 32).status_code == 404  # an unknown link stays a plain 404
     trash.restore(sid, data)

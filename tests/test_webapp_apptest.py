@@ -9,9 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import pipeline
-from tests import signin
+from tests.signing import owner_account, signed_in_apptest  # noqa: E402
 from webapp import jobs, library, store, ui, workers
 from webapp.jobs import JobStatus
+
+APP = str(Path(__file__).resolve().parent.parent / "webapp" / "app.py")
 
 
 def _texts(at: AppTest) -> str:
@@ -20,7 +22,7 @@ def _texts(at: AppTest) -> str:
 
 
 def test_create_page_asks_for_photos_first(app_data):
-    at = signin.app(app_data, timeout=30).run()
+    at = signed_in_apptest(APP, default_timeout=30).run()
     assert not at.exception
     assert at.title[0].value == "Create a 3D model"
     create = next(b for b in at.button if b.label == "Create 3D model")
@@ -31,7 +33,7 @@ def test_create_page_asks_for_photos_first(app_data):
 
 
 def test_create_page_offers_the_pipelines_choices(app_data):
-    at = signin.app(app_data, timeout=30).run()
+    at = signed_in_apptest(APP, default_timeout=30).run()
     assert not at.exception
     shape = next(s for s in at.selectbox if s.label == "Shape")
     assert shape.options == [ui.KIND_LABELS[k] for k in ("auto", *pipeline.SINGLE_VIEW_KINDS)]
@@ -45,7 +47,7 @@ def test_create_page_offers_the_pipelines_choices(app_data):
 @pytest.mark.slow
 def test_create_to_result_with_the_real_pipeline(app_data, bench):
     photo = bench / "single" / "chair" / "image.jpg"
-    at = signin.app(app_data).run()
+    at = signed_in_apptest(APP, default_timeout=60).run()
     at.file_uploader[0].set_value([("chair.jpg", photo.read_bytes(), "image/jpeg")]).run()
     assert not at.exception
     assert at.image, "thumbnail of the uploaded photo"
@@ -57,7 +59,7 @@ def test_create_to_result_with_the_real_pipeline(app_data, bench):
     job_id = at.query_params["job"]
     job_id = job_id[0] if isinstance(job_id, list) else job_id
     queued = jobs.get_job(job_id, app_data)
-    assert queued.owner == signin.owner(app_data).id  # the signed-in merchant's
+    assert queued.owner == owner_account(app_data).id  # the signed-in merchant's
     assert queued.options.quality == "fast" and queued.options.texture_size is None  # the preset decides
     assert (queued.options.size.axis, queued.options.size.metres) == ("height", pytest.approx(0.85))
 
@@ -97,7 +99,7 @@ def _failed_job(data: Path) -> str:
 
 def test_a_failed_job_offers_try_again_while_its_photos_are_kept(app_data):
     job_id = _failed_job(app_data)
-    at = signin.app(app_data, timeout=30)
+    at = signed_in_apptest(APP, default_timeout=30)
     at.query_params["job"] = job_id
     at.run()
     assert not at.exception
@@ -113,7 +115,7 @@ def test_a_failed_job_whose_photos_were_purged_says_so_instead_of_try_again(app_
     old = time.time() - 8 * 86400  # past the 7-day retention
     jobs.update(app_data, job_id, created=old, finished=old)
     assert jobs.purge(app_data) >= 1
-    at = signin.app(app_data, timeout=30)
+    at = signed_in_apptest(APP, default_timeout=30)
     at.query_params["job"] = job_id
     at.run()
     assert not at.exception
@@ -134,7 +136,7 @@ def _running_job(data: Path, photos: int, stage: str, fraction: float, ran_s: fl
 def test_a_running_job_shows_how_long_it_has_left(app_data):
     from webapp import eta
 
-    at = signin.app(app_data, timeout=30).run()  # starts the workers (and their recovery) once
+    at = signed_in_apptest(APP, default_timeout=30).run()  # starts the workers (and their recovery) once
     workers.stop_workers()  # the record is set by hand: no worker may claim or run it
     job_id = _running_job(app_data, 12, "geometry", 0.1, ran_s=120.0)
     at.query_params["job"] = job_id

@@ -318,9 +318,9 @@ def test_upload_file_names_are_shown_as_plain_text(tmp_path, monkeypatch):
     st.cache_resource.clear()
     st.cache_data.clear()
     try:
-        from tests import signin
+        from tests.signing import signed_in_apptest
 
-        at = signin.app(tmp_path, timeout=30).run()
+        at = signed_in_apptest(str(ROOT / "webapp" / "app.py"), default_timeout=30).run()
         at.file_uploader[0].set_value([(EVIL, b"not a photo at all", "image/jpeg")]).run()
         assert not at.exception
         shown = [e.value for e in (*at.caption, *at.markdown, *at.error, *at.warning)]

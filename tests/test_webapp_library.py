@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import pipeline
+from tests.signing import signed_in_apptest  # noqa: E402
 from tests.polling import wait_for
-from webapp import jobs, library, listing, sanitize, settings, store, trash, workers
+from webapp import jobs, library, listing, sanitize, store, trash, workers
 from webapp.jobs import JobStatus
 
 
@@ -206,11 +207,11 @@ def test_cli_side_modules_do_not_import_streamlit():
 
 def _library(**query):
     """The Library page after one run of the app (so the workers have started and recovered: a job
-    set running afterwards stays running, since no worker claims a job that is not queued), signed
-    in as the owner account (tests.signin); what the tests add later is given to it (_mine)."""
-    from tests import signin
+    set running afterwards stays running, since no worker claims a job that is not queued)."""
 
-    at = signin.app(settings.data_dir()).run()
+    from tests.test_webapp_apptest import APP
+
+    at = signed_in_apptest(APP, default_timeout=60).run()
     at.switch_page("views/library_page.py")
     for key, value in query.items():
         at.query_params[key] = value
@@ -224,10 +225,10 @@ def _texts(at) -> str:
 
 
 def _mine(data) -> str:
-    """The signed-in owner account's id (what the pages pass as owner=)."""
-    from tests import signin
+    """The signed-in owner account's id: what the pages pass as owner= (tests.signing)."""
+    from tests.signing import owner_account
 
-    return signin.owner(data).id
+    return owner_account(data).id
 
 
 def _failed_job(data, photos, name="Blue vase", status=JobStatus.FAILED) -> str:

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 import pipeline
 from pipeline import Verdict
+from tests.signing import signed_in_apptest  # noqa: E402
 from tests.verdicts import FAILED_CHECK, RESHOOT, WARNED_CHECK, judged
 from webapp import jobs, library, routes, store, verdicts
 from webapp.jobs import JobStatus
@@ -102,9 +103,10 @@ def test_share_routes_do_not_serve_a_failed_model_until_it_is_published(chair_mo
                  f"/models/{sid}/poster.png"):
         assert client.get(path).status_code == 404, path
     # the merchant's own preview (signed in): the model, without AR, never cached, framed only by our pages
-    from tests import signin
+    from tests.merchants import cookie
+    from tests.signing import owner_account
 
-    client.cookies.update(signin.cookie(data, signin.owner(data)))
+    client.cookies.update(cookie(data, owner_account(data)))
     page = client.get(f"/preview/{sid}?embed=1")
     assert page.status_code == 200 and f'src="/preview/{sid}/model.glb"' in page.text
     assert "ar-modes" not in page.text and "View in your room" not in page.text
@@ -155,15 +157,13 @@ def test_the_job_verdict_reads_as_none_for_jobs_done_before_the_gate(chair_photo
 # ---------------------------------------------------------------- the pages (Streamlit AppTest)
 
 
-def _page(data, page: str, user=None, **query):
-    """The page signed in as `user` (default: the owner account, who gets the models the test added)."""
+def _page(data, page: str, **query):
     import streamlit as st
 
-    from tests import signin
-    from webapp import settings
+    from tests.test_webapp_apptest import APP
 
     st.cache_resource.clear()
-    at = signin.app(settings.data_dir(data), user).run()  # first a run, so the pages are registered
+    at = signed_in_apptest(APP, default_timeout=60).run()  # first a run, so the pages are registered
     at.switch_page(page)
     for key, value in query.items():
         at.query_params[key] = value
