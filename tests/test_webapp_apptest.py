@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import pipeline
-from tests.signing import owner_account, signed_in_apptest  # noqa: E402
+from tests.signing import signed_in_apptest  # noqa: E402
 from webapp import jobs, library, store, ui, workers
 from webapp.jobs import JobStatus
 
@@ -59,6 +59,8 @@ def test_create_to_result_with_the_real_pipeline(app_data, bench):
     job_id = at.query_params["job"]
     job_id = job_id[0] if isinstance(job_id, list) else job_id
     queued = jobs.get_job(job_id, app_data)
+    from tests.signing import owner_account
+
     assert queued.owner == owner_account(app_data).id  # the signed-in merchant's
     assert queued.options.quality == "fast" and queued.options.texture_size is None  # the preset decides
     assert (queued.options.size.axis, queued.options.size.metres) == ("height", pytest.approx(0.85))

@@ -77,8 +77,7 @@ def current_user() -> accounts.User | None:
         token = st.context.cookies.get(accounts.COOKIE)
     except Exception:  # no browser session (AppTest)
         token = None
-    token = token if isinstance(token, str) else None  # AppTest's context answers a stand-in object
-    user = accounts.session_user(data, token) if token else None
+    user = accounts.session_user(data, token) if isinstance(token, str) and token else None
     if user is None and st.session_state.get(SIGNED_IN):
         user = accounts.get_user(data, st.session_state[SIGNED_IN])
     return user

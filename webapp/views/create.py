@@ -6,7 +6,7 @@ import pipeline
 from webapp import jobs, limits, photo_check, ui
 from webapp.views import progress
 
-user = ui.require_user()
+user = ui.require_user()  # the iso work passes it to the library calls
 ui.header("create")
 data = ui.data_dir()
 

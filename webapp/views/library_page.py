@@ -8,7 +8,7 @@ import pipeline
 from webapp import accounts, library, listing, ui, verdicts
 from webapp.views import library_jobs, manage, retry, trash_view
 
-user = ui.require_user()
+user = ui.require_user()  # the iso work passes it to the library calls
 retry_id = st.query_params.get("retry")
 ui.header("retry" if retry_id else "library")  # from Try again, the Library link leads back
 data = ui.data_dir()

@@ -14,7 +14,7 @@ from webapp import adjust, library, trash, ui
 from webapp.views import adjust as adjust_section
 from webapp.views import embed, manage, quality
 
-user = ui.require_user()
+user = ui.require_user()  # the iso work passes it to the library calls
 ui.header("model")
 data = ui.data_dir()
 model_id = st.query_params.get("id", "")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from webapp import shop, ui
 
-user = ui.require_user()
+user = ui.require_user()  # the iso work passes it to the library calls
 ui.header("shop")
 data = ui.data_dir()
 current = shop.get(data, user.id)
