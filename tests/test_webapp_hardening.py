@@ -25,9 +25,11 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.signing import signed_in_apptest  # noqa: E402
 from test_webapp_http import ROOT, running_server  # noqa: E402
 
-from webapp import limits, settings, ui, workers  # noqa: E402
+from tests.browsing import SERVED, sign_in_token  # noqa: E402
+from webapp import accounts, limits, settings, ui, workers  # noqa: E402
 
 MB = 1024 * 1024
 JOB_MB = 120  # the module server's session total: reachable with three 45 MB files
@@ -318,8 +320,6 @@ def test_upload_file_names_are_shown_as_plain_text(tmp_path, monkeypatch):
     st.cache_resource.clear()
     st.cache_data.clear()
     try:
-        from tests.signing import signed_in_apptest
-
         at = signed_in_apptest(str(ROOT / "webapp" / "app.py"), default_timeout=30).run()
         at.file_uploader[0].set_value([(EVIL, b"not a photo at all", "image/jpeg")]).run()
         assert not at.exception
