@@ -95,6 +95,14 @@ def app_data(tmp_path, monkeypatch, device):
     st.cache_resource.clear()
 
 
+@pytest.fixture
+def two_merchants(app_data):
+    """The owner account and two merchants, A and B, on one server (tests/merchants.py)."""
+    from tests.merchants import two_merchants
+
+    return two_merchants(app_data)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium (tests/browsing.py), one per test module."""

@@ -358,7 +358,7 @@ def test_the_model_pages_adjust_section_turns_checks_the_size_and_applies(librar
     try:
         at = signed_in_apptest(APP, default_timeout=60).run()
         at.switch_page("views/model.py")
-        at.query_params["id"] = sid
+        at.query_params["id"] = library.get_model(sid, data).model_id
         at.run()
         assert not at.exception
         apply = lambda: at.button(key=f"adjust:apply:{sid}")  # noqa: E731

@@ -139,9 +139,11 @@ def test_upload_to_result_and_share_page(size, server, browser, bench, artifacts
     except Exception:
         assert "/model?id=" in page.url, "neither progress nor a result was shown"
     page.wait_for_url(re.compile(r"/model\?id="), timeout=300_000)
-    share_id = re.search(r"id=([A-Za-z0-9_-]+)", page.url).group(1)
+    model_id = re.search(r"id=([A-Za-z0-9_-]+)", page.url).group(1)
     page.get_by_role("heading", name=name).wait_for()
     iframe = page.locator("iframe[src*='/ar/']").first
+    share_id = re.search(r"/ar/([A-Za-z0-9_-]+)", iframe.get_attribute("src")).group(1)
+    assert share_id != model_id  # the merchant page's address is not the shoppers' link
     iframe.scroll_into_view_if_needed()
     frame = wait_for(lambda: iframe.element_handle().content_frame(), 30, "iframe document")
     wait_viewer_loaded(frame, f"result page ({size})")
@@ -228,7 +230,9 @@ def test_merchant_pages_run_under_their_csp_and_show_names_as_text(browser, benc
         shot(page, artifacts / "webapp_create_names.png")
         assert page.locator("a[href*='evil.example']").count() == 0 and page.locator(".katex").count() == 0
 
-        page.goto(f"{base}/model?id={share_id}")
+        from webapp import library
+
+        page.goto(f"{base}/model?id={library.get_model(share_id, tmp_path).model_id}")
         iframe = page.locator("iframe[src*='/ar/']").first
         frame = wait_for(lambda: iframe.element_handle().content_frame(), 30, "iframe document")
         wait_viewer_loaded(frame, "result page under CSP")
@@ -271,7 +275,7 @@ def test_failed_model_page_shows_the_reasons_and_no_share_link(browser, chair_mo
             ctx = signed_in_context(browser, base, data, **VIEWPORTS[size])
             page = ctx.new_page()
             page.set_default_timeout(60_000)
-            page.goto(f"{base}/model?id={failed.share_id}")
+            page.goto(f"{base}/model?id={failed.model_id}")
             page.get_by_role("heading", name="Oak chair").wait_for()
             alert = page.get_by_text("failed Plinth's checks, so it is not published")
             alert.wait_for()
@@ -299,7 +303,7 @@ def test_failed_model_page_shows_the_reasons_and_no_share_link(browser, chair_mo
         ctx = signed_in_context(browser, base, data, **VIEWPORTS["desktop"])
         page = ctx.new_page()
         page.set_default_timeout(60_000)
-        page.goto(f"{base}/model?id={warned.share_id}")
+        page.goto(f"{base}/model?id={warned.model_id}")
         page.get_by_text("Usable, with warnings.").wait_for()
         page.get_by_text(f"{base}/ar/{warned.share_id}").first.wait_for()  # published, with its share link
         frame = wait_for(lambda: page.locator("iframe[src*='/ar/']").first.element_handle().content_frame(), 30,

@@ -76,7 +76,7 @@ def test_turn_resize_and_poster_then_the_share_page_serves_them(size, served, br
     page.set_default_timeout(60_000)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/model?id={model.share_id}")
+    page.goto(f"{base}/model?id={model.model_id}")
     page.get_by_role("heading", name="Adjust the model").wait_for()
     page.get_by_text("Turn it, set its size").click()  # tucked away until asked for
     page.locator(".st-key-adjust_section [data-testid=stImage] img").wait_for()  # the preview

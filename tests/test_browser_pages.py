@@ -36,7 +36,7 @@ def site(tmp_path_factory, chair_model, device):
                          data_dir=data)
     jobs.update(data, failed, status=JobStatus.FAILED, finished=time.time(), error="No object found in IMG_2001.jpg.")
     with running_server(data, device) as base:
-        yield base, model.share_id, failed
+        yield base, model.model_id, failed
 
 
 def _context(browser, size: str, base: str):
@@ -48,9 +48,9 @@ def _context(browser, size: str, base: str):
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_every_page_opens_at_its_own_address_without_page_not_found(size, site, browser, artifacts):
-    base, share_id, failed_job = site
+    base, model_id, failed_job = site
     addresses = [("/", "Create a 3D model"), ("/create", "Create a 3D model"), ("/library", "Your 3D models"),
-                 (f"/model?id={share_id}", "Oak chair"), (f"/?job={failed_job}", "Blue vase"),
+                 (f"/model?id={model_id}", "Oak chair"), (f"/?job={failed_job}", "Blue vase"),
                  (f"/create?job={failed_job}", "Blue vase"), ("/shop", "Your shop")]
     ctx, page = _context(browser, size, base)
     for path, heading in addresses:

@@ -230,7 +230,7 @@ def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site,
     ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     page = ctx.new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{base}/model?id={model.share_id}")
+    page.goto(f"{base}/model?id={model.model_id}")
     section = page.locator(".st-key-embed")
     section.get_by_text("Paste this into your product page's HTML").wait_for()
     snippets = []

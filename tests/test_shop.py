@@ -139,7 +139,7 @@ def _page(page: str, **query):
 
 def test_model_page_offers_the_snippets_and_saves_the_link_settings(chair_model, app_data):
     model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
-    at = _page("views/model.py", id=model.share_id)
+    at = _page("views/model.py", id=model.model_id)
     assert not at.exception
     codes = [c.value for c in at.code]
     assert any(f"/ar/{model.share_id}?embed=1" in c and c.startswith("<iframe") for c in codes), codes
@@ -179,11 +179,15 @@ def test_shop_page_saves_and_refuses_a_bad_address_without_losing_the_typing(app
     next(b for b in at.button if b.label == "Save").click()
     at.run()
     assert any("should be a web page address" in e.value for e in at.error)
-    assert shop.get(app_data) == shop.Shop()  # nothing stored
+    from tests.signing import owner_account
+
+    mine = owner_account(app_data).id  # the signed-in merchant's shop
+    assert shop.get(app_data, mine) == shop.Shop(shop_id=mine)  # nothing stored
     by = {t.label: t for t in at.text_input}
     assert (by["Shop name"].value, by["Your website"].value) == ("Oak & Co", "javascript:alert(1)")
     by["Your website"].input("https://oak.example")
     next(b for b in at.button if b.label == "Save").click()
     at.run()
     assert not at.error and any("Saved" in s.value for s in at.success)
-    assert (shop.get(app_data).name, shop.get(app_data).website) == ("Oak & Co", "https://oak.example")
+    assert (shop.get(app_data, mine).name, shop.get(app_data, mine).website) == ("Oak & Co", "https://oak.example")
+    assert shop.get(app_data) == shop.Shop()  # not the shop of a server without accounts

@@ -66,7 +66,11 @@ def test_share_page_and_files_answer_no_longer_available_then_work_again_after_r
         assert gone.status_code == 410, path
         assert "no longer available" in gone.text and gone.headers["cache-control"] == "no-store"
         assert "Traceback" not in gone.text and sid not in gone.text
-    assert client.get(f"/preview/{sid}").status_code == 404  # the merchant's preview too
+    from tests.merchants import cookie
+    from tests.signing import owner_account
+
+    client.cookies.update(cookie(data, owner_account(data)))
+    assert client.get(f"/preview/{sid}").status_code == 404  # the merchant's preview too, signed in
     assert client.get("/ar/" + "z" * 32).status_code == 404  # an unknown link stays a plain 404
     trash.restore(sid, data)
     assert all(client.get(p).status_code == 200 for p in paths)  # the same link, the same QR code

@@ -59,6 +59,9 @@ def test_create_to_result_with_the_real_pipeline(app_data, bench):
     job_id = at.query_params["job"]
     job_id = job_id[0] if isinstance(job_id, list) else job_id
     queued = jobs.get_job(job_id, app_data)
+    from tests.signing import owner_account
+
+    assert queued.owner == owner_account(app_data).id  # the signed-in merchant's
     assert queued.options.quality == "fast" and queued.options.texture_size is None  # the preset decides
     assert (queued.options.size.axis, queued.options.size.metres) == ("height", pytest.approx(0.85))
 
@@ -79,6 +82,7 @@ def test_create_to_result_with_the_real_pipeline(app_data, bench):
     assert not at.exception
     model = library.get_model(job.share_id, app_data)
     assert model is not None and model.name == "Oak <b>chair</b>"
+    assert model.owner == queued.owner and at.query_params["id"] in (model.model_id, [model.model_id])
     assert model.dimensions_m[1] == pytest.approx(0.85, rel=0.02)
     assert model.report["texture_size"] == pipeline.TEXTURE_SIZES["fast"]
     text = _texts(at)

@@ -224,8 +224,15 @@ def _texts(at) -> str:
     return "\n".join(str(p) for p in parts).replace("\\", "").replace("\u2060", "")
 
 
+def _mine(data) -> str:
+    """The signed-in owner account's id: what the pages pass as owner= (tests.signing)."""
+    from tests.signing import owner_account
+
+    return owner_account(data).id
+
+
 def _failed_job(data, photos, name="Blue vase", status=JobStatus.FAILED) -> str:
-    job_id = jobs.submit(photos, name, pipeline.Options(quality="fast"), data_dir=data)
+    job_id = jobs.submit(photos, name, pipeline.Options(quality="fast"), data_dir=data, owner=_mine(data))
     jobs.update(data, job_id, status=status, finished=time.time(),
                 error="No object found in back.jpg. Take it again against a plain wall." if status is
                 JobStatus.FAILED else "")
@@ -236,8 +243,9 @@ def test_the_library_shows_jobs_in_progress_and_needing_attention_with_their_pho
         app_data, chair_model, chair_photo):
     at = _library()
     photo = chair_photo.read_bytes()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
-    running = jobs.submit([("a.jpg", photo)], "Walnut stool", pipeline.Options(), data_dir=app_data)
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
+    running = jobs.submit([("a.jpg", photo)], "Walnut stool", pipeline.Options(), data_dir=app_data,
+                          owner=_mine(app_data))
     jobs.update(app_data, running, status=JobStatus.RUNNING, stage="texture", fraction=0.4,
                 message="Painting photo 2 of 3")
     failed = _failed_job(app_data, [("front.jpg", photo), ("back.jpg", photo)])
@@ -292,7 +300,7 @@ def test_search_and_sort_the_library(app_data, chair_model):
     at = _library()
     sizes = {"Oak chair": 0.9, "Tall oak shelf": 1.8, "Blue vase": 0.3}
     for name, height in sizes.items():
-        model = library.add_model(chair_model, name, [], data_dir=app_data)
+        model = library.add_model(chair_model, name, [], data_dir=app_data, owner=_mine(app_data))
         with store.connect(app_data) as con:
             con.execute("UPDATE models SET height_m = ? WHERE share_id = ?", (height, model.share_id))
     at.run()
@@ -319,7 +327,7 @@ def test_search_and_sort_the_library(app_data, chair_model):
 
 def test_delete_warns_moves_to_the_trash_and_undo_restores(app_data, chair_model):
     at = _library()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     at.run()
     assert "Shoppers who have the link or QR code will see 'no longer available'" in _texts(at)
     delete = next(b for b in at.button if b.key == f"del-{model.share_id}-delete")
@@ -340,7 +348,8 @@ def test_delete_warns_moves_to_the_trash_and_undo_restores(app_data, chair_model
 
 def test_the_trash_restores_and_deletes_for_good(app_data, chair_model):
     at = _library()
-    back, gone = (library.add_model(chair_model, n, [], data_dir=app_data) for n in ("Lamp", "Rug"))
+    back, gone = (library.add_model(chair_model, n, [], data_dir=app_data, owner=_mine(app_data))
+                  for n in ("Lamp", "Rug"))
     trash.move(back.share_id, app_data)
     trash.move(gone.share_id, app_data)
     at.run()
@@ -355,7 +364,7 @@ def test_the_trash_restores_and_deletes_for_good(app_data, chair_model):
 
 def test_rename_confirms_and_refuses_an_empty_name(app_data, chair_model):
     at = _library()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     at.run()
     field = next(t for t in at.text_input if t.key == f"name-{model.share_id}")
     field.input("   ").run()
@@ -371,9 +380,9 @@ def test_rename_confirms_and_refuses_an_empty_name(app_data, chair_model):
 
 def test_the_model_page_delete_goes_to_the_library_with_undo(app_data, chair_model):
     at = _library()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     at.switch_page("views/model.py")
-    at.query_params["id"] = model.share_id
+    at.query_params["id"] = model.model_id
     at.run()
     assert "Shoppers who have the link or QR code will see 'no longer available'" in _texts(at)
     next(c for c in at.checkbox if c.key == "model-sure").check().run()
@@ -385,10 +394,10 @@ def test_the_model_page_delete_goes_to_the_library_with_undo(app_data, chair_mod
 
 def test_a_trashed_models_page_says_it_is_in_the_trash_and_restores_it(app_data, chair_model):
     at = _library()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     assert trash.move(model.share_id, app_data)
     at.switch_page("views/model.py")
-    at.query_params["id"] = model.share_id
+    at.query_params["id"] = model.model_id
     at.run()
     assert not at.exception
     assert "in the Trash" in _texts(at) and "Model not found" not in _texts(at)
@@ -407,13 +416,13 @@ def test_a_model_that_failed_its_checks_is_made_again_without_the_photos_they_na
     photo = chair_photo.read_bytes()
     at = _library()
     job_id = jobs.submit([(RESHOOT[0], photo), ("IMG_0009.JPG", photo)], "Oak chair", pipeline.Options(),
-                         data_dir=app_data)
+                         data_dir=app_data, owner=_mine(app_data))
     jobs.claim(app_data, None)
     failed = library.add_model(judged(chair_model, pipeline.Verdict.FAILED, tmp_path / "failed"), "Oak chair", [],
-                               data_dir=app_data, job_id=job_id)
+                               data_dir=app_data, job_id=job_id, owner=_mine(app_data))
     jobs.finish(app_data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict="failed")
     at.switch_page("views/model.py")
-    at.query_params["id"] = failed.share_id
+    at.query_params["id"] = failed.model_id
     at.run()
     next(b for b in at.button if b.label == "Make it again with new photos").click().run()
     assert not at.exception

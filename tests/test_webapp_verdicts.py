@@ -102,7 +102,11 @@ def test_share_routes_do_not_serve_a_failed_model_until_it_is_published(chair_mo
     for path in (f"/ar/{sid}", f"/ar/{sid}?embed=1", f"/models/{sid}/model.glb", f"/models/{sid}/model.usdz",
                  f"/models/{sid}/poster.png"):
         assert client.get(path).status_code == 404, path
-    # the merchant's own preview: the model, without AR, never cached, framed only by our pages
+    # the merchant's own preview (signed in): the model, without AR, never cached, framed only by our pages
+    from tests.merchants import cookie
+    from tests.signing import owner_account
+
+    client.cookies.update(cookie(data, owner_account(data)))
     page = client.get(f"/preview/{sid}?embed=1")
     assert page.status_code == 200 and f'src="/preview/{sid}/model.glb"' in page.text
     assert "ar-modes" not in page.text and "View in your room" not in page.text
@@ -178,7 +182,7 @@ def test_the_failed_model_page_says_why_names_the_photos_and_publishes_only_on_p
     failed = _add(chair_model, Verdict.FAILED, data, tmp_path, job_id=job_id)
     jobs.claim(data, None)
     jobs.finish(data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict=Verdict.FAILED.value)
-    at = _page(data, "views/model.py", id=failed.share_id)
+    at = _page(data, "views/model.py", id=library.get_model(failed.share_id, data).model_id)
     assert not at.exception
     text = _texts(at)
     assert "failed Plinth's checks, so it is not published" in text
@@ -210,7 +214,7 @@ def test_try_again_from_a_failed_model_queues_its_photos(chair_model, chair_phot
     failed = _add(chair_model, Verdict.FAILED, data, tmp_path, job_id=job_id)
     jobs.claim(data, None)
     jobs.finish(data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict=Verdict.FAILED.value)
-    at = _page(data, "views/model.py", id=failed.share_id)
+    at = _page(data, "views/model.py", id=library.get_model(failed.share_id, data).model_id)
     next(b for b in at.button if b.label == "Try again with the same photos").click().run()
     assert not at.exception
     with store.connect(data) as con:  # (a worker may have started it already)
@@ -221,7 +225,7 @@ def test_try_again_from_a_failed_model_queues_its_photos(chair_model, chair_phot
 
 def test_a_model_with_warnings_is_published_with_the_warnings_above_it(chair_model, data, tmp_path):
     warned = _add(chair_model, Verdict.WARNINGS, data, tmp_path)
-    at = _page(data, "views/model.py", id=warned.share_id)
+    at = _page(data, "views/model.py", id=warned.model_id)
     assert not at.exception
     assert at.warning[0].value.startswith("**Usable, with warnings.**")  # the first box on the page
     assert WARNED_CHECK.message in _texts(at)
@@ -233,7 +237,7 @@ def test_a_model_made_before_the_checks_shows_as_before_without_a_checked_badge(
     report = {k: v for k, v in model.report.items() if k not in ("verdict", "evidence", "reshoot")}
     with store.connect(data) as con:
         con.execute("UPDATE models SET report = ?", (json.dumps(report),))
-    at = _page(data, "views/model.py", id=model.share_id)
+    at = _page(data, "views/model.py", id=model.model_id)
     assert not at.exception and not at.success and not at.error
     text = _texts(at)
     assert report["summary"].split(",")[0] in text and "Checked" not in text

@@ -15,7 +15,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from . import ar_page, library, settings, shop
+from . import accounts, ar_page, library, settings, shop
 from .ar_page import LinkState
 from .upload_guard import UploadGuard
 
@@ -33,17 +33,18 @@ def not_found(request: Request | None = None, *_args) -> Response:
     return gone(LinkState.UNKNOWN, html=path.startswith("/ar/"))
 
 
-def gone(state: LinkState, html: bool, embed: bool = False) -> Response:
+def gone(state: LinkState, html: bool, embed: bool = False, owner: str = "") -> Response:
     """What a link that shows no model answers: 404 or 410, never cached, never a traceback.
-    Share pages get the branded page (the shop's name and logo, when set); files a short line."""
+    Share pages get the branded page (the name and logo of the shop of `owner`, the model's
+    merchant, when set; an unknown link: DEFAULT, which exists only before accounts); files a short line."""
     headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
     if not html:
         return PlainTextResponse(ar_page.FILE_WORDS[state.name], status_code=state.status, headers=headers)
     try:
-        owner = shop.get(settings.data_dir())
+        brand = shop.of_owner(settings.data_dir(), owner)
     except (OSError, ValueError):  # an unreadable data folder: plain branding still says what happened
-        owner = None
-    return HTMLResponse(ar_page.render_gone(state, owner, embed=embed), status_code=state.status, headers={
+        brand = None
+    return HTMLResponse(ar_page.render_gone(state, brand, embed=embed), status_code=state.status, headers={
         **headers, "Content-Security-Policy": ar_page.CSP, "X-Content-Type-Options": "nosniff"})
 
 
@@ -67,10 +68,13 @@ def _base(request: Request) -> str:
 
 async def ar(request: Request) -> Response:
     embed = request.query_params.get("embed") == "1"
-    model, state = share_state(request.path_params["share_id"])
+    share_id = request.path_params["share_id"]
+    model, state = share_state(share_id)
     if state is not None:
-        return gone(state, html=True, embed=embed)
-    html = ar_page.render(model, _base(request), embed=embed, shop=shop.get(settings.data_dir()))
+        # In the Trash or expired: still its merchant's page. Unknown (or not published): no shop's.
+        known = library.get_model(share_id, trashed=True) if state is not LinkState.UNKNOWN else None
+        return gone(state, html=True, embed=embed, owner=known.owner if known else "")
+    html = ar_page.render(model, _base(request), embed=embed, shop=shop.of_owner(settings.data_dir(), model.owner))
     return HTMLResponse(html, headers={
         "Cache-Control": "no-cache", "Content-Security-Policy": ar_page.CSP,
         "X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin",
@@ -87,11 +91,20 @@ async def model_file(request: Request) -> Response:
     return _file_response(request, model, {**CORS, "Cache-Control": "public, max-age=300"})
 
 
+def _merchants_model(request: Request) -> library.Model | None:
+    """The model of a /preview/ address, only for a signed-in user who may see it (the session
+    cookie): anyone else, like an unknown id, gets None, so the answer is the same 404."""
+    data = settings.data_dir()
+    user = accounts.session_user(data, request.cookies.get(accounts.COOKIE))
+    model = library.get_model(request.path_params["share_id"]) if user is not None else None
+    return model if model is not None and user.can_see(model.owner) else None
+
+
 async def preview(request: Request) -> Response:
     """The merchant's own look at any model, shared or not (the Model page's "Look at it anyway"):
-    under /preview/, a merchant path like the pages themselves (README: protect all but /ar/,
-    /models/ and /assets/), never cached, not embeddable by other sites, and without AR."""
-    model = library.get_model(request.path_params["share_id"])
+    under /preview/, for its merchant only (the sign-in cookie; the owner may see all), never
+    cached, not embeddable by other sites, and without AR."""
+    model = _merchants_model(request)
     if model is None or model.file("model.glb") is None:
         return not_found()
     return HTMLResponse(ar_page.render(model, "", embed=True, preview=True), headers={
@@ -101,7 +114,7 @@ async def preview(request: Request) -> Response:
 
 
 async def preview_file(request: Request) -> Response:
-    model = library.get_model(request.path_params["share_id"])
+    model = _merchants_model(request)
     if model is None:
         return not_found()
     return _file_response(request, model, {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"})

@@ -1,9 +1,11 @@
 """The shop's settings: its name, logo and website, shown on every share page of its models.
 
-One shop per server for now, stored under the key DEFAULT; every function takes `shop_id` so that
-shops per merchant (issue 15) only need to pass another key. The row lives in the `shops` table;
-data/shop/<shop_id>/shop.json mirrors it (written first, like a model's manifest), so a rebuilt
-database loses nothing: `get` reads the file when the table has no row. No Streamlit import.
+One shop per merchant, keyed by the merchant's users.id (`shop.get(data, user.id)`); the share
+page shows the shop of the model's owner. DEFAULT is the one shop of a server from before
+accounts: `claim_default` hands it to the first owner account (store.claim_orphans calls it).
+The row lives in the `shops` table; data/shop/<shop_id>/shop.json mirrors it (written first, like
+a model's manifest), so a rebuilt database loses nothing: `get` reads the file when the table has
+no row. No Streamlit import.
 
     shop.save(data, name="Oak & Co", website="https://oak.example")
     shop.set_logo(data, uploaded_bytes)      # re-encoded PNG, no EXIF; ShopError on a bad image
@@ -31,7 +33,7 @@ MAX_LOGO_BYTES = 2 * 1024 * 1024
 MAX_LOGO_PIXELS = 40_000_000  # a decoded 6000 x 6000 image; more is refused before it is decoded
 LOGO_BOX = 400  # stored at most this many pixels wide and high
 LOGO_FILE = "logo.png"
-_SHOP_ID = re.compile(r"^[a-z0-9_-]{1,40}$")
+_SHOP_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # DEFAULT or a users.id (token_urlsafe)
 
 
 class ShopError(PlinthError):
@@ -154,6 +156,33 @@ def remove_logo(data: Path, shop_id: str = DEFAULT) -> Shop:
     shop = _write(data, shop_id, current.name, current.website, "")
     (_folder(data, shop_id) / LOGO_FILE).unlink(missing_ok=True)
     return shop
+
+
+def of_owner(data: Path, owner: str) -> Shop:
+    """The shop a share page of a model owned by `owner` (a users.id) shows: theirs, or DEFAULT for
+    a model made before any account existed (owner ''). Never writes."""
+    return get(data, owner or DEFAULT)
+
+
+def claim_default(data: Path, owner: str) -> bool:
+    """Give the shop of a server from before accounts (DEFAULT) to the first owner account, unless
+    they have a shop already: its folder (shop.json, logo) is renamed, then the row follows. True
+    when it moved. Run after the owner account exists (store.claim_orphans)."""
+    data = Path(data)
+    old, new = _folder(data, DEFAULT), _folder(data, owner)
+    if new.exists() or not old.is_dir():
+        return False
+    try:
+        mirror = json.loads((old / "shop.json").read_text())
+    except (OSError, ValueError):
+        mirror = None
+    old.rename(new)  # one step: the logo and the mirror file move together
+    if isinstance(mirror, dict):
+        atomic_write(new / "shop.json", json.dumps({**mirror, "shop_id": owner}, indent=1))
+    with store.connect(data) as con:
+        con.execute("DELETE FROM shops WHERE shop_id = ?", (owner,))
+        con.execute("UPDATE shops SET shop_id = ? WHERE shop_id = ?", (owner, DEFAULT))
+    return True
 
 
 def _upright(im):

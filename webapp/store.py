@@ -430,6 +430,14 @@ def claim_orphans(data: Path) -> int:
                     write_manifest(folder, dict(row))
                 except OSError:  # a full disk: the next start writes it
                     pass
+        first = con.execute("SELECT id FROM users WHERE role = 'owner' ORDER BY created LIMIT 1").fetchone()
+    if first is not None:  # the shop of a server from before accounts goes to its first owner too
+        from . import shop  # shop imports store
+
+        try:
+            shop.claim_default(data, first[0])
+        except OSError as error:  # the next account change tries again; share pages show plain branding
+            log.warning("could not hand the shop settings to the owner account: %s", error)
     return len(changed)
 
 

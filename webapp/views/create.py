@@ -12,7 +12,7 @@ data = ui.data_dir()
 
 job_id = st.query_params.get("job")
 if job_id:
-    progress.show(job_id, data)
+    progress.show(job_id, data, user)
     st.stop()
 
 
@@ -106,7 +106,7 @@ if st.button("Create 3D model", type="primary", icon=":material/view_in_ar:"):
         options = pipeline.Options(kind=kind, placement=placement, quality=quality or pipeline.Options().quality,
                                    size=pipeline.KnownSize(axis, size_m) if size_m else None)
         try:  # submit checks the server's limits (photo count, bytes, free disk) before writing anything
-            new_id = jobs.submit(files, name.strip() or "My product", options, data_dir=data)
+            new_id = jobs.submit(files, name.strip() or "My product", options, data_dir=data, owner=user.id)
         except jobs.JobRefused as refused:
             st.error(ui.md(refused.message))
             st.stop()

@@ -38,17 +38,24 @@ def _stage_words(job: jobs.Job) -> str:
     return pipeline.STAGE_WORDS.get(job.stage, "Starting")
 
 
-def in_progress(data: Path) -> bool:
+def _whose(job: jobs.Job, whose: dict[str, str] | None) -> None:
+    """In the owner's view of everyone's jobs: the merchant each job is for."""
+    if whose is not None:
+        st.caption(f":material/person: {ui.md(whose.get(job.owner, 'No account'))}")
+
+
+def in_progress(data: Path, owner: str | None, whose: dict[str, str] | None = None) -> bool:
     """Live: a job that finishes reruns the whole page, so its model appears in the library.
-    True when there was something to show."""
-    shown = tuple(j.id for j in jobs.list_jobs(jobs.ACTIVE, data))
-    _live(data, shown)
+    Only `owner`'s jobs (a users.id; None: everyone's, each named from `whose`). True when there
+    was something to show."""
+    shown = tuple(j.id for j in jobs.list_jobs(jobs.ACTIVE, data, owner=owner))
+    _live(data, shown, owner, whose)
     return bool(shown)
 
 
 @st.fragment(run_every=2.0)
-def _live(data: Path, shown: tuple[str, ...]) -> None:
-    active = jobs.list_jobs(jobs.ACTIVE, data)
+def _live(data: Path, shown: tuple[str, ...], owner: str | None, whose: dict[str, str] | None) -> None:
+    active = jobs.list_jobs(jobs.ACTIVE, data, owner=owner)
     if tuple(j.id for j in active) != shown:
         st.rerun()  # one started or finished: the sections and the models change
     if not active:
@@ -58,6 +65,7 @@ def _live(data: Path, shown: tuple[str, ...]) -> None:
         with st.container(border=True, key=f"job-{job.id}"):
             words = _stage_words(job)
             st.markdown(f"**{ui.md(job.name)}**  \n:material/autorenew: {words}")
+            _whose(job, whose)
             if job.status is JobStatus.RUNNING:
                 st.progress(max(0.0, min(1.0, job.fraction)), text=ui.md(job.message or words))
             if st.button("Follow it", key=f"follow-{job.id}", icon=":material/visibility:"):
@@ -69,8 +77,8 @@ def _discard(job_id: str, data: Path) -> None:
         st.toast("The photos were deleted.", icon=":material/delete:")
 
 
-def needs_attention(data: Path) -> bool:
-    waiting = jobs.needing_attention(data)
+def needs_attention(data: Path, owner: str | None, whose: dict[str, str] | None = None) -> bool:
+    waiting = jobs.needing_attention(data, owner=owner)
     if not waiting:
         return False
     st.subheader("Needs attention")
@@ -83,6 +91,7 @@ def needs_attention(data: Path) -> bool:
                         + (":gray[:material/stop_circle:] You stopped it" if stopped else
                            ":red[:material/error:] It could not be made")
                         + f" · {ui.when(job.finished or job.created)}")
+            _whose(job, whose)
             if not stopped:
                 st.markdown(ui.md(job.error or "The model could not be made."))
             photo_strip(job)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from webapp import library, trash, ui
+from webapp import accounts, library, trash, ui
 
 #: Session key: the share id of the model deleted last, while its Undo is offered.
 UNDO = "plinth_undo_delete"
@@ -56,11 +56,11 @@ def _undo(share_id: str, data: Path) -> None:
         st.toast("Restored. Its link and QR code work again.", icon=":material/undo:")
 
 
-def undo_banner(data: Path) -> None:
+def undo_banner(data: Path, user: accounts.User) -> None:
     """After a delete: what happened, and Undo (until the next delete or a dismiss)."""
     share_id = st.session_state.get(UNDO)
     model = library.get_model(share_id, data, trashed=True) if share_id else None
-    if model is None or not model.trashed:
+    if model is None or not model.trashed or not user.can_see(model.owner):  # signed out and in as another
         st.session_state.pop(UNDO, None)
         return
     with st.container(border=True, key="undo-banner", horizontal=True, vertical_alignment="center"):

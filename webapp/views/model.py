@@ -1,7 +1,11 @@
 """Result page: the quality verdict, the model in a viewer, its real size, the share link and QR
 code, downloads, the quality report in plain words, rename and delete. A model that failed its
 checks gets no share link, QR code or AR: what went wrong and what to re-shoot instead, and the
-merchant's explicit choices (views/quality.py)."""
+merchant's explicit choices (views/quality.py).
+
+Opened by /model?id=<model_id>, the merchant-side id: a share id (which every shopper holding the
+link knows) opens nothing here, and neither does another merchant's model id ("not found", as an
+unknown id)."""
 
 import streamlit as st
 
@@ -13,10 +17,10 @@ from webapp.views import embed, manage, quality
 user = ui.require_user()  # the iso work passes it to the library calls
 ui.header("model")
 data = ui.data_dir()
-share_id = st.query_params.get("id", "")
-model = library.get_model(share_id, data) if share_id else None
+model_id = st.query_params.get("id", "")
+model = library.get_owned(model_id, user, data)
 if model is None:
-    binned = library.get_model(share_id, data, trashed=True) if share_id else None
+    binned = library.get_owned(model_id, user, data, trashed=True)
     if binned is not None:  # deleted, but still restorable: say so rather than "not found"
         st.title(ui.md(binned.name))
         st.warning(f"This model is in the Trash. Shoppers who open its link see 'no longer available'. "

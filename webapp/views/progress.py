@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 import pipeline
-from webapp import eta, jobs, limits, ui
+from webapp import accounts, eta, jobs, library, limits, ui
 from webapp.jobs import JobStatus
 
 #: Seconds between two looks at the job record.
@@ -60,8 +60,8 @@ def _stages_for(job: jobs.Job) -> list[tuple[str, str]]:
     return [(stage, pipeline.STAGE_WORDS[stage]) for stage in pipeline.stages_for(len(job.photos))]
 
 
-def show(job_id: str, data: Path) -> None:
-    job = jobs.get_job(job_id, data)
+def show(job_id: str, data: Path, user: accounts.User) -> None:
+    job = jobs.get_owned(job_id, user, data)  # another merchant's job reads as an unknown one
     if job is None:
         st.title("Create a 3D model")
         st.warning("We could not find this job. It may belong to another Plinth, or the link is incomplete.")
@@ -91,8 +91,10 @@ def _start_polling() -> None:
 
 def _panel(job: jobs.Job, job_id: str, data: Path) -> bool:
     """Draw the job; True while it may still change (queued, running, stopping)."""
-    if job.status is JobStatus.DONE and job.share_id:
-        st.switch_page(ui.MODEL, query_params={"id": job.share_id})
+    done = job.status is JobStatus.DONE and job.share_id
+    made = library.get_model(job.share_id, data, trashed=True) if done else None
+    if made is not None:  # the Model page is opened by the merchant-side id, never the share id
+        st.switch_page(ui.MODEL, query_params={"id": made.model_id})
     if job.status is JobStatus.FAILED:
         st.error(ui.md(job.error or "The model could not be made."), icon=":material/error:")
         _ended(job, job_id, data)

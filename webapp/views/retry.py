@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from webapp import jobs, library, limits, photo_check, ui
+from webapp import accounts, jobs, library, limits, photo_check, ui
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
 
@@ -28,8 +28,8 @@ def _back() -> None:
     st.query_params.pop("retry", None)
 
 
-def show(job_id: str, data: Path) -> None:
-    job = jobs.get_job(job_id, data)
+def show(job_id: str, data: Path, user: accounts.User) -> None:
+    job = jobs.get_owned(job_id, user, data)  # another merchant's job: as if its photos were gone
     if job is None or not job.photos or not job.status.finished:
         st.title("Try again")
         st.info("These photos are no longer here: they were deleted, or this model was already made again. "

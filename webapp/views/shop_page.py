@@ -1,4 +1,5 @@
-"""Shop settings: the shop's name, logo and website, shown on every share page."""
+"""Shop settings: the signed-in merchant's shop (one each, keyed by their users.id): its name, logo
+and website, shown on the share pages of their models."""
 
 import streamlit as st
 
@@ -7,7 +8,7 @@ from webapp import shop, ui
 user = ui.require_user()  # the iso work passes it to the library calls
 ui.header("shop")
 data = ui.data_dir()
-current = shop.get(data)
+current = shop.get(data, user.id)
 
 st.title("Your shop")
 st.markdown("Shoppers see your shop's name and logo at the top of every 3D page you share, with a link "
@@ -27,8 +28,8 @@ if saved:
     try:
         shop.clean_url(website, "The shop's web address")  # checked before anything is stored
         if logo is not None:
-            current = shop.set_logo(data, logo.getvalue())
-        current = shop.save(data, name=name, website=website)
+            current = shop.set_logo(data, logo.getvalue(), shop_id=user.id)
+        current = shop.save(data, name=name, website=website, shop_id=user.id)
     except shop.ShopError as error:
         st.error(ui.md(error.message), icon=":material/error:")  # nothing was stored; the fields keep what was typed
     else:
@@ -39,7 +40,7 @@ if current.logo is not None:
     left, right = st.columns([1, 3], vertical_alignment="center")
     left.image(str(current.logo), width=160)
     if right.button("Remove the logo", icon=":material/delete:"):
-        current = shop.remove_logo(data)
+        current = shop.remove_logo(data, shop_id=user.id)
         st.rerun()
 if current.known:
     st.markdown(f"**{ui.md(current.name or 'Your shop')}**" + (f"  ·  {ui.md(current.website)}" if current.website else ""))

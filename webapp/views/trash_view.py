@@ -20,8 +20,9 @@ def _forget(share_id: str, data: Path) -> None:
         st.toast("Deleted for good.", icon=":material/delete_forever:")
 
 
-def section(data: Path) -> None:
-    binned = sorted(library.list_models(data, trashed=True), key=lambda m: m.deleted_at or 0, reverse=True)
+def section(data: Path, owner: str | None) -> None:
+    """The Trash of `owner` (a users.id; None: everyone's)."""
+    binned = sorted(library.list_models(data, trashed=True, owner=owner), key=lambda m: m.deleted_at or 0, reverse=True)
     with st.expander(f"Trash ({len(binned)})", icon=":material/delete:", expanded=False):
         if not binned:
             st.caption(f"The Trash is empty. Deleted models wait here for {trash.KEEP_DAYS} days before "
