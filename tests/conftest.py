@@ -118,18 +118,6 @@ def _fail_skip(report) -> None:
         report.longrepr = f"skipped, and this suite does not skip (fix the cause instead): {reason}"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`make test` runs on two pytest-xdist workers (--dist loadgroup): tests that share a
-    module-scoped fixture (a server, a browser, a made model) stay on one worker, so it is built
-    once; every other test goes to whichever worker is free. (tryfirst: xdist reads the marks.)"""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info else ()
-        if any(d.scope == "module" for chain in defs for d in chain):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
