@@ -109,11 +109,8 @@ def add_user(data: Path, email: str, password: str, role: Role = Role.MERCHANT, 
             raise AccountError(f"{email} already has an account.")
         con.execute("INSERT INTO users (id, email, name, role, password, created) VALUES (?, ?, ?, ?, ?, ?)",
                     (user.id, email, user.name, role.value, _hasher().hash(password), user.created))
-        if role is Role.OWNER and con.execute("SELECT COUNT(*) FROM users WHERE role = ?",
-                                              (Role.OWNER.value,)).fetchone()[0] == 1:
-            # The first owner takes over what was made before there were accounts (owner '').
-            con.execute("UPDATE models SET owner = ? WHERE owner = ''", (user.id,))
-            con.execute("UPDATE jobs SET owner = ? WHERE owner = ''", (user.id,))
+    if role is Role.OWNER:  # the first owner takes over what was made before there were accounts
+        store.claim_orphans(data)
     return user
 
 

@@ -63,10 +63,12 @@ def publish_made(result: Result, code: int, args: argparse.Namespace) -> int:
         print(NOT_PUBLISHED, file=sys.stderr)
         return pipeline_cli.EXIT_FAILED_MODEL
     # No Streamlit import: the library is plain SQLite + files.
+    from . import accounts
     from .library import publish
 
+    owner = accounts.owner_account(settings.data_dir())  # None before the first account: it takes the model then
     url = publish(result, name=args.name or Path(args.out).stem, photos=[Path(p) for p in args.photos],
-                  placement=args.placement)
+                  placement=args.placement, owner=owner.id if owner else "")
     print(f"Share link: {url}")
     return code
 

@@ -79,6 +79,7 @@ class Job:
     verdict: pipeline.Verdict | None = None  # done jobs: the quality gate's call on the model (None before it)
     photo_names: tuple[str, ...] = ()  # the merchant's file names, in the photos' order (older jobs: none)
     retried_as: str | None = None  # the job "Try again with changes" made from this one
+    owner: str = ""  # the merchant's users.id ('' only before any account existed)
 
     @property
     def named_photos(self) -> list[tuple[Path, str]]:
@@ -130,13 +131,14 @@ def submit(
     name: str,
     options: pipeline.Options,
     data_dir: str | os.PathLike | None = None,
+    owner: str = "",
 ) -> str:
     """Store the photos privately (location stripped) and queue a job. Returns the job id
     (random, URL-safe). Raises JobRefused, having written nothing, when the upload breaks a limit."""
     data = settings.data_dir(data_dir)
     check_request(files, options)
     check_upload([len(content) for _, content in files], data)
-    return _queue(data, name, options, list(files))
+    return _queue(data, name, options, list(files), owner)
 
 
 def retry(job_id: str, data_dir: str | os.PathLike | None = None, remove: Collection[int] = (),
@@ -163,12 +165,13 @@ def retry(job_id: str, data_dir: str | os.PathLike | None = None, remove: Collec
     if not photos:
         raise JobRefused("Keep at least one photo, or add new ones, to make the model again.")
     check_upload([p.stat().st_size if isinstance(p, Path) else len(p) for _, p in photos], data)
-    new_id = _queue(data, old.name, old.options, photos)
+    new_id = _queue(data, old.name, old.options, photos, old.owner)
     update(data, job_id, retried_as=new_id)
     return new_id
 
 
-def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[str, Path | bytes]]) -> str:
+def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[str, Path | bytes]],
+           owner: str) -> str:
     """Write the photos (a stored photo is copied; new bytes lose their location) into a new job's
     folder, all at once, then insert its row."""
     job_id = secrets.token_urlsafe(12)
@@ -195,29 +198,39 @@ def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[
     names = [Path(filename).name[:200] for filename, _ in photos]
     with store.connect(data) as con:
         con.execute(
-            "INSERT INTO jobs (id, status, created, name, options, photo_dir, message, photo_names) "
-            "VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO jobs (id, status, created, name, options, photo_dir, message, photo_names, owner) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
             (job_id, JobStatus.QUEUED.value, time.time(), name, json.dumps(options.to_dict()), str(photo_dir),
-             "Waiting to start", json.dumps(names)),
+             "Waiting to start", json.dumps(names), owner),
         )
     WAKE.set()
     return job_id
 
 
-def list_jobs(statuses: Collection[JobStatus], data_dir: str | os.PathLike | None = None) -> list[Job]:
-    """Jobs in these states, newest first (queued ones with their place in line)."""
+def list_jobs(statuses: Collection[JobStatus], data_dir: str | os.PathLike | None = None,
+              owner: str | None = None) -> list[Job]:
+    """Jobs in these states, newest first (queued ones with their place in line); only `owner`'s
+    (a users.id) when given. The place in line counts every merchant's jobs: they share the workers."""
     data = settings.data_dir(data_dir)
+    mine = "" if owner is None else " AND owner = ?"
     with store.connect(data) as con:
         ids = [r[0] for r in con.execute(
-            f"SELECT id FROM jobs WHERE status IN ({', '.join('?' * len(statuses))}) ORDER BY seq DESC",
-            tuple(s.value for s in statuses))]
+            f"SELECT id FROM jobs WHERE status IN ({', '.join('?' * len(statuses))}){mine} ORDER BY seq DESC",
+            (*(s.value for s in statuses), *(() if owner is None else (owner,))))]
     return [job for job in (get_job(i, data) for i in ids) if job is not None]
 
 
-def needing_attention(data_dir: str | os.PathLike | None = None) -> list[Job]:
+def needing_attention(data_dir: str | os.PathLike | None = None, owner: str | None = None) -> list[Job]:
     """Failed and stopped jobs whose photos are still kept and that were not tried again yet."""
-    return [job for job in list_jobs((JobStatus.FAILED, JobStatus.CANCELLED), data_dir)
+    return [job for job in list_jobs((JobStatus.FAILED, JobStatus.CANCELLED), data_dir, owner)
             if job.retried_as is None and job.photos]
+
+
+def get_owned(job_id: str, user, data_dir: str | os.PathLike | None = None) -> Job | None:
+    """The job if `user` (an accounts.User) may see it, else None: an unknown id and another
+    merchant's job look the same (callers answer 404, never 403)."""
+    job = get_job(job_id, data_dir) if user is not None else None
+    return job if job is not None and user.can_see(job.owner) else None
 
 
 def discard(job_id: str, data_dir: str | os.PathLike | None = None) -> bool:
@@ -256,7 +269,7 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
         photo_dir=Path(row["photo_dir"]), stage=row["stage"], fraction=row["fraction"],
         message=row["message"], error=error, share_id=row["share_id"], position=position, damaged=damaged,
         verdict=verdict, photo_names=_names(store.column(row, "photo_names", "[]")),
-        retried_as=store.column(row, "retried_as", None),
+        retried_as=store.column(row, "retried_as", None), owner=store.column(row, "owner", "") or "",
     )
 
 

@@ -83,6 +83,8 @@ class Model:
     deleted_at: float | None = None  # in the Trash since (unix time); None: in the library
     product_url: str = ""  # the shop's page for this product (http(s) only, checked by shop.clean_url)
     expires: float | None = None  # unix time after which its share link answers "expired"
+    owner: str = ""  # the merchant's users.id ('' only before any account existed)
+    model_id: str = ""  # the merchant-side id (pages, API): random, unrelated to share_id
 
     @property
     def trashed(self) -> bool:
@@ -116,6 +118,11 @@ def new_share_id() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_model_id() -> str:
+    """128 random bits, URL-safe: the merchant-side id, never derivable from the share id."""
+    return secrets.token_urlsafe(16)
+
+
 def clean_name(name: str, fallback: str = "My product") -> str:
     """One line, printable, at most MAX_NAME characters (HTML escaping happens at render time)."""
     text = " ".join(str(name or "").split())
@@ -134,6 +141,7 @@ def publish(
     photos: Sequence[str | os.PathLike],
     placement: str = "floor",
     data_dir: str | os.PathLike | None = None,
+    owner: str = "",
 ) -> str:
     """Add a `pipeline.reconstruct` result to the library and return its share URL.
 
@@ -141,7 +149,7 @@ def publish(
     nothing written (the web app keeps such a model privately with add_model)."""
     if result.report.verdict is Verdict.FAILED:
         raise LibraryError(NOT_PUBLISHED)
-    model = add_model(result, name, photos, placement, data_dir=data_dir)
+    model = add_model(result, name, photos, placement, data_dir=data_dir, owner=owner)
     return share_url(model.share_id, data_dir=data_dir)
 
 
@@ -152,6 +160,7 @@ def add_model(
     placement: str = "floor",
     data_dir: str | os.PathLike | None = None,
     job_id: str | None = None,
+    owner: str = "",
 ) -> Model:
     """Copy the result's files (metadata stripped) into a new folder, then register it.
 
@@ -175,7 +184,7 @@ def add_model(
         "width_m": width, "height_m": height, "depth_m": depth, "glb_bytes": 0,
         "triangles": int(result.report.triangles), "kind": str(result.report.kind),
         "report": json.dumps(report), "job_id": job_id, "published_anyway": 0, "adjustment": "", "background": "",
-        "deleted_at": None, "product_url": "", "expires": None,
+        "deleted_at": None, "product_url": "", "expires": None, "owner": owner, "model_id": new_model_id(),
     }
     try:
         store.open_library(data)  # checked before our folder appears, so it is not "found" as unregistered
@@ -249,6 +258,8 @@ def _row_to_model(data: Path, row) -> Model:
         deleted_at=store.column(row, "deleted_at", None),
         product_url=store.column(row, "product_url", "") or "",
         expires=store.column(row, "expires", None),
+        owner=store.column(row, "owner", "") or "",
+        model_id=store.column(row, "model_id", "") or "",
     )
 
 
@@ -295,8 +306,29 @@ def _find(share_id: str, data: Path) -> Model | None:
     return _row_to_model(data, row) if row else None
 
 
-def list_models(data_dir: str | os.PathLike | None = None, trashed: bool = False) -> list[Model]:
-    """All models in the library (trashed=True: those in the Trash instead), newest first. Never writes."""
+def get_owned(model_id: str, user, data_dir: str | os.PathLike | None = None, trashed: bool = False) -> Model | None:
+    """The model with this merchant-side id if `user` (an accounts.User) may see it, else None:
+    an unknown id and another merchant's model look the same (callers answer 404, never 403).
+    In the Trash: only with `trashed`. Never writes."""
+    if not isinstance(model_id, str) or not 16 <= len(model_id) <= 64 or user is None:
+        return None
+    data = settings.data_dir(data_dir)
+    try:
+        with store.connect(data, readonly=True) as con:
+            row = con.execute("SELECT * FROM models WHERE model_id = ?", (model_id,)).fetchone()
+    except sqlite3.Error as error:
+        log.warning("library database unreadable (%s); reading the model folders", error)
+        row = next((r for r in _manifest_rows(data) if r.get("model_id") == model_id), None)
+    model = _row_to_model(data, row) if row else None
+    if model is None or not user.can_see(model.owner) or (model.trashed and not trashed):
+        return None
+    return model
+
+
+def list_models(data_dir: str | os.PathLike | None = None, trashed: bool = False,
+                owner: str | None = None) -> list[Model]:
+    """The models in the library (trashed=True: those in the Trash instead), newest first; only
+    `owner`'s (a users.id) when given, everyone's when None. Never writes."""
     data = settings.data_dir(data_dir)
     try:
         with store.connect(data, readonly=True) as con:
@@ -305,7 +337,8 @@ def list_models(data_dir: str | os.PathLike | None = None, trashed: bool = False
         log.warning("library database unreadable (%s); reading the model folders", error)
         rows = sorted(_manifest_rows(data), key=lambda r: r["created"], reverse=True)
     # Filtered here, not in SQL: a read-only connection to an older database has no deleted_at column.
-    return [m for m in (_row_to_model(data, row) for row in rows) if m.trashed == trashed]
+    return [m for m in (_row_to_model(data, row) for row in rows)
+            if m.trashed == trashed and (owner is None or m.owner == owner)]
 
 
 def rename_model(share_id: str, name: str, data_dir: str | os.PathLike | None = None) -> bool:

@@ -37,7 +37,7 @@ MANIFEST_FORMAT = 1
 #: `deleted_at` (in the Trash since, unix time) is absent from older manifests: read as None, not in the Trash.
 _ROW_KEYS = ("share_id", "name", "placement", "created", "width_m", "height_m", "depth_m", "glb_bytes",
              "triangles", "kind", "job_id", "published_anyway", "adjustment", "background",
-             "deleted_at", "product_url", "expires")
+             "deleted_at", "product_url", "expires", "owner", "model_id")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -195,6 +195,10 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         # Manifests written before these existed lack them: no product page, no expiry.
         row["product_url"] = row["product_url"] if isinstance(row["product_url"], str) else ""
         row["expires"] = float(row["expires"]) if isinstance(row["expires"], (int, float)) else None
+        # Made before accounts: nobody's yet (the first owner account takes them), and no model id
+        # yet (_prepare gives it one and writes it back).
+        row["owner"] = row["owner"] if isinstance(row["owner"], str) else ""
+        row["model_id"] = row["model_id"] if isinstance(row["model_id"], str) and len(row["model_id"]) >= 16 else None
     except (OSError, ValueError, TypeError, AttributeError):
         return None
     try:
@@ -338,12 +342,14 @@ def _prepare(path: Path, data: Path) -> tuple[int, int]:
         con.execute("PRAGMA journal_mode=WAL")  # persistent in the file: later connections need not set it
         con.executescript(_SCHEMA)
         _add_columns(con)
+        con.execute("CREATE UNIQUE INDEX IF NOT EXISTS models_model_id ON models (model_id)")
         con.row_factory = sqlite3.Row
         adopted = adopt(con, data)
+        stale = _fill_owners(con)
         backfilled = 0
         for row in con.execute("SELECT * FROM models").fetchall():
             folder = data / "models" / row["folder"]
-            if folder.is_dir() and not (folder / MANIFEST).exists():
+            if folder.is_dir() and (row["share_id"] in stale or not (folder / MANIFEST).exists()):
                 try:
                     write_manifest(folder, dict(row))
                     backfilled += 1
@@ -352,6 +358,42 @@ def _prepare(path: Path, data: Path) -> tuple[int, int]:
     finally:
         con.close()
     return adopted, backfilled
+
+
+def _fill_owners(con: sqlite3.Connection) -> set[str]:
+    """Give every model made before issue 15 a merchant-side id, and everything made before any
+    account existed (owner '') to the first owner account once there is one. Returns the share
+    ids whose manifests must be written again."""
+    import secrets
+
+    changed = set()
+    for row in con.execute("SELECT share_id FROM models WHERE model_id IS NULL OR model_id = ''").fetchall():
+        con.execute("UPDATE models SET model_id = ? WHERE share_id = ?", (secrets.token_urlsafe(16), row[0]))
+        changed.add(row[0])
+    owner = con.execute("SELECT id FROM users WHERE role = 'owner' ORDER BY created LIMIT 1").fetchone()
+    if owner is not None:
+        # Also models of an account that no longer exists (removed, or lost with a rebuilt database).
+        orphan = "owner NOT IN (SELECT id FROM users)"
+        changed |= {r[0] for r in con.execute(f"SELECT share_id FROM models WHERE {orphan}").fetchall()}
+        con.execute(f"UPDATE models SET owner = ? WHERE {orphan}", (owner[0],))
+        con.execute(f"UPDATE jobs SET owner = ? WHERE {orphan}", (owner[0],))
+    return changed
+
+
+def claim_orphans(data: Path) -> int:
+    """Run the owner rule of `_fill_owners` now (after an account is made or removed) and write
+    the changed models' manifests; returns how many models changed hands or got an id."""
+    with connect(data) as con:
+        changed = _fill_owners(con)
+        for share_id in changed:
+            row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
+            folder = data / "models" / row["folder"] if row else None
+            if folder is not None and folder.is_dir():
+                try:
+                    write_manifest(folder, dict(row))
+                except OSError:  # a full disk: the next start writes it
+                    pass
+    return len(changed)
 
 
 def _add_columns(con: sqlite3.Connection) -> None:

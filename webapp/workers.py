@@ -128,7 +128,8 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
             raise _Superseded(job_id)
         # A model that failed its quality checks is still kept (privately: library.Model.shared)
         # and its job is done; its photos stay for Try again.
-        model = library.add_model(result, job.name, job.photos, options.placement, data_dir=data, job_id=job_id)
+        model = library.add_model(result, job.name, job.photos, options.placement, data_dir=data, job_id=job_id,
+                                  owner=job.owner)
         quality = result.report.verdict
         if verdict(JobStatus.DONE, share_id=model.share_id, stage="done", fraction=1.0, verdict=quality.value,
                    message="Your model is made" if quality is pipeline.Verdict.FAILED else "Your model is ready"):
