@@ -9,7 +9,7 @@ run:
 
 test:
 	bash scripts/setup.sh --test
-	.venv/bin/python -m pytest -q -rs --durations=40
+	.venv/bin/python -m pytest -q -rs --durations=40 -n 2 --dist loadfile --no-loadscope-reorder
 
 bench:
 	.venv/bin/python bench/single.py

@@ -53,8 +53,8 @@ def shop(tmp_path_factory, chair_model, chair_photo, device):
 
 def _open_library(browser, base: str, size: str):
     ctx = signed_in_context(browser, base, **SIZES[size])
+    ctx.set_default_timeout(60_000)  # every tab, also a shopper's opened later (a busy machine renders slowly)
     page = ctx.new_page()
-    page.set_default_timeout(60_000)
     page.goto(base + "/library")
     page.get_by_role("heading", name="Your 3D models").wait_for()
     page.locator("[class*='st-key-card-'] [data-testid=stImage] img").first.wait_for()
