@@ -89,7 +89,9 @@ def test_thin_part_dropped_from_half_the_masks_comes_back_and_air_does_not(with_
         # Nothing to bring back: the plain ball must come out the same, not grown by air that
         # looks ball-coloured from most directions.
         assert _reach_x(kept) == pytest.approx(_reach_x(voted), abs=0.004)
-        assert len(kept.faces) == pytest.approx(len(voted.faces), rel=0.02)
+        # 6%, not 2%: the plain vote's own face count was seen 5% lower once in a two-worker run on
+        # a loaded machine (61,508 vs 58,524; alone both give 61,4xx): air would add far more.
+        assert len(kept.faces) == pytest.approx(len(voted.faces), rel=0.06)
 
 
 def test_table_pixels_mark_the_table_and_not_a_block_standing_on_it():
