@@ -7,6 +7,7 @@ Tables:
 * users, sessions: merchant accounts and their sign-ins (webapp/accounts.py); login_attempts and
   invites: the sign-in lockout and invite links (webapp/signin.py).
 * api_tokens, api_secrets, api_webhooks: the HTTP API's tokens, webhook secrets and pending calls (webapp/api/).
+(The tables themselves are defined in webapp/schema.py.)
 
 The database is never the only truth: every model folder carries a `manifest.json` with its row
 (written before the row exists). The first connection of each process runs `open_library`, which
@@ -28,6 +29,8 @@ from urllib.parse import quote
 
 from pipeline import atomic_write
 
+from .schema import ADDED_COLUMNS, SCHEMA
+
 log = logging.getLogger("plinth.store")
 
 DB_NAME = "plinth.sqlite3"
@@ -40,122 +43,6 @@ MANIFEST_FORMAT = 1
 _ROW_KEYS = ("share_id", "name", "placement", "created", "width_m", "height_m", "depth_m", "glb_bytes",
              "triangles", "kind", "job_id", "published_anyway", "adjustment", "background",
              "deleted_at", "product_url", "expires", "owner", "model_id")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS models (
-    share_id   TEXT PRIMARY KEY,
-    folder     TEXT NOT NULL UNIQUE,
-    name       TEXT NOT NULL,
-    placement  TEXT NOT NULL DEFAULT 'floor',
-    created    REAL NOT NULL,
-    width_m    REAL NOT NULL,
-    height_m   REAL NOT NULL,
-    depth_m    REAL NOT NULL,
-    glb_bytes  INTEGER NOT NULL DEFAULT 0,
-    triangles  INTEGER NOT NULL DEFAULT 0,
-    kind       TEXT NOT NULL DEFAULT '',
-    report     TEXT NOT NULL DEFAULT '{}',
-    job_id     TEXT,
-    published_anyway INTEGER NOT NULL DEFAULT 0,  -- 1: the merchant chose to share a model that failed its checks
-    deleted_at REAL  -- set: in the Trash since then (files kept, share link answers "no longer available")
-);
-CREATE TABLE IF NOT EXISTS shops (
-    shop_id    TEXT PRIMARY KEY,       -- 'default' (one shop per server) until shops are per merchant
-    name       TEXT NOT NULL DEFAULT '',
-    website    TEXT NOT NULL DEFAULT '',
-    logo       TEXT NOT NULL DEFAULT '',  -- file name under data/shop/<shop_id>/, '' for none
-    updated    REAL NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT NOT NULL UNIQUE,
-    status     TEXT NOT NULL,          -- queued | running | cancelling | done | failed | cancelled
-    created    REAL NOT NULL,
-    started    REAL,
-    finished   REAL,
-    name       TEXT NOT NULL,
-    options    TEXT NOT NULL,          -- JSON: pipeline.Options.to_dict() (older rows: kind, placement,
-                                       -- size_axis, size_m, quality, texture_size; both are read)
-    photo_dir  TEXT NOT NULL,
-    stage      TEXT NOT NULL DEFAULT '',
-    fraction   REAL NOT NULL DEFAULT 0,
-    message    TEXT NOT NULL DEFAULT '',
-    error      TEXT NOT NULL DEFAULT '',
-    share_id   TEXT,
-    device     TEXT,
-    pid        INTEGER,
-    verdict    TEXT NOT NULL DEFAULT '',  -- done jobs: the quality gate's verdict on the model ('' before the gate)
-    photo_names TEXT NOT NULL DEFAULT '[]',  -- JSON: the merchant's own file names, in the photos' order
-    retried_as TEXT  -- the job that took over this one's photos (Try again with changes)
-);
-CREATE TABLE IF NOT EXISTS users (
-    id         TEXT PRIMARY KEY,       -- random, never shown; models.owner and jobs.owner hold it
-    email      TEXT NOT NULL UNIQUE,   -- lower-cased
-    name       TEXT NOT NULL DEFAULT '',
-    role       TEXT NOT NULL,          -- owner | merchant (accounts.Role)
-    password   TEXT NOT NULL,          -- Argon2id hash
-    created    REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    token_hash TEXT PRIMARY KEY,       -- SHA-256 of the cookie's token; the token itself is never stored
-    user_id    TEXT NOT NULL,
-    created    REAL NOT NULL,
-    expires    REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS login_attempts (  -- failed sign-ins, for the lockout (webapp/signin.py)
-    key        TEXT NOT NULL,          -- 'email:<address>' or 'ip:<client address>'
-    at         REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts (key, at);
-CREATE TABLE IF NOT EXISTS invites (   -- a merchant the owner invited, until they choose a password
-    code_hash  TEXT PRIMARY KEY,       -- SHA-256 of the invite link's code; the code itself is never stored
-    email      TEXT NOT NULL,
-    name       TEXT NOT NULL DEFAULT '',
-    created    REAL NOT NULL,
-    expires    REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id         TEXT PRIMARY KEY,       -- random, shown in no list (the prefix is)
-    user_id    TEXT NOT NULL,
-    name       TEXT NOT NULL DEFAULT '',
-    prefix     TEXT NOT NULL,          -- the token's first characters, to tell tokens apart in lists
-    hash       TEXT NOT NULL UNIQUE,   -- SHA-256 of the token; the token itself is never stored
-    created    REAL NOT NULL,
-    last_used  REAL,
-    revoked    REAL                    -- set: revoked since then (answers 401 at once)
-);
-CREATE TABLE IF NOT EXISTS api_secrets (
-    user_id    TEXT PRIMARY KEY,       -- one webhook signing secret per merchant (webapp/api/webhooks.py)
-    secret     TEXT NOT NULL,
-    created    REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_webhooks (
-    job_id     TEXT PRIMARY KEY,       -- the job whose end is reported
-    user_id    TEXT NOT NULL,
-    url        TEXT NOT NULL,
-    state      TEXT NOT NULL DEFAULT 'waiting',  -- waiting | delivered | gave_up
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    updated    REAL NOT NULL
-);
-"""
-#: Columns added after the first release: (table, column, declaration), added to older databases.
-_ADDED_COLUMNS = (
-    ("models", "published_anyway", "INTEGER NOT NULL DEFAULT 0"),
-    ("jobs", "verdict", "TEXT NOT NULL DEFAULT ''"),
-    # webapp/adjust.py: the merchant's correction as pipeline.Adjustment JSON ('' = as made), the viewer backdrop
-    ("models", "adjustment", "TEXT NOT NULL DEFAULT ''"),
-    ("models", "background", "TEXT NOT NULL DEFAULT ''"),
-    ("models", "deleted_at", "REAL"),
-    ("jobs", "photo_names", "TEXT NOT NULL DEFAULT '[]'"),
-    ("jobs", "retried_as", "TEXT"),
-    ("models", "product_url", "TEXT NOT NULL DEFAULT ''"),  # the shop's product page ("back to the product")
-    ("models", "expires", "REAL"),  # unix time after which the share link answers "expired"; NULL: never
-    # issue 15: whose model or job it is (users.id; '' = made before accounts, the owner's), and the
-    # merchant-side id of a model (random, unrelated to its public share id)
-    ("models", "owner", "TEXT NOT NULL DEFAULT ''"),
-    ("models", "model_id", "TEXT"),
-    ("jobs", "owner", "TEXT NOT NULL DEFAULT ''"),
-)
 
 #: Databases this process has checked (open_library), by path.
 _READY: set[str] = set()
@@ -377,7 +264,7 @@ def _prepare(path: Path, data: Path) -> tuple[int, int]:
     try:
         con.execute("PRAGMA busy_timeout=15000")
         con.execute("PRAGMA journal_mode=WAL")  # persistent in the file: later connections need not set it
-        con.executescript(_SCHEMA)
+        con.executescript(SCHEMA)
         _add_columns(con)
         con.execute("CREATE UNIQUE INDEX IF NOT EXISTS models_model_id ON models (model_id)")
         con.row_factory = sqlite3.Row
@@ -443,7 +330,7 @@ def claim_orphans(data: Path) -> int:
 
 def _add_columns(con: sqlite3.Connection) -> None:
     """Bring a database made by an older Plinth up to the schema (its rows keep their values)."""
-    for table, column, declaration in _ADDED_COLUMNS:
+    for table, column, declaration in ADDED_COLUMNS:
         have = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
