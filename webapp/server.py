@@ -17,7 +17,7 @@ import sqlite3
 import sys
 from contextlib import asynccontextmanager
 
-from . import limits, lock, routes, settings, store, workers
+from . import limits, lock, routes, settings, sso, store, workers
 
 log = logging.getLogger("plinth.server")
 
@@ -102,6 +102,8 @@ def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
         sys.argv = [str(settings.APP_SCRIPT)]
         try:
             options = {**STREAMLIT_OPTIONS, "server.address": host, "server.port": int(port)}
+            if sso.secrets_files():  # $PLINTH_SECRETS: single sign-on settings from this file only
+                options["secrets.files"] = sso.secrets_files()
             app.run(config=options)
         finally:
             sys.argv = saved
