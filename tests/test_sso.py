@@ -143,6 +143,41 @@ def test_sso_start_keeps_next_on_this_site_and_ignores_unknown_providers(sso_sit
         assert client.get("/sso/start", params={"provider": "nobody"}).headers["location"] == "/login"
 
 
+def test_keys_directly_under_auth_make_one_provider_that_signs_in_too(tmp_path):
+    """Streamlit's one-provider form: client_id and the rest straight under [auth], no sub-section."""
+    owner = accounts.add_user(tmp_path, *TEST_OWNER, role=accounts.Role.OWNER)
+    with running_provider() as provider:
+        secrets_file = tmp_path / "secrets.toml"
+        secrets_file.write_text(f"""
+[auth]
+redirect_uri = "http://127.0.0.1:{{port}}/oauth2callback"
+cookie_secret = "{COOKIE_SECRET}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+server_metadata_url = "{provider.issuer}/.well-known/openid-configuration"
+""")
+        provider.person = {"email": TEST_OWNER[0], "email_verified": True}
+        with running_server(tmp_path, env={"PLINTH_SECRETS": str(secrets_file)}) as base, \
+                httpx.Client(base_url=base, follow_redirects=True, timeout=30) as client:
+            page = client.get("/login", params={"next": "/library"})
+            link = re.search(r'href="(/sso/start[^"]+)">Sign in with your work account</a>', page.text)
+            assert link, page.text
+            landed = client.get(link.group(1).replace("&amp;", "&"))
+            assert landed.status_code == 200 and landed.url.path == "/library"
+            assert accounts.session_user(tmp_path, client.cookies.get(accounts.COOKIE)) == owner
+            assert provider.tokens_issued == 1
+
+
+def test_a_missing_secrets_file_says_so_and_sign_in_still_works(tmp_path):
+    accounts.add_user(tmp_path, *TEST_OWNER, role=accounts.Role.OWNER)
+    missing = tmp_path / "nowhere" / "secrets.toml"
+    with running_server(tmp_path, env={"PLINTH_SECRETS": str(missing)}) as base:
+        page = httpx.get(base + "/login", timeout=30)
+        assert page.status_code == 200 and "Sign in with" not in page.text
+    log = (tmp_path / "server.log").read_text()
+    assert f"PLINTH_SECRETS names {missing}, which is not a file, so single sign-on is off" in log
+
+
 def test_without_an_auth_section_there_is_no_sso_button_and_the_routes_are_refused(tmp_path):
     accounts.add_user(tmp_path, *TEST_OWNER, role=accounts.Role.OWNER)
     secrets_file = tmp_path / "secrets.toml"
