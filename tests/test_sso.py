@@ -76,7 +76,9 @@ def test_a_known_email_signs_in_through_the_provider_and_lands_on_next(sso_site)
         assert client.get("/settings", follow_redirects=False).status_code == 200  # a merchant page, signed in
 
         # Signing out ends Plinth's session and also clears an identity cookie Streamlit left behind
-        from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+        from streamlit.web.server.starlette.starlette_app_utils import (
+            create_signed_value,
+        )
 
         signed = create_signed_value(COOKIE_SECRET, "_streamlit_user",
                                      '{"email": "bea@shop.test", "is_logged_in": true}').decode()

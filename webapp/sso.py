@@ -125,7 +125,10 @@ def identity(request: HTTPConnection) -> Identity | None:
 
 def cookies_to_clear(request: HTTPConnection) -> list[str]:
     """Set-Cookie values that delete Streamlit's identity cookies (and their chunks) and our `next`."""
-    from streamlit.web.server.starlette.starlette_server_config import TOKENS_COOKIE_NAME, USER_COOKIE_NAME
+    from streamlit.web.server.starlette.starlette_server_config import (
+        TOKENS_COOKIE_NAME,
+        USER_COOKIE_NAME,
+    )
 
     names = [n for n in request.cookies if n == NEXT_COOKIE or any(
         n == base or (n.startswith(base + "_") and n[len(base) + 1:].isdigit())
