@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_webapp_http import ROOT, running_server  # noqa: E402
 
 from tests.browsing import TEST_OWNER, sign_in_token  # noqa: E402
-from webapp import accounts, gate, signin, store  # noqa: E402
+from webapp import accounts, gate, signin, sso, store  # noqa: E402
 
 MERCHANT_PAGES = ["/", "/create", "/library", "/model?id=abc", "/shop", "/settings", "/no-such-page"]
 LOCK_WORDS = re.compile(r"Too many attempts\. Try again at \d\d:\d\d \(in 15 minutes\)\.")
@@ -330,6 +330,9 @@ def test_every_route_is_public_on_purpose_or_refuses_without_a_session(site, tmp
     session, so a route added later cannot be public by accident."""
     base, _, _ = site
     assert (gate.PUBLIC_PATHS, gate.PUBLIC_PREFIXES) == PUBLIC
+    # Public only while single sign-on is configured (tests/test_sso.py); this server has none, so
+    # the loop below checks that each of them refuses too.
+    assert sso.PATHS == {"/auth/login", "/oauth2callback", "/sso/start"}
     listed = subprocess.run([sys.executable, "-c", ROUTES_SCRIPT], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "PLINTH_DATA_DIR": str(tmp_path)}, timeout=120)
     assert listed.returncode == 0, listed.stderr

@@ -1,7 +1,8 @@
 """ASGI middleware: nothing but the public paths answers without a signed-in session.
 
 Deny by default: a path is public only when it is listed in PUBLIC (share pages, their files, the
-viewer's assets, the token-authenticated API, health checks and the sign-in pages themselves).
+viewer's assets, the token-authenticated API, health checks and the sign-in pages themselves), or,
+only while single sign-on is configured, in sso.PATHS (the OpenID Connect round trip).
 Everything else, whatever route serves it (Streamlit's index page for every merchant page, its
 websocket, uploads, media, our /preview/), needs a valid session cookie (accounts.COOKIE):
 
@@ -21,7 +22,7 @@ from urllib.parse import quote
 from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, RedirectResponse
 
-from . import accounts, settings
+from . import accounts, settings, sso
 
 #: Exact public paths, and public path prefixes.
 PUBLIC_PATHS = frozenset({"/login", "/logout", "/setup", "/invite", "/healthz", "/_stcore/health"})
@@ -31,6 +32,8 @@ MACHINE_PREFIXES = ("/_stcore/", "/media/", "/component/", "/static/", "/app/sta
 
 
 def is_public(path: str) -> bool:
+    if path in sso.PATHS:  # Streamlit's OpenID Connect routes and ours before them: only in SSO mode
+        return sso.enabled()
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or path == "/api"
 
 

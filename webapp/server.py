@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sqlite3
 import sys
 from contextlib import asynccontextmanager
 
-from . import limits, lock, routes, settings, store, workers
+from . import limits, lock, routes, settings, sso, store, workers
 
 log = logging.getLogger("plinth.server")
 
@@ -95,6 +96,10 @@ def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
         _print_first_start(data, url)
         if public != url:
             print(f"Share links use {public}")
+        for path in sso.secrets_files() or ():
+            if not os.path.isfile(path):
+                print(f"plinth: PLINTH_SECRETS names {path}, which is not a file, so single sign-on is off; "
+                      "sign-in uses Plinth's own accounts.", file=sys.stderr)
         app = build_app()
         # App.run treats argv[0] as the launcher script; point it at our entry so Streamlit resolves
         # paths as it would for `streamlit run webapp/app.py`, then restore argv.
@@ -102,6 +107,8 @@ def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
         sys.argv = [str(settings.APP_SCRIPT)]
         try:
             options = {**STREAMLIT_OPTIONS, "server.address": host, "server.port": int(port)}
+            if sso.secrets_files():  # $PLINTH_SECRETS: single sign-on settings from this file only
+                options["secrets.files"] = sso.secrets_files()
             app.run(config=options)
         finally:
             sys.argv = saved

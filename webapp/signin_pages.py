@@ -95,16 +95,18 @@ def message(title: str, text: str, link: tuple[str, str] | None = None, code: st
     return page(title, f'<h1>{_e(title)}</h1>\n<p class="lead">{_e(text)}</p>\n{cmd}{go}')
 
 
-def login(csrf: str, next_path: str, email: str = "", error: str = "", sso: str = "", notice: str = "") -> str:
-    sso_link = (f'<p class="sso"><a class="button secondary" href="/login/sso?next={_e(next_path)}">'
-                f'Sign in with {_e(sso)}</a></p>' if sso else "")
+def login(csrf: str, next_path: str, email: str = "", error: str = "", sso: tuple[tuple[str, str], ...] = (),
+          notice: str = "") -> str:
+    """`sso`: (link, label) of each single-sign-on provider, shown as "Sign in with <label>"."""
+    sso_links = "".join(f'<p class="sso"><a class="button secondary" href="{_e(href)}">Sign in with {_e(label)}</a></p>'
+                        for href, label in sso)
     html = form(Form(
         title="Sign in", lead="Sign in to make and manage your 3D models.", action="/login", button="Sign in",
         csrf=csrf, error=error, notice=notice, note="No account yet? Ask the shop owner who runs this Plinth to invite you.",
         fields=(Field("next", "", "hidden", next_path),
                 Field("email", "E-mail", "email", email, "username"),
                 Field("password", "Password", "password", autocomplete="current-password"))))
-    return html.replace("</form>", f"</form>\n{sso_link}", 1) if sso_link else html
+    return html.replace("</form>", f"</form>\n{sso_links}", 1) if sso_links else html
 
 
 def setup(csrf: str, code: str, name: str = "", email: str = "", error: str = "") -> str:

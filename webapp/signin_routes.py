@@ -8,12 +8,13 @@ the session cookie (signin.cookie_header) and goes on to the page asked for (sig
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import accounts, settings, signin
+from . import accounts, settings, signin, sso
 from . import signin_pages as pages
 
 _EXPIRED_FORM = "This form had expired, so nothing was changed. Please try again."
@@ -73,12 +74,15 @@ async def login(request: Request) -> Response:
         go = signin.safe_next(request.query_params.get("next"))
         if _current(request) is not None:
             return RedirectResponse(go, status_code=303)
+        came_back = sso.identity(request)
+        if came_back is not None:
+            return _sso_returned(request, came_back, csrf)
         notice = "You are signed out." if request.query_params.get("out") == "1" else ""
-        return _html(pages.login(csrf, go, notice=notice), request, csrf=csrf)
+        return _html(pages.login(csrf, go, notice=notice, sso=_sso_buttons(go)), request, csrf=csrf)
     fields, ok = await _form(request)
     email, go = fields.get("email", "").strip()[:320], signin.safe_next(fields.get("next"))
     if not ok:
-        return _html(pages.login(csrf, go, email, _EXPIRED_FORM), request, 400, csrf)
+        return _html(pages.login(csrf, go, email, _EXPIRED_FORM, _sso_buttons(go)), request, 400, csrf)
     lock = signin.locked_until(data, email, _client(request))
     if lock is None:
         user = accounts.check_password(data, email, fields.get("password", ""))
@@ -88,8 +92,40 @@ async def login(request: Request) -> Response:
         signin.record_failure(data, email, _client(request))
         lock = signin.locked_until(data, email, _client(request))
     if lock is not None:
-        return _html(pages.login(csrf, go, email, lock.words()), request, 429, csrf)
-    return _html(pages.login(csrf, go, email, _WRONG), request, 401, csrf)
+        return _html(pages.login(csrf, go, email, lock.words(), _sso_buttons(go)), request, 429, csrf)
+    return _html(pages.login(csrf, go, email, _WRONG, _sso_buttons(go)), request, 401, csrf)
+
+
+def _sso_buttons(go: str) -> tuple[tuple[str, str], ...]:
+    return tuple((f"/sso/start?{urlencode({'provider': p.name, 'next': go})}", p.label) for p in sso.configured())
+
+
+def _sso_returned(request: Request, who: sso.Identity, csrf: str) -> Response:
+    """Back from the provider: an existing account with that confirmed e-mail is signed in; anyone
+    else gets plain words and no session. Either way Streamlit's identity cookie goes."""
+    go = signin.safe_next(sso.remembered_next(request))
+    user = accounts.find_user(settings.data_dir(), who.email) if who.verified else None
+    if user is not None:
+        response = _signed_in(request, user, go)
+    else:
+        words = (f"{who.email} has no Plinth account here. Ask the shop owner to invite you." if who.verified else
+                 f"Your sign-in provider has not confirmed {who.email}. Confirm it there, or sign in with "
+                 "your Plinth password.")
+        response = _html(pages.login(csrf, go, error=words, sso=_sso_buttons(go)), request, 403, csrf)
+    for cookie in sso.cookies_to_clear(request):
+        response.headers.append("Set-Cookie", cookie)
+    return response
+
+
+async def sso_start(request: Request) -> Response:
+    """The "Sign in with ..." button: remember where to go after, then Streamlit's login route."""
+    chosen = sso.provider(request.query_params.get("provider"))
+    if chosen is None:
+        return RedirectResponse("/login", status_code=303)
+    response = RedirectResponse(sso.start_url(chosen.name), status_code=303, headers={"Cache-Control": "no-store"})
+    response.headers.append("Set-Cookie", sso.next_cookie(signin.safe_next(request.query_params.get("next")),
+                                                          _secure(request)))
+    return response
 
 
 async def logout(request: Request) -> Response:
@@ -109,6 +145,8 @@ async def logout(request: Request) -> Response:
     accounts.end_session(settings.data_dir(), token)
     response = RedirectResponse("/login?out=1", status_code=303, headers={"Cache-Control": "no-store"})
     response.headers.append("Set-Cookie", signin.clear_cookie_header(_secure(request)))
+    for cookie in sso.cookies_to_clear(request):  # else /login would sign the same person in again
+        response.headers.append("Set-Cookie", cookie)
     return response
 
 
@@ -175,4 +213,5 @@ def routes() -> list[Route]:
         Route("/logout", logout, methods=["GET", "HEAD", "POST"]),
         Route("/setup", setup, methods=["GET", "HEAD", "POST"]),
         Route("/invite", invite, methods=["GET", "HEAD", "POST"]),
+        Route("/sso/start", sso_start, methods=["GET"]),  # the gate opens it only while SSO is on
     ]
