@@ -282,7 +282,10 @@ def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site,
         assert not shop_page.url.startswith(base)  # another origin
         iframe = shop_page.locator("#framed iframe")
         iframe.wait_for(state="attached", timeout=120_000)  # (the machine may be busy: two WebGL viewers)
-        frame = wait_for(lambda: iframe.element_handle(timeout=10_000).content_frame(), 120, "the iframe's page")
+        # The iframe's page by its address, not through element_handle: on a busy machine that
+        # lookup timed out (10 s) while the page was still busy building two WebGL viewers.
+        frame = wait_for(lambda: next((f for f in shop_page.frames if f"/ar/{model.share_id}" in f.url), None), 120,
+                         "the iframe's page")
         wait_viewer_loaded(frame, "iframe on the shop's page")
         wait_for(lambda: shop_page.evaluate("document.querySelector('#bare model-viewer').loaded"), 120,
                  "the bare model-viewer")
