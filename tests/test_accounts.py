@@ -63,3 +63,16 @@ def test_models_made_before_accounts_go_to_the_first_owner(tmp_path, chair_model
     assert library.get_model(old.share_id, tmp_path).owner == o.id
     import json
     assert json.loads((old.folder / "manifest.json").read_text())["owner"] == o.id
+
+
+def test_a_removed_merchants_models_go_to_the_first_owner(tmp_path, chair_model, chair_photo):
+    from webapp import library
+
+    owner = accounts.add_user(tmp_path, "o@shop.example", "password-oooo", role=accounts.Role.OWNER)
+    leaving = accounts.add_user(tmp_path, "l@shop.example", "password-llll")
+    model = library.add_model(chair_model, "chair", [chair_photo], data_dir=tmp_path, owner=leaving.id)
+    accounts.remove_user(tmp_path, leaving.id)
+    assert accounts.get_user(tmp_path, leaving.id) is None
+    kept = library.get_model(model.share_id, tmp_path)
+    assert kept is not None and kept.owner == owner.id  # the share link keeps working, now the owner's
+    assert [m.share_id for m in library.list_models(tmp_path, owner=owner.id)] == [model.share_id]

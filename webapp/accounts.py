@@ -181,8 +181,9 @@ def set_name(data: Path, user_id: str, name: str) -> None:
 
 
 def remove_user(data: Path, user_id: str) -> None:
-    """Delete an account and its sessions. Its models and jobs stay (the owner still sees them).
-    Refuses to remove the last owner: nobody could run the server's accounts any more."""
+    """Delete an account and its sessions. Its models and jobs (and their share links) stay and go
+    to the first owner (store.claim_orphans), who can keep, hand on or delete them. Refuses to
+    remove the last owner: nobody could run the server's accounts any more."""
     with store.connect(settings.data_dir(data)) as con:
         row = con.execute("SELECT role FROM users WHERE id = ?", (user_id,)).fetchone()
         if row is None:
@@ -192,6 +193,7 @@ def remove_user(data: Path, user_id: str) -> None:
             raise AccountError("This is the only owner account; make another owner before removing it.")
         con.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
         con.execute("DELETE FROM users WHERE id = ?", (user_id,))
+    store.claim_orphans(settings.data_dir(data))
 
 
 def start_session(data: Path, user_id: str, ttl_s: float = SESSION_TTL_S, now: float | None = None) -> str:
