@@ -272,6 +272,9 @@ def test_snippets_from_the_model_page_show_the_model_on_another_sites_page(site,
                               "--directory", str(shop_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         shop_page = ctx.new_page()
+        # Two WebGL viewers in software while the other test worker runs: a screenshot of this page
+        # was seen taking over 30 s (Playwright's default) in a clean-clone run.
+        shop_page.set_default_timeout(120_000)
         # Tall enough for both viewers: no scrolling (Playwright's "stable" waits time out while
         # two WebGL viewers render in software).
         shop_page.set_viewport_size({"width": 1280, "height": 1300})
