@@ -10,7 +10,6 @@ import streamlit as st
 from webapp import ar_page, library, settings, shop, ui
 
 #: Copy buttons always showing (Streamlit only shows them on hover, which phones never do).
-_CSS = settings.STATIC_DIR / "embed.css"
 
 
 def _end_of_day(day: dt.date) -> float:
@@ -41,7 +40,6 @@ def _save(model: library.Model, data) -> None:
 
 def section(model: library.Model, data) -> None:
     """Under the share link: the two snippets with Copy buttons, then the link's settings."""
-    st.html(_CSS)
     base = settings.public_url(data, seen_at=ui.browser_url())
     with st.container(key="embed"):
         st.subheader("Add it to your shop")
