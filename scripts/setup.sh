@@ -21,10 +21,16 @@ fi
 if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
 
 if [ "${1:-}" = "--test" ]; then
-  if ! command -v chromium >/dev/null 2>&1; then
+  # Chromium for the browser tests; redis-server and PostgreSQL for the multi-machine tests (each
+  # test starts its own on a free port and stops it; the app itself never needs them).
+  MISSING=""
+  command -v chromium >/dev/null 2>&1 || MISSING="$MISSING chromium fonts-dejavu-core"
+  command -v redis-server >/dev/null 2>&1 || MISSING="$MISSING redis-server"
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || MISSING="$MISSING postgresql"
+  if [ -n "$MISSING" ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
   fi
 fi
 echo "Plinth is set up."

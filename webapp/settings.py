@@ -149,3 +149,23 @@ def forget_server_url(data: Path | None = None) -> None:
             target.unlink()
     except (OSError, ValueError, AttributeError):
         pass
+
+
+# ---------------------------------------------------------------- past one machine (docs/deploy.md)
+# Each is unset by default: the embedded SQLite queue, database and local data folder need no service.
+
+
+def queue_url() -> str | None:
+    """$PLINTH_QUEUE (redis://HOST:6379/0): jobs go to RQ on that Redis; None: the embedded SQLite queue."""
+    return os.environ.get("PLINTH_QUEUE", "").strip() or None
+
+
+def database_url() -> str | None:
+    """$PLINTH_DATABASE_URL (postgresql://...): the library and jobs in Postgres; None: SQLite in the data folder."""
+    return os.environ.get("PLINTH_DATABASE_URL", "").strip() or None
+
+
+def storage_url() -> str | None:
+    """$PLINTH_STORAGE: s3://bucket/prefix (S3-compatible object storage) or a folder (file:///srv/plinth or
+    /srv/plinth) that every machine mounts; None: photos and models live in the data folder."""
+    return os.environ.get("PLINTH_STORAGE", "").strip() or None
