@@ -118,4 +118,8 @@ ADDED_COLUMNS = (
     ("models", "owner", "TEXT NOT NULL DEFAULT ''"),
     ("models", "model_id", "TEXT"),
     ("jobs", "owner", "TEXT NOT NULL DEFAULT ''"),
+    # issue 16: jobs run by `plinth worker` processes on other machines (webapp/jobqueue.py)
+    ("jobs", "worker", "TEXT NOT NULL DEFAULT ''"),  # the worker's name while it runs the job ('' = in-process)
+    ("jobs", "attempts", "INTEGER NOT NULL DEFAULT 0"),  # runs started; a job whose worker died may get one more
+    ("jobs", "queue", "TEXT NOT NULL DEFAULT ''"),  # the RQ queue it was sent to ('gpu' | 'cpu'; '' = embedded)
 )
