@@ -161,7 +161,8 @@ def queue_url() -> str | None:
 
 
 def database_url() -> str | None:
-    """$PLINTH_DATABASE_URL (postgresql://...): the library and jobs in Postgres; None: SQLite in the data folder."""
+    """$PLINTH_DATABASE_URL: postgresql://... (the library and jobs in Postgres) or sqlite:///PATH (one SQLite
+    file that processes on one machine share); None: SQLite in the data folder."""
     return os.environ.get("PLINTH_DATABASE_URL", "").strip() or None
 
 

@@ -49,6 +49,13 @@ _READY: set[str] = set()
 
 
 def db_path(data: Path) -> Path:
+    """The SQLite file: data/plinth.sqlite3, or the file $PLINTH_DATABASE_URL names as sqlite:///PATH
+    (several processes on one machine, each with its own data folder, sharing one database)."""
+    from .settings import database_url
+
+    url = database_url() or ""
+    if url.startswith("sqlite://"):
+        return Path(url[len("sqlite://"):]).expanduser().resolve()
     return data / DB_NAME
 
 
