@@ -50,7 +50,7 @@ def redact(url: str) -> str:
         if parts.password is not None:
             user, _, host = netloc.rpartition("@")
             netloc = f"{user.partition(':')[0]}:***@{host}"
-        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)])
+        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)], safe="*")
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return "(a malformed URL)"

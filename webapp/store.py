@@ -60,6 +60,9 @@ class DatabaseUnavailable(PlinthError):
     """The configured database cannot be used: a URL Plinth does not know, a server that does not
     answer or refuses us. The message names the URL without its password."""
 
+    def __init__(self, message: str):
+        super().__init__("database", message)
+
 
 #: `except DB_ERRORS:` catches "the database failed" in either mode. psycopg.Error joins it when
 #: Postgres is first used (so the embedded default never imports psycopg); read it as
