@@ -123,6 +123,8 @@ def test_rows_cursors_and_parameters_behave_as_sqlite3s(pg):
         con.executemany("INSERT INTO login_attempts (key, at) VALUES (?, ?)", [("ip:2", 2.0), ("ip:3", 3.0)])
         cur = con.execute("UPDATE login_attempts SET at = at + 1 WHERE at > ? RETURNING key", (1.9,))
         assert sorted(r[0] for r in cur) == ["ip:2", "ip:3"] and cur.rowcount == 2
+        con.execute("INSERT INTO login_attempts (key, at) VALUES (?, ?)", ("ip:\x00nul", 4.0))  # Postgres: no NUL
+        assert con.execute("SELECT COUNT(*) FROM login_attempts WHERE key = 'ip:nul'").fetchone()[0] == 1
         when = 1796178657.1487067  # a unix time to the microsecond: needs an 8-byte float (REAL is 4 in Postgres)
         con.execute("UPDATE login_attempts SET at = ? WHERE key = 'ip:1'", (when,))
         assert con.execute("SELECT at FROM login_attempts WHERE key = 'ip:1'").fetchone()[0] == when

@@ -135,11 +135,21 @@ class Cursor:
         return iter(self.fetchall())
 
 
+def _value(value: Any) -> Any:
+    """sqlite3 stores True as 1: so do we (the columns are integers, Postgres would refuse a boolean).
+    Postgres text cannot hold U+0000 at all (SQLite can): it is dropped, so a stray NUL in a name
+    the merchant typed is not a server error."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "")
+    return value
+
+
 def _params(params: Any) -> Any:
-    """sqlite3 stores True as 1: so do we (the columns are integers, Postgres would refuse a boolean)."""
     if isinstance(params, Mapping):
-        return {k: int(v) if isinstance(v, bool) else v for k, v in params.items()}
-    return tuple(int(v) if isinstance(v, bool) else v for v in params)
+        return {k: _value(v) for k, v in params.items()}
+    return tuple(_value(v) for v in params)
 
 
 class Connection:
