@@ -36,7 +36,7 @@ log = logging.getLogger("plinth.store")
 #: Connections per process: the web server's request threads share them; a wait past
 #: POOL_WAIT_S raises psycopg_pool.PoolTimeout (a psycopg.OperationalError).
 POOL_MAX = 10
-POOL_WAIT_S = 15.0
+POOL_WAIT_S = 5.0
 CONNECT_TIMEOUT_S = 5
 #: pg_advisory_xact_lock key of the schema migrations (any fixed 64-bit number; "plinth" in ASCII).
 MIGRATION_LOCK = 0x706C696E7468
