@@ -113,19 +113,27 @@ class S3Storage:
         from botocore.exceptions import ClientError
 
         tmp = local.with_name(f".{local.name}.{secrets.token_hex(4)}.tmp")
+        made = [p for p in (local.parent, *local.parent.parents) if not p.exists()]  # deepest first
         local.parent.mkdir(parents=True, exist_ok=True)
+        found = False
         try:
             with self._errors(f"read {key}"):
                 try:
                     self.client.download_file(self.bucket, self._key(key), str(tmp))
+                    found = True
                 except ClientError as error:
-                    if str(error.response.get("Error", {}).get("Code", "")) in _MISSING:
-                        return False
-                    raise
-            os.replace(tmp, local)
-            return True
+                    if str(error.response.get("Error", {}).get("Code", "")) not in _MISSING:
+                        raise
+            if found:
+                os.replace(tmp, local)
+            return found
         finally:
             tmp.unlink(missing_ok=True)
+            for folder in made if not found else ():  # a miss leaves no empty folders behind
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
     def _list(self, prefix: str, delimiter: str = "") -> Iterator[dict]:
         pages = self.client.get_paginator("list_objects_v2").paginate(

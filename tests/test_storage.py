@@ -1,0 +1,246 @@
+"""Shared storage (webapp/storage): both backends' functions, then the real flow across machines.
+
+The backends: a folder every machine mounts (FolderStorage, in tmp) and S3 (S3Storage against
+moto's S3 server running as its own process: tests/services.s3_server). The flow: photos taken in
+data folder A, the job's child process run with data folder B, and a real `plinth serve` on an
+empty data folder C serving the share page, AR page and every file, through the storage only
+(the three folders share the storage and one SQLite database, PLINTH_DATABASE_URL=sqlite:///...).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+import pipeline
+from tests.services import s3_server
+from tests.test_webapp_http import ROOT, running_server
+from webapp import adjust, jobs, library, shop, storage, store, trash
+from webapp.jobs import JobStatus
+
+FAST = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
+_ENV = ("PLINTH_STORAGE", "PLINTH_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture(params=["folder", "s3"])
+def shared(request, tmp_path, monkeypatch, s3) -> dict[str, str]:
+    """This process configured for one backend (a fresh prefix or folder); returns its environment."""
+    for name in (*_ENV, "PLINTH_QUEUE", "PLINTH_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if request.param == "s3":
+        env = s3.env(prefix=f"t/{tmp_path.name}")
+    else:
+        (tmp_path / "mounted").mkdir()
+        env = {"PLINTH_STORAGE": f"file://{tmp_path / 'mounted'}"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def _tree(root: Path, files: dict[str, bytes]) -> None:
+    for rel, content in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(content)
+
+
+# ---------------------------------------------------------------- the functions, both backends
+
+
+def test_a_pushed_folder_is_pulled_whole_into_another_data_folder(shared, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _tree(a, {"models/f1/model.glb": b"glb" * 1000, "models/f1/photos/000.jpg": b"jpg",
+              "models/f1/manifest.json": b"{}", "models/f1/.adjust.lock": b"", "models/f1/.x.tmp": b"half"})
+    storage.push(a, "models/f1")
+    assert storage.exists(b, "models/f1") and storage.exists(b, "models/f1/model.glb")
+    assert storage.pull(b, "models/f1") is True
+    got = sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
+    # hidden files (locks, temporary files) never leave the machine
+    assert got == ["models/f1/manifest.json", "models/f1/model.glb", "models/f1/photos/000.jpg"]
+    assert (b / "models/f1/model.glb").read_bytes() == b"glb" * 1000
+    stream = storage.open_stream(b, "models/f1/model.glb")
+    assert stream.size == 3000 and b"".join(stream.chunks) == b"glb" * 1000
+    assert storage.children(b, "models") == ["f1"]
+
+
+def test_a_folders_manifest_is_stored_last(shared, tmp_path, monkeypatch):
+    """A reader that finds the manifest finds every other file of the folder too."""
+    a = tmp_path / "a"
+    _tree(a, {"models/f2/manifest.json": b"{}", "models/f2/model.glb": b"g", "models/f2/zz.png": b"p"})
+    real = storage.backend()
+    order: list[str] = []
+    put = real.put
+    monkeypatch.setattr(type(real), "put", lambda self, key, local: (order.append(key), put(key, local))[1])
+    storage.push(a, "models/f2")
+    assert order[-1] == "models/f2/manifest.json" and len(order) == 3
+
+
+def test_a_file_is_replaced_and_removed(shared, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _tree(a, {"shop/s1/logo.png": b"old"})
+    storage.push(a, "shop/s1/logo.png")
+    (a / "shop/s1/logo.png").write_bytes(b"newer")
+    storage.push(a, "shop/s1/logo.png")
+    assert storage.pull(b, "shop/s1/logo.png") and (b / "shop/s1/logo.png").read_bytes() == b"newer"
+    storage.remove(a, "shop/s1/logo.png")
+    assert not storage.exists(a, "shop/s1/logo.png")
+    assert storage.pull(tmp_path / "c", "shop/s1/logo.png") is False
+
+
+def test_missing_keys_and_removed_folders_read_as_absent(shared, tmp_path):
+    a = tmp_path / "a"
+    _tree(a, {"jobs/j1/photos/000/a.jpg": b"a", "jobs/j1/photos/001/b.jpg": b"b", "jobs/j10/photos/000/c.jpg": b"c"})
+    storage.push(a, "jobs/j1/photos")
+    storage.push(a, "jobs/j10/photos")
+    storage.remove(a, "jobs/j1")  # a folder, not the keys that merely start with its name
+    assert not storage.exists(a, "jobs/j1") and storage.exists(a, "jobs/j10")
+    assert storage.children(a, "jobs") == ["j10"]
+    empty = tmp_path / "empty"
+    assert storage.pull(empty, "jobs/j1/photos") is False and not (empty / "jobs/j1").exists()
+    assert storage.open_stream(empty, "jobs/j1/photos/000/a.jpg") is None
+    assert storage.open_stream(empty, "no/such/file.glb") is None
+    storage.remove(a, "no/such/folder")  # nothing there: nothing happens
+    with pytest.raises(FileNotFoundError):
+        storage.push(a, "not/written/here")
+    with pytest.raises(ValueError):
+        storage.push(a, "../escape")
+
+
+def test_without_a_storage_everything_is_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("PLINTH_STORAGE", raising=False)
+    _tree(tmp_path, {"models/f/model.glb": b"g"})
+    storage.check()
+    storage.push(tmp_path, "models/f")  # nothing to do
+    storage.remove(tmp_path, "models/f")  # the caller deletes local files; this touches nothing
+    assert (tmp_path / "models/f/model.glb").is_file()
+    assert storage.pull(tmp_path, "models/f") is True and storage.pull(tmp_path, "models/g") is False
+    assert storage.exists(tmp_path, "models/f/model.glb") and storage.children(tmp_path, "models") == ["f"]
+    assert b"".join(storage.open_stream(tmp_path, "models/f/model.glb").chunks) == b"g"
+    code = "import sys, webapp.storage, webapp.library, webapp.jobs, webapp.routes; print('boto3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "PLINTH_STORAGE"})
+    assert out.stdout.strip() == "False"  # the embedded default never imports boto3
+
+
+def _problem(monkeypatch, **env) -> str:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(storage.StorageError) as caught:
+        storage.check()
+    return str(caught.value)
+
+
+def test_a_missing_bucket_or_unreachable_endpoint_is_one_plain_line(s3, monkeypatch, tmp_path):
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
+    missing = _problem(monkeypatch, PLINTH_STORAGE="s3://no-such-bucket/p")
+    assert "bucket 'no-such-bucket' does not exist" in missing and s3.endpoint in missing
+    down = _problem(monkeypatch, PLINTH_STORAGE=f"s3://{s3.bucket}/p", PLINTH_S3_ENDPOINT="http://user:pw@127.0.0.1:9")
+    assert "cannot be reached" in down and "127.0.0.1:9" in down and "pw" not in down
+    for text in (missing, down):
+        assert "\n" not in text and "s3cr3t" not in text and "Traceback" not in text
+    # per call too, not only at start-up
+    with pytest.raises(storage.StorageError, match="cannot be reached"):
+        storage.pull(tmp_path, "models/x/model.glb")
+
+
+def test_a_missing_storage_folder_or_bad_address_is_one_plain_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("PLINTH_S3_ENDPOINT", raising=False)
+    assert "does not exist" in _problem(monkeypatch, PLINTH_STORAGE=f"file://{tmp_path / 'not-mounted'}")
+    assert not (tmp_path / "not-mounted").exists()  # never made here: an unmounted share must not fill this disk
+    assert "names another machine" in _problem(monkeypatch, PLINTH_STORAGE="file://nas/share")
+    assert "not a storage address" in _problem(monkeypatch, PLINTH_STORAGE="ftp://nas/share")
+
+
+def test_plinth_serve_refuses_a_missing_bucket_with_one_line(s3, tmp_path):
+    env = {**os.environ, **s3.env(), "PLINTH_STORAGE": "s3://absent-bucket/x", "PLINTH_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "webapp", "serve", "--port", "1"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("plinth: "), done.stderr
+    assert "absent-bucket" in lines[0]
+
+
+# ---------------------------------------------------------------- across machines
+
+
+def _logo() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 20), (10, 120, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _stored(data: Path, rel: str) -> bytes:
+    stream = storage.open_stream(data, rel)
+    assert stream is not None, f"{rel} is not in the storage"
+    return b"".join(stream.chunks)
+
+
+def test_a_model_made_on_one_machine_is_served_by_another_through_the_storage(shared, tmp_path, monkeypatch, bench):
+    a, b, c = (tmp_path / n for n in "abc")
+    for folder in (a, b, c):
+        folder.mkdir()
+    monkeypatch.setenv("PLINTH_DATABASE_URL", f"sqlite://{tmp_path / 'shared.sqlite3'}")
+    env = {**shared, "PLINTH_DATABASE_URL": f"sqlite://{tmp_path / 'shared.sqlite3'}"}
+    photo = (bench / "single" / "chair" / "image.jpg").read_bytes()
+
+    # A: the web server that took the upload. The storage has the photos before the row exists.
+    job_id = jobs.submit([("front.jpg", photo)], "Oak chair", FAST, data_dir=a)
+    with store.connect(a) as con:
+        assert con.execute("SELECT photo_dir FROM jobs WHERE id = ?", (job_id,)).fetchone()[0] == f"jobs/{job_id}/photos"
+    assert storage.exists(a, f"jobs/{job_id}/photos") and jobs.get_job(job_id, b).photo_dir == b / "jobs" / job_id / "photos"
+    shop.save(a, name="Oak & Co", website="https://oak.example")
+    shop.set_logo(a, _logo())
+
+    # B: a worker machine with nothing of the job: its child pulls the photos, pushes the model.
+    assert jobs.claim(a, "cpu") == job_id
+    child_env = {k: v for k, v in os.environ.items() if k != "PLINTH_JOB_PARENT_PID"}
+    run = subprocess.run([sys.executable, "-m", "webapp.workers", str(b), job_id, "cpu"], cwd=ROOT,
+                         env=child_env, capture_output=True, text=True, timeout=300)
+    job = jobs.get_job(job_id, c)
+    assert run.returncode == 0 and job.status is JobStatus.DONE, (job.error, run.stderr[-2000:])
+    assert job.verdict is not pipeline.Verdict.FAILED, job.verdict
+    model = library.get_model(job.share_id, c)
+    folder = model.rel
+    assert json.loads(_stored(c, f"{folder}/manifest.json"))["share_id"] == job.share_id
+    assert not storage.exists(c, f"jobs/{job_id}")  # published: the model keeps its own copy of the photos
+    assert not (b / folder).exists()  # the worker keeps no copy: servers pull from the storage
+    assert not (c / "models").exists()
+
+    # C: a fresh web server with an empty data folder serves everything from the storage.
+    with running_server(c, env=env) as url:
+        page = httpx.get(f"{url}/ar/{job.share_id}", timeout=30)
+        assert page.status_code == 200 and "Oak chair" in page.text and "Oak &amp; Co" in page.text
+        for name in library.PUBLIC_FILES:
+            got = httpx.get(f"{url}/models/{job.share_id}/{name}", timeout=30)
+            assert got.status_code == 200 and got.content == _stored(c, f"{folder}/{name}"), name
+        logo = httpx.get(f"{url}/assets/shop/{shop.DEFAULT}/logo.png", timeout=30)
+        assert logo.status_code == 200 and logo.content == _stored(c, "shop/default/logo.png")
+        old_glb = (c / folder / "model.glb").read_bytes()
+
+        # Changed on A (which has no copy of the model): C serves the new files, not its cached ones.
+        adjust.adjust(job.share_id, pipeline.Adjustment(quarter_turns=1), a)
+        new_glb = _stored(c, f"{folder}/model.glb")
+        assert new_glb != old_glb
+        assert httpx.get(f"{url}/models/{job.share_id}/model.glb", timeout=30).content == new_glb
+        library.rename_model(job.share_id, "Oak armchair", data_dir=c)
+        assert json.loads(_stored(a, f"{folder}/manifest.json"))["name"] == "Oak armchair"
+
+        # Deleted for good on A: gone from the storage, and C's share link says so.
+        assert trash.move(job.share_id, a) and trash.delete_forever(job.share_id, a)
+        assert not storage.exists(a, folder)
+        assert httpx.get(f"{url}/ar/{job.share_id}", timeout=30).status_code == 404
