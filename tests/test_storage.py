@@ -244,3 +244,57 @@ def test_a_model_made_on_one_machine_is_served_by_another_through_the_storage(sh
         assert trash.move(job.share_id, a) and trash.delete_forever(job.share_id, a)
         assert not storage.exists(a, folder)
         assert httpx.get(f"{url}/ar/{job.share_id}", timeout=30).status_code == 404
+
+
+def _jpeg(colour: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_kept_photos_are_tried_again_discarded_and_purged_from_another_machine(shared, tmp_path, monkeypatch):
+    a, c = tmp_path / "a", tmp_path / "c"
+    monkeypatch.setenv("PLINTH_DATABASE_URL", f"sqlite://{tmp_path / 'shared.sqlite3'}")
+    first, second = _jpeg((200, 30, 30)), _jpeg((30, 200, 30))
+    job_id = jobs.submit([("IMG_1.jpg", first), ("IMG_2.jpg", second)], "Vase", FAST, data_dir=a)
+    assert jobs.claim(a, None) == job_id and jobs.finish(a, job_id, JobStatus.FAILED, error="Too blurry.")
+    stored = _stored(a, f"jobs/{job_id}/photos/001/IMG_2.jpg")
+
+    # C never had the photos: Try again pulls them from the storage, and stores the new job's.
+    assert not (c / "jobs").exists()
+    new_id = jobs.retry(job_id, data_dir=c, remove=[0])
+    new = jobs.get_job(new_id, c)
+    assert [name for _, name in new.named_photos] == ["IMG_2.jpg"] and new.photos[0].read_bytes() == stored
+    assert _stored(a, f"jobs/{new_id}/photos/000/IMG_2.jpg") == stored
+
+    # "Delete these photos" on C: gone from the storage too, not only from C's copy.
+    assert jobs.discard(job_id, c) and not storage.exists(a, f"jobs/{job_id}")
+
+    # Past its retention, the new job's photos go, purged by A, which never had a copy of them.
+    jobs.update(c, new_id, status=JobStatus.CANCELLED, finished=1.0)
+    assert not (a / "jobs" / new_id).exists()
+    assert jobs.purge(a) == 1 and not storage.exists(a, f"jobs/{new_id}")
+    assert jobs.purge(c) == 1 and jobs.get_job(new_id, c).photos_deleted  # C's own copy goes by the same rule
+
+
+def test_photos_that_cannot_be_stored_are_refused_and_leave_nothing(tmp_path, monkeypatch):
+    (tmp_path / "mounted").mkdir()
+    monkeypatch.setenv("PLINTH_STORAGE", f"file://{tmp_path / 'mounted'}")
+    data = tmp_path / "data"
+    jobs.submit([("IMG_1.jpg", _jpeg((1, 2, 3)))], "Vase", FAST, data_dir=data)  # works while mounted
+    (tmp_path / "mounted").rename(tmp_path / "unmounted")
+    with pytest.raises(jobs.JobRefused, match="could not be stored .*does not exist"):
+        jobs.submit([("IMG_1.jpg", _jpeg((1, 2, 3)))], "Vase", FAST, data_dir=data)
+    assert len(list((data / "jobs").iterdir())) == 1  # the refused job's folder went; no row either
+    with store.connect(data) as con:
+        assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+
+
+def test_a_failed_jobs_kept_photos_show_on_a_web_server_that_never_had_them(shared, tmp_path, monkeypatch):
+    a, c = tmp_path / "a", tmp_path / "c"
+    monkeypatch.setenv("PLINTH_DATABASE_URL", f"sqlite://{tmp_path / 'shared.sqlite3'}")
+    job_id = jobs.submit([("IMG_7.jpg", _jpeg((9, 9, 200)))], "Lamp", FAST, data_dir=a)
+    assert jobs.claim(a, None) == job_id and jobs.finish(a, job_id, JobStatus.FAILED, error="Too dark.")
+    assert [job.id for job in jobs.needing_attention(c)] == [job_id]
+    job = jobs.get_job(job_id, c)
+    assert not job.photos_deleted and [name for _, name in job.named_photos] == ["IMG_7.jpg"]

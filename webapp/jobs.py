@@ -158,8 +158,8 @@ def retry(job_id: str, data_dir: str | os.PathLike | None = None, remove: Collec
     old = get_job(job_id, data)
     if old is None:
         return None
-    if not old.photo_dir.is_dir() and old.photo_dir == data / photos_rel(job_id):
-        try:  # made on another machine (or this copy was dropped): the storage has them
+    if storage.configured() and not old.photo_dir.is_dir() and old.photo_dir == data / photos_rel(job_id):
+        try:  # taken on another machine (or this copy was dropped): the storage has them
             storage.pull(data, photos_rel(job_id))
         except storage.StorageError as error:
             raise JobRefused(STORAGE_MESSAGE.format(why=error.message)) from error
@@ -294,7 +294,7 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
         options = options_from_record(row["options"])
     except (pipeline.InputError, ValueError):  # one damaged row fails that job, not the whole queue
         options, damaged = pipeline.Options(), True
-    return Job(
+    job = Job(
         id=row["id"], status=status, created=row["created"], started=row["started"],
         finished=row["finished"], name=row["name"], options=options,
         photo_dir=_photo_dir(data, row["photo_dir"]), stage=row["stage"], fraction=row["fraction"],
@@ -302,6 +302,22 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
         verdict=verdict, photo_names=_names(store.column(row, "photo_names", "[]")),
         retried_as=store.column(row, "retried_as", None), owner=store.column(row, "owner", "") or "",
     )
+    _fetch_kept_photos(data, job)
+    return job
+
+
+def _fetch_kept_photos(data: Path, job: Job) -> None:
+    """With shared storage: a finished job whose photos are kept for Try again (by the rules purge
+    applies) but that this data folder has no copy of (taken on another web server, or this one's
+    folder is new) gets them pulled, so its page shows them rather than "deleted"."""
+    if (not storage.configured() or not job.keeps_photos or job.photo_dir.is_dir()
+            or job.photo_dir != data / photos_rel(job.id)
+            or (job.finished or 0.0) < time.time() - limits.KEEP_FAILED_DAYS * 86400.0):
+        return
+    try:
+        storage.pull(data, photos_rel(job.id))
+    except (storage.StorageError, OSError) as error:  # the page still answers; the next read tries again
+        log.warning("could not fetch the kept photos of job %s: %s", job.id, error)
 
 
 def _photo_dir(data: Path, stored: str) -> Path:

@@ -125,6 +125,13 @@ class Model:
                 storage.pull(self.data, f"{self.rel}/{entry[0]}")
         return path if path.is_file() else None
 
+    def has_file(self, public_name: str) -> bool:
+        """Whether the model has this public file, without fetching it (listings, the API): with shared
+        storage every model has all of PUBLIC_FILES (add_model writes each), else the local file says."""
+        if public_name not in PUBLIC_FILES:
+            return False
+        return storage.configured() or (self.folder / PUBLIC_FILES[public_name][0]).is_file()
+
     @property
     def data(self) -> Path:
         """The data folder this model was read from (its folder is data/models/<name>)."""
