@@ -74,6 +74,12 @@ def test_a_pushed_folder_is_pulled_whole_into_another_data_folder(shared, tmp_pa
     stream = storage.open_stream(b, "models/f1/model.glb")
     assert stream.size == 3000 and b"".join(stream.chunks) == b"glb" * 1000
     assert storage.children(b, "models") == ["f1"]
+    # into a folder that is there already: merged, each file replaced, nothing of the download left over
+    (a / "models/f1/model.glb").write_bytes(b"changed")
+    storage.push(a, "models/f1/model.glb")
+    (b / "models/f1/local-only.txt").write_bytes(b"mine")
+    assert storage.pull(b, "models/f1") and (b / "models/f1/model.glb").read_bytes() == b"changed"
+    assert (b / "models/f1/local-only.txt").is_file() and sorted(p.name for p in (b / "models").iterdir()) == ["f1"]
 
 
 def test_a_folders_manifest_is_stored_last(shared, tmp_path, monkeypatch):

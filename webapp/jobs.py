@@ -158,11 +158,10 @@ def retry(job_id: str, data_dir: str | os.PathLike | None = None, remove: Collec
     old = get_job(job_id, data)
     if old is None:
         return None
-    if storage.configured() and not old.photo_dir.is_dir() and old.photo_dir == data / photos_rel(job_id):
-        try:  # taken on another machine (or this copy was dropped): the storage has them
-            storage.pull(data, photos_rel(job_id))
-        except storage.StorageError as error:
-            raise JobRefused(STORAGE_MESSAGE.format(why=error.message)) from error
+    try:  # taken on another machine (or this copy was dropped): the storage has them
+        fetch_photos(data, old)
+    except storage.StorageError as error:
+        raise JobRefused(STORAGE_MESSAGE.format(why=error.message)) from error
     named = old.named_photos
     if not named and old.status is JobStatus.DONE and not old.keeps_photos:
         raise JobRefused("This model is made, and its photos were kept only with it. "
@@ -227,6 +226,17 @@ def photos_rel(job_id: str) -> str:
     """Where a job's photos are, relative to a data folder (and in the storage): jobs/<id>/photos.
     Job rows store this, so each process resolves it against its own data folder."""
     return f"jobs/{job_id}/photos"
+
+
+def fetch_photos(data: Path, job: Job) -> bool:
+    """With shared storage: pull the job's photos into this data folder unless they are here (a pulled
+    folder appears whole: storage.pull). True when they are here now. StorageError when it cannot answer."""
+    data = settings.data_dir(data)
+    if job.photo_dir.is_dir():
+        return True
+    if not storage.configured() or job.photo_dir != data / photos_rel(job.id):  # an old absolute row: local only
+        return False
+    return storage.pull(data, photos_rel(job.id))
 
 
 def _forget_stored(data: Path, rel: str) -> None:
@@ -311,11 +321,10 @@ def _fetch_kept_photos(data: Path, job: Job) -> None:
     applies) but that this data folder has no copy of (taken on another web server, or this one's
     folder is new) gets them pulled, so its page shows them rather than "deleted"."""
     if (not storage.configured() or not job.keeps_photos or job.photo_dir.is_dir()
-            or job.photo_dir != data / photos_rel(job.id)
             or (job.finished or 0.0) < time.time() - limits.KEEP_FAILED_DAYS * 86400.0):
         return
     try:
-        storage.pull(data, photos_rel(job.id))
+        fetch_photos(data, job)
     except (storage.StorageError, OSError) as error:  # the page still answers; the next read tries again
         log.warning("could not fetch the kept photos of job %s: %s", job.id, error)
 

@@ -121,11 +121,10 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
             return False
 
     try:
-        if storage.configured() and job.photo_dir == data / jobs.photos_rel(job_id):
-            # The photos were taken on another machine: the storage has them, this data folder may not.
-            if not storage.pull(data, jobs.photos_rel(job_id)) and not job.photos:
-                verdict(JobStatus.FAILED, error=PHOTOS_MISSING_MESSAGE)
-                return
+        # Taken on another machine: with shared storage the photos come from there into this data folder.
+        if storage.configured() and not jobs.fetch_photos(data, job):
+            verdict(JobStatus.FAILED, error=PHOTOS_MISSING_MESSAGE)
+            return
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         options = replace(job.options, name=job.name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -99,19 +100,36 @@ def push(data: Path, rel: str | os.PathLike) -> None:
 
 
 def pull(data: Path, rel: str | os.PathLike) -> bool:
-    """Download the file <prefix>/<rel>, or every file under the folder <rel>, into data/<rel>
-    (each file replaced atomically). False when the storage has nothing there. Without a
-    storage: whether data/<rel> exists."""
+    """Download the file <prefix>/<rel>, or every file under the folder <rel>, into data/<rel>.
+    Each file is replaced atomically, and a folder this data folder did not have appears whole
+    or not at all (downloaded beside it, then renamed), so "the folder is here" means complete.
+    False when the storage has nothing there. Without a storage: whether data/<rel> exists."""
     store = backend()
     name = key(rel)
+    target = Path(data) / name
     if store is None:
-        return (Path(data) / name).exists()
-    if store.get(name, Path(data) / name):
+        return target.exists()
+    if store.get(name, target):
         return True
     found = store.files(name)
-    for each in found:
-        store.get(each, Path(data) / each)
-    return bool(found)
+    if not found:
+        return False
+    incoming = target.with_name(f".pull-{target.name}-{secrets.token_hex(4)}")
+    try:
+        for each in found:
+            store.get(each, incoming / each[len(name) + 1:])
+        if not target.exists():
+            try:
+                os.replace(incoming, target)
+            except OSError:  # made meanwhile by another process: merge into it below
+                pass
+        for path in sorted(incoming.rglob("*")) if incoming.is_dir() else ():
+            if path.is_file():
+                (target / path.relative_to(incoming)).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target / path.relative_to(incoming))
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+    return True
 
 
 def remove(data: Path, rel: str | os.PathLike) -> None:
