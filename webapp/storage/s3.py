@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .base import CHUNK, Stream, StorageError
 
+_OPEN = "open the bucket"  # what check() does first: a 404 there means the bucket is missing
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
            "InvalidToken", "ExpiredToken", "AccountProblem"}
@@ -75,7 +76,7 @@ class S3Storage:
             yield
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
-            if code == "NoSuchBucket" or (code in _MISSING and what == "check"):
+            if code == "NoSuchBucket" or (code in _MISSING and what == _OPEN):
                 raise StorageError(f"The bucket {self.bucket!r} does not exist on the storage {self.url}: "
                                    "create it, or fix PLINTH_STORAGE.") from None
             if code in _DENIED:
@@ -99,7 +100,7 @@ class S3Storage:
 
     def check(self) -> None:
         probe = self._key(f".plinth-check-{secrets.token_hex(4)}")
-        with self._errors("check"):
+        with self._errors(_OPEN):
             self.client.head_bucket(Bucket=self.bucket)
         with self._errors("write a test object"):
             self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"ok")
