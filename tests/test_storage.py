@@ -25,7 +25,7 @@ from PIL import Image
 import pipeline
 from tests.services import free_port, s3_server
 from tests.test_webapp_http import ROOT, running_server
-from webapp import adjust, jobs, library, shop, storage, store, trash
+from webapp import adjust, doctor, jobs, library, shop, storage, store, trash
 from webapp.jobs import JobStatus
 
 FAST = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
@@ -258,6 +258,8 @@ def test_a_model_made_on_one_machine_is_served_by_another_through_the_storage(sh
     assert not storage.exists(c, f"jobs/{job_id}")  # published: the model keeps its own copy of the photos
     assert not (b / folder).exists()  # the worker keeps no copy: servers pull from the storage
     assert not (c / "models").exists()
+    lines, _ = doctor.check(c)  # a model only the storage holds is not "missing" (--repair would drop its row)
+    assert not [line for line in lines if "missing" in line], lines
 
     # C: a fresh web server with an empty data folder serves everything from the storage.
     with running_server(c, env=env) as url:

@@ -25,6 +25,14 @@ LOST = "lost+found"
 STALE_S = 3600.0  # temporary things younger than this may belong to work in progress
 
 
+def _has_glb(data: Path, folder: str) -> bool:
+    """With shared storage this data folder is only a cache: a model it lacks is broken only if the storage lacks it too."""
+    from . import storage
+
+    rel = f"models/{folder}/model.glb"
+    return (data / rel).is_file() or (storage.configured() and storage.exists(data, rel))
+
+
 def check(data: Path, repair: bool = False, stale_s: float = STALE_S) -> tuple[list[str], int]:
     """Plain report lines and how many problems are left (0: healthy, or everything was repaired)."""
     data = Path(data)
@@ -92,7 +100,7 @@ def _check(data: Path, repair: bool, stale_s: float) -> tuple[list[str], int]:
         left += 1
 
     # rows whose files are gone
-    broken = [row for row in rows if not (data / "models" / row["folder"] / "model.glb").is_file()]
+    broken = [row for row in rows if not _has_glb(data, row["folder"])]
     if broken:
         for row in broken:
             lines.append(f"  missing files: {row['name']!r} (share id {row['share_id']})")

@@ -171,4 +171,7 @@ def evict(data: Path, rel: str | os.PathLike) -> None:
     without a storage the data folder is the only copy, so nothing happens."""
     if configured():
         path = Path(data) / key(rel)
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
