@@ -108,6 +108,16 @@ def test_a_file_is_replaced_and_removed(shared, tmp_path):
     assert storage.pull(tmp_path / "c", "shop/s1/logo.png") is False
 
 
+def test_a_big_file_arrives_whole(shared, tmp_path):
+    """Above 8 MiB boto3 uploads in parts (S3's multipart upload); the object appears only when complete."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    content = os.urandom(9 * 1024 * 1024 + 123)
+    _tree(a, {"models/big/model.glb": content})
+    storage.push(a, "models/big")
+    assert storage.open_stream(b, "models/big/model.glb").size == len(content)
+    assert storage.pull(b, "models/big/model.glb") and (b / "models/big/model.glb").read_bytes() == content
+
+
 def test_missing_keys_and_removed_folders_read_as_absent(shared, tmp_path):
     a = tmp_path / "a"
     _tree(a, {"jobs/j1/photos/000/a.jpg": b"a", "jobs/j1/photos/001/b.jpg": b"b", "jobs/j10/photos/000/c.jpg": b"c"})
@@ -284,6 +294,11 @@ def test_a_model_made_on_one_machine_is_served_by_another_through_the_storage(sh
         assert trash.move(job.share_id, a) and trash.delete_forever(job.share_id, a)
         assert not storage.exists(a, folder)
         assert httpx.get(f"{url}/ar/{job.share_id}", timeout=30).status_code == 404
+    # C's cached copy (manifest included) never brings it back: a cache folder without a row is not a lost row.
+    assert (c / folder / "manifest.json").is_file() and (c / folder / "model.glb").is_file()
+    library.remove_orphans(c)
+    store.open_library(c, force=True)
+    assert library.get_model(job.share_id, c, trashed=True) is None
 
 
 def _jpeg(colour: tuple[int, int, int]) -> bytes:

@@ -158,6 +158,10 @@ def register(con: sqlite3.Connection, row: dict[str, Any]) -> bool:
 
 def adopt(con: sqlite3.Connection, data: Path) -> int:
     """Register every model folder with a valid manifest and a model.glb but no row; returns how many."""
+    from .settings import storage_url
+
+    if storage_url():  # the folder is a cache of the shared storage: a copy without a row was deleted elsewhere
+        return 0
     known = {r[0] for r in con.execute("SELECT folder FROM models")}
     adopted = 0
     for folder in model_folders(data):
