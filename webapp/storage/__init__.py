@@ -25,8 +25,21 @@ from pathlib import Path, PurePosixPath
 from .. import settings
 from .base import Storage, StorageError, Stream, file_chunks
 
-__all__ = ["Storage", "StorageError", "Stream", "backend", "check", "configured", "push", "pull", "remove",
-           "exists", "open_stream", "children", "evict"]
+__all__ = [
+    "Storage",
+    "StorageError",
+    "Stream",
+    "backend",
+    "check",
+    "children",
+    "configured",
+    "evict",
+    "exists",
+    "open_stream",
+    "pull",
+    "push",
+    "remove",
+]
 
 #: Written last when a folder is pushed: a model folder is never read as a model before its files are all there.
 LAST = "manifest.json"
@@ -46,7 +59,7 @@ def _backend(url: str, endpoint: str) -> Storage:
         from .s3 import S3Storage
 
         return S3Storage.from_url(url, endpoint or None)
-    if url.startswith("file://") or url.startswith("/"):
+    if url.startswith(("file://", "/")):
         from .folder import FolderStorage
 
         return FolderStorage.from_url(url)

@@ -9,8 +9,8 @@ equal files. Only used with a storage configured.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from pipeline import atomic_write
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .base import Stream, StorageError, file_chunks
+from .base import StorageError, Stream, file_chunks
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class FolderStorage:
     url: str
 
     @classmethod
-    def from_url(cls, url: str) -> "FolderStorage":
+    def from_url(cls, url: str) -> FolderStorage:
         if url.startswith("file://"):
             parts = urlsplit(url)
             if parts.netloc not in ("", "localhost"):

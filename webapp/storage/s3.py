@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import CHUNK, Stream, StorageError
+from .base import CHUNK, StorageError, Stream
 
 _OPEN = "open the bucket"  # what check() does first: a 404 there means the bucket is missing
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -41,7 +42,7 @@ class S3Storage:
     client: Any = field(compare=False, repr=False)
 
     @classmethod
-    def from_url(cls, url: str, endpoint: str | None) -> "S3Storage":
+    def from_url(cls, url: str, endpoint: str | None) -> S3Storage:
         parts = urlsplit(url)
         bucket, prefix = parts.netloc, parts.path.strip("/")
         if not bucket:
@@ -69,8 +70,13 @@ class S3Storage:
     def _errors(self, what: str) -> Iterator[None]:
         """botocore's exceptions as one plain StorageError line."""
         from boto3.exceptions import S3UploadFailedError
-        from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError, NoCredentialsError,
-                                         PartialCredentialsError)
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
 
         try:
             yield
