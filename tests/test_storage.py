@@ -299,6 +299,10 @@ def test_a_model_made_on_one_machine_is_served_by_another_through_the_storage(sh
     library.remove_orphans(c)
     store.open_library(c, force=True)
     assert library.get_model(job.share_id, c, trashed=True) is None
+    lines, left = doctor.check(c, stale_s=0)
+    assert any("Cached copies of models deleted on another machine: 1" in line for line in lines) and left
+    doctor.check(c, repair=True, stale_s=0)
+    assert not (c / folder).exists()
 
 
 def _jpeg(colour: tuple[int, int, int]) -> bytes:
