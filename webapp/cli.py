@@ -127,8 +127,10 @@ def make_on_server(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from . import storage
     from .server import serve
 
+    storage.check()  # $PLINTH_STORAGE: a missing bucket or folder is one plain line now, not a failed upload later
     serve(host=args.host, port=args.port)
     return 0
 

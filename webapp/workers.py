@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import disk, jobs, limits, settings
+from . import disk, jobs, limits, settings, storage
 from .jobs import JobStatus
 
 log = logging.getLogger("plinth.jobs")
@@ -41,6 +41,8 @@ BUG_MESSAGE = ("Something went wrong while making the model. Your photos are kep
                "If it keeps happening, try other photos.")
 DISK_FULL_MESSAGE = ("The server's disk is full, so this model could not be saved. Your earlier models are safe; "
                      "free some space and press Try again.")
+PHOTOS_MISSING_MESSAGE = ("This job's photos could not be found in the shared storage, so the model could not be "
+                          "made. Upload the photos again.")
 TIME_LIMIT_MESSAGE = ("This model took longer than the {limit} limit for {photos}. Your photos are kept: "
                       "try the Quick detail level or fewer photos.")
 #: After Stop, the child may finish its current step this long; then it is killed (SIGKILL, as SIGTERM
@@ -119,6 +121,10 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
             return False
 
     try:
+        # Taken on another machine: with shared storage the photos come from there into this data folder.
+        if storage.configured() and not jobs.fetch_photos(data, job):
+            verdict(JobStatus.FAILED, error=PHOTOS_MISSING_MESSAGE)
+            return
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         options = replace(job.options, name=job.name)
@@ -135,6 +141,7 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
                    message="Your model is made" if quality is pipeline.Verdict.FAILED else "Your model is ready"):
             if quality is not pipeline.Verdict.FAILED:
                 jobs.release_photos(data, job_id)  # the model folder has its own copy
+            storage.evict(data, f"models/{model.folder.name}")  # pushed by add_model: servers pull it on demand
         else:  # failed by a restart while publishing: that verdict stands, so the model goes
             library.delete_model(model.share_id, data, with_job=False)  # keep the failed job's photos for Try again
     except _Superseded:

@@ -17,7 +17,7 @@ def model_json(model: library.Model, base: str) -> dict[str, Any]:
     judgement = model.judgement
     files = {key: f"{base}/models/{model.share_id}/{name}" for key, name in (
         ("glb", "model.glb"), ("usdz", "model.usdz"), ("obj_zip", "model.obj.zip"), ("poster", "poster.png"))
-        if model.file(name) is not None} if model.shared else {}
+        if model.has_file(name)} if model.shared else {}  # has_file: no download from shared storage
     width, height, depth = model.dimensions_m
     return {
         "id": model.model_id,
