@@ -203,7 +203,9 @@ def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[
             (job_id, JobStatus.QUEUED.value, time.time(), name, json.dumps(options.to_dict()), str(photo_dir),
              "Waiting to start", json.dumps(names), owner),
         )
-    WAKE.set()
+    from . import jobqueue  # the engine starts it: this process's workers, or RQ
+
+    jobqueue.dispatch(data, job_id)
     return job_id
 
 
@@ -303,11 +305,16 @@ def cancel(job_id: str, data_dir: str | os.PathLike | None = None) -> None:
         for old, new in ((JobStatus.QUEUED, JobStatus.CANCELLED), (JobStatus.RUNNING, JobStatus.CANCELLING)):
             con.execute("UPDATE jobs SET status=?, finished=? WHERE id=? AND status=?",
                         (new.value, time.time(), job_id, old.value))
+    from . import jobqueue  # RQ: a queued job also leaves its queue; a running one stops through the row
+
+    jobqueue.cancelled(data, job_id)
 
 
 def recover(data_dir: str | os.PathLike | None = None) -> int:
     """At start-up: jobs left running by a dead server are marked failed (photos kept). Final:
-    a child of the dead server that still runs is stopped, and nothing it writes later counts."""
+    a child of the dead server that still runs is stopped, and nothing it writes later counts.
+    Embedded engine only: with $PLINTH_QUEUE, `plinth worker`s on other machines own the running
+    jobs, and the reaper (rq_engine.reap) settles those whose worker died."""
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
         rows = con.execute("SELECT id, pid FROM jobs WHERE status IN (?, ?)", _LIVE).fetchall()

@@ -25,12 +25,13 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pipeline
 
-from . import disk, jobs, limits, settings
+from . import disk, jobs, limits, logs, settings
 from .jobs import JobStatus
 
 log = logging.getLogger("plinth.jobs")
@@ -211,29 +212,44 @@ class Worker(threading.Thread):
                 jobs.finish(self.data, job_id, JobStatus.FAILED, error=BUG_MESSAGE)
 
     def _run_child(self, job_id: str) -> None:
-        job = jobs.get_job(job_id, self.data)
-        if job is None:
-            return
-        limit_s = limits.job_time_limit_s(len(job.photos), job.options.quality)
-        # A fresh interpreter (not fork): no server threads or sockets are copied into the child.
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(settings.ROOT), env.get("PYTHONPATH", "")) if p)
-        env[_PARENT_ENV] = str(os.getpid())
-        cmd = [sys.executable, "-m", "webapp.workers", str(self.data), job_id, self.device or ""]
-        # Its own process group, so one SIGKILL stops it and anything it started.
-        group = {"process_group": 0} if os.name == "posix" else {}
-        child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, **group)
-        jobs.update(self.data, job_id, pid=child.pid)
-        started, cancel_seen, verdict = time.monotonic(), None, None
+        supervise(self.data, job_id, self.device, self.stop.is_set)
+
+
+def supervise(data: Path, job_id: str, device: str | None, stopping: Callable[[], bool],
+              worker: str = "") -> None:
+    """Run one claimed job in a fresh child process and watch it until it has a verdict.
+
+    Both job engines use this (the in-process Worker threads and `plinth worker`'s RQ jobs), so a
+    job behaves the same wherever it runs: Stop is seen within _POLL_S and the child killed after
+    CANCEL_GRACE_S, the time limit (limits.job_time_limit_s), a child that dies without a word
+    (crash, out of memory, full disk). `stopping()` true: this process is shutting down, the job
+    fails with the restart message. `worker` names the `plinth worker` for the child's logs.
+    Any exception here (RQ's own timeout, a shutdown) kills the child before it goes on up."""
+    job = jobs.get_job(job_id, data)
+    if job is None:
+        return
+    limit_s = limits.job_time_limit_s(len(job.photos), job.options.quality)
+    # A fresh interpreter (not fork): no server threads or sockets are copied into the child.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(settings.ROOT), env.get("PYTHONPATH", "")) if p)
+    env[_PARENT_ENV] = str(os.getpid())
+    env[logs.WORKER_ENV] = worker
+    cmd = [sys.executable, "-m", "webapp.workers", str(data), job_id, device or ""]
+    # Its own process group, so one SIGKILL stops it and anything it started.
+    group = {"process_group": 0} if os.name == "posix" else {}
+    child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, **group)
+    jobs.update(data, job_id, pid=child.pid)
+    started, cancel_seen, verdict = time.monotonic(), None, None
+    try:
         while child.poll() is None:
             try:
                 child.wait(_POLL_S)
                 break
             except subprocess.TimeoutExpired:
                 pass
-            status = jobs.get_job(job_id, self.data)
+            status = jobs.get_job(job_id, data)
             status = status.status if status is not None else None
-            if self.stop.is_set():  # the server is stopping: the next start fails the job (recover)
+            if stopping():  # the server is stopping: the next start fails the job (recover)
                 verdict = (JobStatus.FAILED, jobs.RESTART_MESSAGE)
             elif status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
                 # A verdict is in: the child's own (it is tidying up, give it a moment) or one given
@@ -253,22 +269,27 @@ class Worker(threading.Thread):
             if verdict is not None:
                 _kill(child)
                 break
+    except BaseException:  # RQ's job timeout or a cold shutdown of `plinth worker`: never orphan the child
+        _kill(child)
         child.wait()
-        shutil.rmtree(self.data / "staging" / job_id, ignore_errors=True)
-        if verdict:
-            status, error = verdict
-            extra = {"error": error} if error else {"message": "Stopped"}
-            jobs.finish(self.data, job_id, status, **extra)
-        elif verdict is None:  # the child ended by itself; without a verdict it died without a word
-            current = jobs.get_job(job_id, self.data)
-            if current is not None and current.status is JobStatus.CANCELLING:
-                jobs.finish(self.data, job_id, JobStatus.CANCELLED, message="Stopped")
-            elif current is not None and current.status is JobStatus.RUNNING:
-                why = " (it probably ran out of memory)" if child.returncode in (-9, 137) else ""
-                if _disk_nearly_full(self.data):
-                    jobs.finish(self.data, job_id, JobStatus.FAILED, error=DISK_FULL_MESSAGE)
-                else:
-                    jobs.finish(self.data, job_id, JobStatus.FAILED, error=CRASH_MESSAGE.format(why=why))
+        shutil.rmtree(data / "staging" / job_id, ignore_errors=True)
+        raise
+    child.wait()
+    shutil.rmtree(data / "staging" / job_id, ignore_errors=True)
+    if verdict:
+        status, error = verdict
+        extra = {"error": error} if error else {"message": "Stopped"}
+        jobs.finish(data, job_id, status, **extra)
+    elif verdict is None:  # the child ended by itself; without a verdict it died without a word
+        current = jobs.get_job(job_id, data)
+        if current is not None and current.status is JobStatus.CANCELLING:
+            jobs.finish(data, job_id, JobStatus.CANCELLED, message="Stopped")
+        elif current is not None and current.status is JobStatus.RUNNING:
+            why = " (it probably ran out of memory)" if child.returncode in (-9, 137) else ""
+            if _disk_nearly_full(data):
+                jobs.finish(data, job_id, JobStatus.FAILED, error=DISK_FULL_MESSAGE)
+            else:
+                jobs.finish(data, job_id, JobStatus.FAILED, error=CRASH_MESSAGE.format(why=why))
 
 
 def _disk_nearly_full(data: Path) -> bool:
@@ -346,5 +367,6 @@ def stop_workers() -> None:
 
 if __name__ == "__main__":  # the child process: python -m webapp.workers DATA_DIR JOB_ID [DEVICE]
     die_with_parent()
-    logging.basicConfig(level=logging.INFO)
-    run_job(sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "") or None)
+    logs.setup(worker=os.environ.get(logs.WORKER_ENV, ""))
+    with logs.job_context(sys.argv[2]):
+        run_job(sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "") or None)

@@ -1,0 +1,256 @@
+"""The RQ job engine ($PLINTH_QUEUE) with a real redis-server and real `plinth worker` processes.
+
+Each worker has its own data folder; they share the jobs through one SQLite database
+(PLINTH_DATABASE_URL=sqlite:///...) and read the job's photos from the submitting folder (the
+storage interface is another part of issue 16). Heartbeats live 3 s here instead of 15.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import pipeline
+from tests.polling import wait_for
+from tests.services import redis_server
+from webapp import accounts, jobqueue, jobs, library, limits, logs, rq_engine, store, workers
+from webapp.jobqueue import QueueName
+from webapp.jobs import JobStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
+TTL_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def queue_env(redis_url, tmp_path, monkeypatch) -> dict[str, str]:
+    """This test process is the web server's side: PLINTH_QUEUE, the shared database, an empty Redis."""
+    env = {"PLINTH_QUEUE": redis_url, "PLINTH_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+           "PLINTH_HEARTBEAT_TTL_S": str(TTL_S)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PLINTH_JOB_RETRIES", raising=False)
+    rq_engine.connection().flushall()
+    return env
+
+
+@pytest.fixture(scope="module")
+def photo(bench) -> bytes:
+    return (bench / "single" / "chair" / "image.jpg").read_bytes()
+
+
+@contextmanager
+def plinth_worker(tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = None):
+    """A real `plinth worker` process with its own data folder; killed afterwards if still running."""
+    folder = tmp_path / f"worker-{name}"
+    folder.mkdir()
+    run_env = {**os.environ, "PLINTH_DATA_DIR": str(folder), **(env or {})}
+    with open(folder / "worker.log", "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "webapp", "worker", "--name", name, *args],
+                                cwd=ROOT, env=run_env, stdout=out, stderr=subprocess.STDOUT)
+    proc.log = folder / "worker.log"  # type: ignore[attr-defined]
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _row(data: Path, job_id: str):
+    with store.connect(data) as con:
+        return con.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+
+
+def _running_child(data: Path, job_id: str, worker: str, timeout: float = 60) -> int:
+    """Waits until `worker` runs the job's child past its first progress report; its pid."""
+    wait_for(lambda: (r := _row(data, job_id))["worker"] == worker and r["pid"] and r["stage"], timeout,
+             f"{worker} to run job {job_id}")
+    return _row(data, job_id)["pid"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _rq_job(job_id: str, attempts: int = 0):
+    from rq.job import Job
+
+    return Job.fetch(rq_engine.rq_job_id(job_id, attempts), connection=rq_engine.connection())
+
+
+def _queued_ids(name: QueueName) -> list[str]:
+    from rq import Queue
+
+    return Queue(name.value, connection=rq_engine.connection()).job_ids
+
+
+# ---------------------------------------------------------------- routing, timeouts, cancel, status
+
+
+def test_routing_timeouts_cancel_and_status(queue_env, tmp_path):
+    cpu_job = jobs.submit([("front.jpg", b"\xff\xd8 x")], "Lamp", FAST, data_dir=tmp_path)
+    assert _row(tmp_path, cpu_job)["queue"] == "cpu" and _queued_ids(QueueName.CPU) == [f"plinth-{cpu_job}-0"]
+    # RQ's own timeout comes from the job's size, behind the supervisor's limit (RQ's 180 s default would kill it)
+    assert _rq_job(cpu_job).timeout == limits.job_time_limit_s(1, "fast") + rq_engine.TIMEOUT_MARGIN_S > 180
+
+    # a live GPU worker's heartbeat (the worker's own code, not a stand-in) sends the next job to 'gpu'
+    gpu = rq_engine.Heartbeat(rq_engine.Identity(name="gpu-box", queue=QueueName.GPU, device="cuda:0",
+                                                 host="gpu-host", pid=4242, data=tmp_path))
+    gpu.beat()
+    owner = accounts.add_user(tmp_path, "ada@shop.example", "a long enough password", accounts.Role.OWNER)
+    photos = [(f"IMG_{i}.jpg", b"\xff\xd8 x") for i in range(40)]
+    big = jobs.submit(photos, "Sofa", pipeline.Options(quality="high"), data_dir=tmp_path, owner=owner.id)
+    assert _row(tmp_path, big)["queue"] == "gpu" and _queued_ids(QueueName.GPU) == [f"plinth-{big}-0"]
+    assert _rq_job(big).timeout == limits.job_time_limit_s(40, "high") + rq_engine.TIMEOUT_MARGIN_S
+    assert _rq_job(big).timeout > _rq_job(cpu_job).timeout
+
+    report = _status(tmp_path, queue_env)
+    assert "Queue: RQ on " + queue_env["PLINTH_QUEUE"] in report
+    worker_line = next(line for line in report.splitlines() if "gpu-box" in line)
+    assert worker_line.split()[:5] == ["gpu-box", "gpu", "cuda:0", "gpu-host", "4242"]
+    assert "Queues: gpu 1 waiting, cpu 1 waiting" in report
+    sofa = next(line for line in report.splitlines() if line.strip().startswith(big))
+    assert sofa.split()[1:4] == ["queued", "ada@shop.example", "40"]
+    body = json.loads(_status(tmp_path, queue_env, "--json"))
+    assert body["engine"] == "rq" and [w["name"] for w in body["workers"]] == ["gpu-box"]
+    assert {q["name"]: q["waiting"] for q in body["queues"]} == {"gpu": 1, "cpu": 1}
+    assert [(j["id"], j["photos"], j["queue"]) for j in body["jobs"]] == [(cpu_job, 1, "cpu"), (big, 40, "gpu")]
+
+    # cancel of a queued job: the row says so, and its RQ job leaves the queue
+    jobs.cancel(big, tmp_path)
+    assert jobs.get_job(big, tmp_path).status is JobStatus.CANCELLED
+    assert _queued_ids(QueueName.GPU) == [] and _rq_job(big).get_status() == "canceled"
+    me = rq_engine.Identity(name="late", queue=QueueName.GPU, device="cpu", host="h", pid=1, data=tmp_path)
+    assert not rq_engine.claim(tmp_path, big, me)  # a worker that dequeued it anyway skips it
+    assert jobs.get_job(big, tmp_path).status is JobStatus.CANCELLED and _row(tmp_path, big)["attempts"] == 0
+
+    rq_engine.connection().delete("plinth:worker:gpu-box")  # no GPU worker any more: back to 'cpu'
+    third = jobs.submit([("a.jpg", b"\xff\xd8 x")], "Vase", FAST, data_dir=tmp_path)
+    assert _row(tmp_path, third)["queue"] == "cpu"
+    assert rq_engine.live_workers() == []
+
+
+def _status(data: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "webapp", "status", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env, "PLINTH_DATA_DIR": str(data)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_status_in_the_embedded_engine_lists_the_jobs_from_the_database(tmp_path, monkeypatch):
+    for name in ("PLINTH_QUEUE", "PLINTH_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    job_id = jobs.submit([("a.jpg", b"\xff\xd8 x"), ("b.jpg", b"\xff\xd8 y")], "Lamp", FAST, data_dir=tmp_path)
+    report = _status(tmp_path, {})
+    assert report.startswith("Queue: embedded. Jobs run inside plinth serve")
+    assert next(line for line in report.splitlines() if job_id in line).split()[1:4] == ["queued", "-", "2"]
+    assert json.loads(_status(tmp_path, {}, "--json"))["workers"] == []
+
+
+@pytest.mark.parametrize("args, env, words", [
+    ((), {"PLINTH_QUEUE": ""}, "plinth worker needs PLINTH_QUEUE=redis://"),
+    ((), {"PLINTH_QUEUE": "redis://:hunter2@127.0.0.1:9/0"}, "cannot reach the job queue at redis://:***@127.0.0.1:9/0"),
+    (("--device", "gpu0"), {}, "--device must be cpu or cuda:N"),
+])
+def test_worker_refuses_bad_settings_in_one_line(queue_env, tmp_path, args, env, words):
+    done = subprocess.run([sys.executable, "-m", "webapp", "worker", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PLINTH_DATA_DIR": str(tmp_path), **env}, timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("plinth: ") and words in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "hunter2" not in done.stderr and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------- real workers
+
+
+@pytest.mark.slow
+def test_a_running_job_stops_when_cancelled_on_another_machine(queue_env, tmp_path, photo):
+    with plinth_worker(tmp_path, "w-cancel") as worker:
+        job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
+        pid = _running_child(tmp_path, job_id, "w-cancel")
+        jobs.cancel(job_id, tmp_path)
+        job = wait_for(lambda: (j := jobs.get_job(job_id, tmp_path)).status.finished and j,
+                       workers.CANCEL_GRACE_S + 5, "the job to stop")
+        wait_for(lambda: not _alive(pid), 5, "the child to be gone")
+        assert worker.poll() is None  # the worker goes on to the next job
+    assert (job.status, job.message) == (JobStatus.CANCELLED, "Stopped") and job.photos
+    assert library.list_models(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_its_job_with_the_photos_kept(queue_env, tmp_path, photo):
+    with plinth_worker(tmp_path, "w-doomed") as worker:
+        job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
+        pid = _running_child(tmp_path, job_id, "w-doomed")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        wait_for(lambda: not _alive(pid), 5, "the job's child to die with its worker")
+    assert jobs.get_job(job_id, tmp_path).status is JobStatus.RUNNING
+    # the web server's reaper (the same function it runs every few seconds), once the heartbeat expired
+    wait_for(lambda: rq_engine.reap(tmp_path), TTL_S + 5, "the reaper to notice the dead worker")
+    job = jobs.get_job(job_id, tmp_path)
+    assert (job.status, job.error) == (JobStatus.FAILED, rq_engine.LOST_MESSAGE) and len(job.photos) == 1
+    assert rq_engine.reap(tmp_path) == 0  # settled once
+    started = rq_engine.connection().zrange("rq:wip:cpu", 0, -1)
+    assert not any(m.decode().startswith(f"plinth-{job_id}-") for m in started)  # RQ's record of the run is gone
+
+
+@pytest.mark.slow
+def test_with_one_retry_a_second_worker_finishes_a_killed_workers_job(queue_env, tmp_path, photo, monkeypatch):
+    monkeypatch.setenv("PLINTH_JOB_RETRIES", "1")
+    with plinth_worker(tmp_path, "w-first") as first:
+        job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
+        _running_child(tmp_path, job_id, "w-first")
+        first.send_signal(signal.SIGKILL)
+    wait_for(lambda: rq_engine.reap(tmp_path), TTL_S + 5, "the reaper to notice the dead worker")
+    row = _row(tmp_path, job_id)
+    assert (row["status"], row["attempts"], row["worker"]) == ("queued", 1, "")
+    assert _queued_ids(QueueName.CPU) == [f"plinth-{job_id}-1"]
+    with plinth_worker(tmp_path, "w-second", "--burst", env={"PLINTH_LOG_FORMAT": "json"}) as second:
+        assert second.wait(240) == 0  # --burst: it ends once the queue is empty
+    job = jobs.get_job(job_id, tmp_path)
+    assert job.status is JobStatus.DONE, job.error
+    row = _row(tmp_path, job_id)
+    assert (row["attempts"], row["worker"], row["queue"], row["device"]) == (2, "w-second", "cpu", "cpu")
+    model = library.get_model(job.share_id, tmp_path / "worker-w-second")
+    assert model is not None and model.job_id == job_id
+    # JSON log lines, each about this job naming it and the worker
+    lines = [json.loads(line) for line in second.log.read_text().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line["job_id"] == job_id]
+    assert {"job started on cpu", "job ended: done"} <= {line["message"] for line in mine}
+    assert all(line["worker"] == "w-second" and line["level"] for line in mine)
+    assert rq_engine.live_workers() == []  # a worker that ends takes its heartbeat with it
+
+
+def test_log_lines_carry_the_job_id_in_text_and_json(monkeypatch):
+    import io
+    import logging
+
+    record = logging.LogRecord("plinth.jobs", logging.WARNING, __file__, 1, "job %s", ("ended",), None)
+    for fmt, check in (("json", lambda out: json.loads(out)["job_id"] == "job12345678"),
+                       ("text", lambda out: out.endswith("plinth.jobs: job ended [job=job12345678 worker=w1]"))):
+        monkeypatch.setenv("PLINTH_LOG_FORMAT", fmt)
+        stream = io.StringIO()
+        handler = logs.handler(stream)
+        logs.set_worker("w1")
+        with logs.job_context("job12345678"):
+            handler.handle(logging.makeLogRecord(record.__dict__))
+        assert check(stream.getvalue().strip()), stream.getvalue()
+    assert jobqueue.engine() in tuple(jobqueue.Engine)

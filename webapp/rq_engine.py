@@ -1,0 +1,404 @@
+"""The RQ engine ($PLINTH_QUEUE=redis://...): jobs' ids go through RQ on Redis to `plinth worker`s.
+
+The jobs table stays the one truth about a job; an RQ job carries only its id. `perform`, the RQ
+job function, claims the row (a cancelled or already-claimed job is skipped) and supervises a fresh
+child process exactly as the embedded workers do (workers.supervise).
+
+Liveness is Plinth's own: each `plinth worker` keeps a Redis key plinth:worker:<name> (queue,
+device, host, pid, current job) alive with a TTL of HEARTBEAT_TTL_S, refreshed every third of it.
+The reaper (every worker, and the web server) finds jobs running on a worker whose key is gone (or
+that runs another job now): they fail with LOST_MESSAGE, photos kept, or are queued once more when
+$PLINTH_JOB_RETRIES allows. Imports redis and rq: only imported when $PLINTH_QUEUE is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from . import jobs, limits, logs, settings, store
+from .jobqueue import QueueName, QueueUnavailable, WorkerInfo, job_retries
+from .jobs import JobStatus
+
+log = logging.getLogger("plinth.queue")
+
+LOST_MESSAGE = "The machine making this model stopped. Your photos are kept: press Try again."
+#: RQ's own timeout is only a backstop behind the supervisor's time limit: this much later.
+TIMEOUT_MARGIN_S = 120
+#: Finished RQ jobs are only bookkeeping (the result is in the jobs table): kept briefly.
+RESULT_TTL_S = 60
+FAILURE_TTL_S = 600
+#: A queued row with no RQ job older than this is sent again (dispatch found Redis down, or Redis lost it).
+RESEND_AFTER_S = 30.0
+REAP_EVERY_S = 5.0
+PURGE_EVERY_S = 3600.0
+_KEY = "plinth:worker:"
+_FUNC = "webapp.rq_engine.perform"
+
+
+def heartbeat_ttl_s() -> float:
+    """Seconds a worker's heartbeat lives: $PLINTH_HEARTBEAT_TTL_S, default 15 (a dead worker's
+    jobs are noticed that much later; tests shorten it)."""
+    return limits._env_float("PLINTH_HEARTBEAT_TTL_S", 15.0)
+
+
+def shown_url(url: str) -> str:
+    """The queue URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = (f"{parts.username}:***@" if parts.username else ":***@") + (parts.hostname or "")
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+_CONNECTIONS: dict[tuple[str, int], object] = {}
+
+
+def connection():
+    """This process's Redis connection to $PLINTH_QUEUE (checked with a PING when first made).
+    QueueUnavailable, in one plain line, when the URL is wrong or Redis does not answer."""
+    import redis
+
+    url = settings.queue_url() or ""
+    key = (url, os.getpid())
+    con = _CONNECTIONS.get(key)
+    if con is not None:
+        return con
+    try:
+        con = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=30)
+        con.ping()
+    except ValueError as error:
+        raise QueueUnavailable(f"PLINTH_QUEUE={shown_url(url)} is not a Redis URL ({error}); "
+                               "use redis://HOST:6379/0.") from None
+    except redis.RedisError as error:
+        raise QueueUnavailable(f"cannot reach the job queue at {shown_url(url)} (PLINTH_QUEUE): {str(error).rstrip('.')}. "
+                               "Start Redis there, or fix PLINTH_QUEUE.") from None
+    _CONNECTIONS[key] = con
+    return con
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    import redis
+
+    return (redis.RedisError,)
+
+
+def rq_job_id(job_id: str, attempts: int) -> str:
+    """The RQ job of a Plinth job's run number `attempts` + 1 (each run its own RQ job)."""
+    return f"plinth-{job_id}-{int(attempts)}"
+
+
+def job_timeout_s(photos: int, quality: str) -> int:
+    """RQ's job timeout: the job's own time limit plus TIMEOUT_MARGIN_S (RQ's 180 s default would
+    kill real jobs; the supervisor's limit fires first and fails the job plainly)."""
+    return int(limits.job_time_limit_s(photos, quality)) + TIMEOUT_MARGIN_S
+
+
+# ---------------------------------------------------------------- heartbeats and routing
+
+
+def live_workers() -> list[WorkerInfo]:
+    con = connection()
+    keys = sorted(con.scan_iter(match=_KEY + "*", count=500))
+    found = []
+    for raw in con.mget(keys) if keys else ():
+        try:
+            beat = json.loads(raw)
+            found.append(WorkerInfo(name=str(beat["name"]), queue=QueueName(beat["queue"]), device=str(beat["device"]),
+                                    host=str(beat["host"]), pid=int(beat["pid"]), job_id=str(beat.get("job_id", "")),
+                                    heartbeat_age_s=max(0.0, time.time() - float(beat["at"]))))
+        except (TypeError, ValueError, KeyError):
+            continue  # expired between SCAN and MGET, or written by another version
+    return found
+
+
+def choose_queue() -> QueueName:
+    """'gpu' when a live GPU worker is registered, else 'cpu'."""
+    return QueueName.GPU if any(w.queue is QueueName.GPU for w in live_workers()) else QueueName.CPU
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a `plinth worker` is: in its heartbeat and in each job row it runs (jobs.worker)."""
+
+    name: str
+    queue: QueueName
+    device: str
+    host: str
+    pid: int
+    data: Path  # its own working folder
+
+
+class Heartbeat(threading.Thread):
+    """Keeps plinth:worker:<name> alive while the worker runs, and reaps dead workers' jobs."""
+
+    def __init__(self, me: Identity):
+        super().__init__(name="plinth-heartbeat", daemon=True)
+        self.me = me
+        self.stop = threading.Event()
+        self._job = ""
+        self._lock = threading.Lock()  # a beat of the thread never writes an older job over a newer one
+
+    def beat(self) -> None:
+        with self._lock:
+            body = {"name": self.me.name, "queue": self.me.queue.value, "device": self.me.device,
+                    "host": self.me.host, "pid": self.me.pid, "job_id": self._job, "at": time.time()}
+            connection().set(_KEY + self.me.name, json.dumps(body), px=int(heartbeat_ttl_s() * 1000))
+
+    def set_job(self, job_id: str) -> None:
+        """Written at once: a job row names this worker only while its heartbeat names the job."""
+        with self._lock:
+            self._job = job_id
+        self.beat()
+
+    def run(self) -> None:
+        every = heartbeat_ttl_s() / 3.0
+        next_reap = 0.0
+        while not self.stop.wait(every):
+            try:
+                self.beat()
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + REAP_EVERY_S
+                    reap(self.me.data)
+            except Exception:  # Redis or the database briefly away: the next beat tries again
+                log.exception("heartbeat failed")
+
+    def end(self) -> None:
+        self.stop.set()
+        self.join(timeout=5)
+        try:
+            connection().delete(_KEY + self.me.name)
+        except _redis_errors():
+            pass
+
+
+_ME: Identity | None = None
+_BEAT: Heartbeat | None = None
+
+
+def become_worker(me: Identity) -> Heartbeat:
+    """Make this process the worker `me` (perform runs jobs as it) and start its heartbeat."""
+    global _ME, _BEAT
+    _ME = me
+    _BEAT = Heartbeat(me)
+    _BEAT.beat()
+    _BEAT.start()
+    return _BEAT
+
+
+# ---------------------------------------------------------------- the web server's side
+
+
+def enqueue(data: Path, job_id: str) -> None:
+    """Send a queued job to RQ on the queue choose_queue() picks, recording it in jobs.queue."""
+    from rq import Queue
+
+    job = jobs.get_job(job_id, data)
+    if job is None or job.status is not JobStatus.QUEUED:
+        return
+    try:
+        name = choose_queue()
+        with store.connect(data) as con:
+            attempts = con.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()[0] or 0
+            con.execute("UPDATE jobs SET queue=? WHERE id=?", (name.value, job_id))
+        Queue(name.value, connection=connection()).enqueue_call(
+            _FUNC, args=(job_id,), timeout=job_timeout_s(len(job.photos), job.options.quality),
+            result_ttl=RESULT_TTL_S, failure_ttl=FAILURE_TTL_S, job_id=rq_job_id(job_id, attempts),
+            description=f"Plinth job {job_id}")
+    except _redis_errors() as error:
+        raise QueueUnavailable(f"the job queue at {shown_url(settings.queue_url() or '')} failed: {error}") from None
+    log.info("job sent to queue %s", name.value, extra={"job_id": job_id})
+
+
+def cancel_queued(data: Path, job_id: str) -> None:
+    """Take a cancelled job's RQ job off its queue (a running one stops through the database)."""
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+    from rq.job import Job
+
+    with store.connect(data) as con:
+        row = con.execute("SELECT status, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+    if row is None or row["status"] != JobStatus.CANCELLED.value:
+        return
+    try:
+        rq_job = Job.fetch(rq_job_id(job_id, row["attempts"] or 0), connection=connection())
+        if rq_job.get_status() == "queued":
+            rq_job.cancel()
+    except (NoSuchJobError, InvalidJobOperation):
+        pass
+    except _redis_errors() as error:
+        raise QueueUnavailable(str(error)) from None
+
+
+def reap(data: Path) -> int:
+    """Jobs running or stopping on a worker whose heartbeat is gone, or that runs another job now:
+    a stopping one is cancelled, others queued again when $PLINTH_JOB_RETRIES allows, else failed
+    with LOST_MESSAGE (photos kept). Returns how many were settled. Safe to run anywhere, any time:
+    each change applies only while the row is still live, so two reapers never both act."""
+    with store.connect(data) as con:
+        rows = con.execute("SELECT id, status, worker, attempts FROM jobs WHERE status IN (?, ?) AND worker != ''",
+                           (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)).fetchall()
+    if not rows:
+        return 0
+    alive = {w.name: w for w in live_workers()}
+    settled = 0
+    for row in rows:
+        worker = alive.get(row["worker"])
+        if worker is not None and worker.job_id == row["id"]:
+            continue
+        with logs.job_context(row["id"]):
+            settled += _settle_lost(data, row["id"], JobStatus(row["status"]), int(row["attempts"] or 0),
+                                    row["worker"])
+    return settled
+
+
+def _settle_lost(data: Path, job_id: str, status: JobStatus, attempts: int, worker: str) -> int:
+    _forget_run(job_id, attempts - 1)
+    if status is JobStatus.CANCELLING:
+        done = jobs.finish(data, job_id, JobStatus.CANCELLED, message="Stopped")
+        log.warning("worker %s is gone; the job was being stopped: cancelled", worker)
+        return int(done)
+    if attempts < job_retries() + 1:
+        with store.connect(data) as con:
+            again = con.execute(
+                "UPDATE jobs SET status=?, worker='', pid=NULL, started=NULL, stage='', fraction=0, "
+                "message='Waiting to start' WHERE id=? AND status IN (?, ?)",
+                (JobStatus.QUEUED.value, job_id, JobStatus.RUNNING.value, JobStatus.CANCELLING.value)).rowcount
+        if again:
+            log.warning("worker %s is gone; the job is queued again (run %d)", worker, attempts + 1)
+            enqueue(data, job_id)
+        return int(bool(again))
+    done = jobs.finish(data, job_id, JobStatus.FAILED, error=LOST_MESSAGE)
+    if done:
+        log.warning("worker %s is gone; the job failed, its photos are kept", worker)
+    return int(done)
+
+
+def _forget_run(job_id: str, attempts: int) -> None:
+    """Remove a dead worker's run from RQ's started registries (RQ would only notice at its timeout)."""
+    from rq.registry import StartedJobRegistry
+
+    rq_id = rq_job_id(job_id, max(0, attempts))
+    con = connection()
+    for name in QueueName:
+        registry = StartedJobRegistry(name.value, connection=con)
+        for member in con.zrange(registry.key, 0, -1):
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            if text == rq_id or text.startswith(rq_id + ":"):
+                con.zrem(registry.key, member)
+    con.delete(f"rq:job:{rq_id}")
+
+
+def resend_lost(data: Path) -> int:
+    """Queued rows older than RESEND_AFTER_S whose RQ job is missing or over (dispatch found Redis
+    down, or Redis lost its data) are sent again. Returns how many."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    with store.connect(data) as con:
+        rows = con.execute("SELECT id, attempts FROM jobs WHERE status=? AND created < ?",
+                           (JobStatus.QUEUED.value, time.time() - RESEND_AFTER_S)).fetchall()
+    sent = 0
+    for row in rows:
+        try:
+            state = Job.fetch(rq_job_id(row["id"], row["attempts"] or 0), connection=connection()).get_status()
+        except NoSuchJobError:
+            state = None
+        if state in (None, "finished", "failed", "stopped", "canceled"):
+            enqueue(data, row["id"])
+            sent += 1
+    return sent
+
+
+class ServerReaper(threading.Thread):
+    """In `plinth serve` with $PLINTH_QUEUE: reap dead workers' jobs, resend lost ones, purge old photos."""
+
+    def __init__(self, data: Path):
+        super().__init__(name="plinth-reaper", daemon=True)
+        self.data = data
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from . import library
+
+        try:
+            library.remove_orphans(self.data)
+            jobs.purge(self.data)
+        except Exception:  # never keep the server from serving over a clean-up
+            log.exception("could not clean up the data folder")
+        next_purge = time.monotonic() + PURGE_EVERY_S
+        while not self.stop.wait(REAP_EVERY_S):
+            try:
+                reap(self.data)
+                resend_lost(self.data)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_EVERY_S
+                    jobs.purge(self.data)
+            except Exception:  # Redis or the database briefly away: next round
+                log.exception("could not check the workers")
+
+
+# ---------------------------------------------------------------- the worker's side
+
+
+def claim(data: Path, job_id: str, me: Identity) -> bool:
+    """Mark this queued job running here. False (nothing changed): cancelled, or another run has it."""
+    with store.connect(data) as con:
+        return con.execute(
+            "UPDATE jobs SET status=?, started=?, worker=?, device=?, queue=?, attempts=attempts+1, "
+            "stage='', fraction=0, message='Starting' WHERE id=? AND status=?",
+            (JobStatus.RUNNING.value, time.time(), me.name, me.device, me.queue.value, job_id,
+             JobStatus.QUEUED.value)).rowcount == 1
+
+
+def perform(job_id: str) -> str:
+    """The RQ job function: claim the row, run the job in a child process, return its status
+    (RQ keeps it briefly; the jobs table is what counts)."""
+    from rq.timeouts import JobTimeoutException
+
+    from . import workers
+
+    me, beat = _ME, _BEAT
+    if me is None or beat is None:
+        raise RuntimeError("Plinth jobs run only in `plinth worker` (SimpleWorker in this process)")
+    with logs.job_context(job_id):
+        beat.set_job(job_id)  # before the claim: a reaper never sees the row ours and the heartbeat not
+        try:
+            if not claim(me.data, job_id, me):
+                log.info("job skipped: cancelled, or already taken")
+                return "skipped"
+            log.info("job started on %s", me.device)
+            try:
+                workers.supervise(me.data, job_id, me.device, lambda: False, worker=me.name)
+            except JobTimeoutException:
+                job = jobs.get_job(job_id, me.data)
+                limit = limits.job_time_limit_s(len(job.photos), job.options.quality) if job else 0
+                jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.TIME_LIMIT_MESSAGE.format(
+                    limit=workers._duration_words(limit), photos=workers._photo_words(len(job.photos) if job else 0)))
+                raise
+            except Exception:
+                log.exception("job could not be run")
+                jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.BUG_MESSAGE)
+                raise
+            except BaseException:  # a cold stop of the worker: the job is lost here, as if the machine stopped
+                with store.connect(me.data) as con:
+                    attempts = con.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
+                _settle_lost(me.data, job_id, JobStatus.RUNNING, int(attempts or 0), me.name)
+                raise
+            job = jobs.get_job(job_id, me.data)
+            status = job.status.value if job else "gone"
+            log.info("job ended: %s", status)
+            return status
+        finally:
+            beat.set_job("")
+
+
+def default_name(queue: QueueName) -> str:
+    return f"{socket.gethostname()}-{queue.value}-{os.getpid()}"
