@@ -20,7 +20,18 @@ import pytest
 import pipeline
 from tests.polling import wait_for
 from tests.services import redis_server
-from webapp import accounts, jobqueue, jobs, library, limits, logs, rq_engine, store, workers
+from webapp import (
+    accounts,
+    jobqueue,
+    jobs,
+    library,
+    limits,
+    logs,
+    rq_engine,
+    rq_worker,
+    store,
+    workers,
+)
 from webapp.jobqueue import QueueName
 from webapp.jobs import JobStatus
 
@@ -112,7 +123,7 @@ def test_routing_timeouts_cancel_and_status(queue_env, tmp_path):
     assert _rq_job(cpu_job).timeout == limits.job_time_limit_s(1, "fast") + rq_engine.TIMEOUT_MARGIN_S > 180
 
     # a live GPU worker's heartbeat (the worker's own code, not a stand-in) sends the next job to 'gpu'
-    gpu = rq_engine.Heartbeat(rq_engine.Identity(name="gpu-box", queue=QueueName.GPU, device="cuda:0",
+    gpu = rq_worker.Heartbeat(rq_worker.Identity(name="gpu-box", queue=QueueName.GPU, device="cuda:0",
                                                  host="gpu-host", pid=4242, data=tmp_path))
     gpu.beat()
     owner = accounts.add_user(tmp_path, "ada@shop.example", "a long enough password", accounts.Role.OWNER)
@@ -138,8 +149,8 @@ def test_routing_timeouts_cancel_and_status(queue_env, tmp_path):
     jobs.cancel(big, tmp_path)
     assert jobs.get_job(big, tmp_path).status is JobStatus.CANCELLED
     assert _queued_ids(QueueName.GPU) == [] and _rq_job(big).get_status() == "canceled"
-    me = rq_engine.Identity(name="late", queue=QueueName.GPU, device="cpu", host="h", pid=1, data=tmp_path)
-    assert not rq_engine.claim(tmp_path, big, me)  # a worker that dequeued it anyway skips it
+    me = rq_worker.Identity(name="late", queue=QueueName.GPU, device="cpu", host="h", pid=1, data=tmp_path)
+    assert not rq_worker.claim(tmp_path, big, me)  # a worker that dequeued it anyway skips it
     assert jobs.get_job(big, tmp_path).status is JobStatus.CANCELLED and _row(tmp_path, big)["attempts"] == 0
 
     rq_engine.connection().delete("plinth:worker:gpu-box")  # no GPU worker any more: back to 'cpu'
@@ -149,7 +160,7 @@ def test_routing_timeouts_cancel_and_status(queue_env, tmp_path):
 
 
 def _status(data: Path, env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "webapp", "status", *args], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "webapp", "status", *args], cwd=ROOT, capture_output=True, text=True, check=False,
                           env={**os.environ, **env, "PLINTH_DATA_DIR": str(data)}, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -171,7 +182,7 @@ def test_status_in_the_embedded_engine_lists_the_jobs_from_the_database(tmp_path
     (("--device", "gpu0"), {}, "--device must be cpu or cuda:N"),
 ])
 def test_worker_refuses_bad_settings_in_one_line(queue_env, tmp_path, args, env, words):
-    done = subprocess.run([sys.executable, "-m", "webapp", "worker", *args], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "webapp", "worker", *args], cwd=ROOT, capture_output=True, text=True, check=False,
                           env={**os.environ, "PLINTH_DATA_DIR": str(tmp_path), **env}, timeout=60)
     assert done.returncode == 2 and done.stderr.startswith("plinth: ") and words in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and "hunter2" not in done.stderr and "Traceback" not in done.stderr
@@ -185,6 +196,8 @@ def test_a_running_job_stops_when_cancelled_on_another_machine(queue_env, tmp_pa
     with plinth_worker(tmp_path, "w-cancel") as worker:
         job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
         pid = _running_child(tmp_path, job_id, "w-cancel")
+        # CUDA and torch only ever in the job's child: the worker process never loads them
+        assert "libtorch" not in Path(f"/proc/{worker.pid}/maps").read_text()
         jobs.cancel(job_id, tmp_path)
         job = wait_for(lambda: (j := jobs.get_job(job_id, tmp_path)).status.finished and j,
                        workers.CANCEL_GRACE_S + 5, "the job to stop")
@@ -237,6 +250,29 @@ def test_with_one_retry_a_second_worker_finishes_a_killed_workers_job(queue_env,
     assert {"job started on cpu", "job ended: done"} <= {line["message"] for line in mine}
     assert all(line["worker"] == "w-second" and line["level"] for line in mine)
     assert rq_engine.live_workers() == []  # a worker that ends takes its heartbeat with it
+
+
+def test_a_restarted_web_server_leaves_remote_jobs_alone_and_reaps_dead_workers(queue_env, tmp_path, monkeypatch):
+    """With PLINTH_QUEUE, the server's start-up runs no worker threads and no jobs.recover: a job
+    running on a live worker stays running; the server's reaper settles one whose worker died."""
+    monkeypatch.setattr(rq_engine, "REAP_EVERY_S", 0.2)
+    alive = rq_worker.Heartbeat(rq_worker.Identity(name="alive", queue=QueueName.CPU, device="cpu", host="h",
+                                                   pid=1, data=tmp_path))
+    held, orphan, waiting = (jobs.submit([("a.jpg", b"\xff\xd8 x")], n, FAST, data_dir=tmp_path) for n in "ABC")
+    for job_id, worker in ((held, "alive"), (orphan, "gone")):
+        me = rq_worker.Identity(name=worker, queue=QueueName.CPU, device="cpu", host="h", pid=1, data=tmp_path)
+        assert rq_worker.claim(tmp_path, job_id, me)
+    alive.set_job(held)
+    jobqueue.start(tmp_path)
+    try:
+        failed = wait_for(lambda: (j := jobs.get_job(orphan, tmp_path)).status.finished and j, 10, "the reaper")
+        assert (failed.status, failed.error) == (JobStatus.FAILED, rq_engine.LOST_MESSAGE) and failed.photos
+        alive.beat()
+        assert jobs.get_job(held, tmp_path).status is JobStatus.RUNNING
+        assert jobs.get_job(waiting, tmp_path).status is JobStatus.QUEUED  # nobody in this process runs jobs
+        assert not workers._WORKERS
+    finally:
+        jobqueue.stop()
 
 
 def test_log_lines_carry_the_job_id_in_text_and_json(monkeypatch):

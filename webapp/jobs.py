@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import disk, limits, sanitize, settings, store, trash
+from . import disk, jobqueue, limits, sanitize, settings, store, trash
 from .intake import JobRefused, check_files, check_request, check_upload, stored_name
 
 
@@ -203,9 +203,7 @@ def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[
             (job_id, JobStatus.QUEUED.value, time.time(), name, json.dumps(options.to_dict()), str(photo_dir),
              "Waiting to start", json.dumps(names), owner),
         )
-    from . import jobqueue  # the engine starts it: this process's workers, or RQ
-
-    jobqueue.dispatch(data, job_id)
+    jobqueue.dispatch(data, job_id)  # the engine starts it: this process's workers, or RQ
     return job_id
 
 
@@ -305,9 +303,7 @@ def cancel(job_id: str, data_dir: str | os.PathLike | None = None) -> None:
         for old, new in ((JobStatus.QUEUED, JobStatus.CANCELLED), (JobStatus.RUNNING, JobStatus.CANCELLING)):
             con.execute("UPDATE jobs SET status=?, finished=? WHERE id=? AND status=?",
                         (new.value, time.time(), job_id, old.value))
-    from . import jobqueue  # RQ: a queued job also leaves its queue; a running one stops through the row
-
-    jobqueue.cancelled(data, job_id)
+    jobqueue.cancelled(data, job_id)  # RQ: a queued job also leaves its queue; a running one stops by its row
 
 
 def recover(data_dir: str | os.PathLike | None = None) -> int:

@@ -1,8 +1,8 @@
 """The RQ engine ($PLINTH_QUEUE=redis://...): jobs' ids go through RQ on Redis to `plinth worker`s.
 
-The jobs table stays the one truth about a job; an RQ job carries only its id. `perform`, the RQ
-job function, claims the row (a cancelled or already-claimed job is skipped) and supervises a fresh
-child process exactly as the embedded workers do (workers.supervise).
+The jobs table stays the one truth about a job; an RQ job carries only its id. This module is the
+sending side and the reaper; webapp/rq_worker.py is the `plinth worker` side (heartbeat, and
+`perform`, the RQ job function).
 
 Liveness is Plinth's own: each `plinth worker` keeps a Redis key plinth:worker:<name> (queue,
 device, host, pid, current job) alive with a TTL of HEARTBEAT_TTL_S, refreshed every third of it.
@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,7 +40,7 @@ RESEND_AFTER_S = 30.0
 REAP_EVERY_S = 5.0
 PURGE_EVERY_S = 3600.0
 _KEY = "plinth:worker:"
-_FUNC = "webapp.rq_engine.perform"
+_FUNC = "webapp.rq_worker.perform"
 
 
 def heartbeat_ttl_s() -> float:
@@ -105,11 +105,22 @@ def job_timeout_s(photos: int, quality: str) -> int:
 # ---------------------------------------------------------------- heartbeats and routing
 
 
+@contextmanager
+def redis_trouble() -> Iterator[None]:
+    """A Redis failure after the first connection (Redis restarted, network gone) as QueueUnavailable."""
+    try:
+        yield
+    except _redis_errors() as error:
+        raise QueueUnavailable(f"the job queue at {shown_url(settings.queue_url() or '')} failed: {error}") from None
+
+
 def live_workers() -> list[WorkerInfo]:
     con = connection()
-    keys = sorted(con.scan_iter(match=_KEY + "*", count=500))
+    with redis_trouble():
+        keys = sorted(con.scan_iter(match=_KEY + "*", count=500))
+        raws = con.mget(keys) if keys else []
     found = []
-    for raw in con.mget(keys) if keys else ():
+    for raw in raws:
         try:
             beat = json.loads(raw)
             found.append(WorkerInfo(name=str(beat["name"]), queue=QueueName(beat["queue"]), device=str(beat["device"]),
@@ -125,75 +136,6 @@ def choose_queue() -> QueueName:
     return QueueName.GPU if any(w.queue is QueueName.GPU for w in live_workers()) else QueueName.CPU
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Who a `plinth worker` is: in its heartbeat and in each job row it runs (jobs.worker)."""
-
-    name: str
-    queue: QueueName
-    device: str
-    host: str
-    pid: int
-    data: Path  # its own working folder
-
-
-class Heartbeat(threading.Thread):
-    """Keeps plinth:worker:<name> alive while the worker runs, and reaps dead workers' jobs."""
-
-    def __init__(self, me: Identity):
-        super().__init__(name="plinth-heartbeat", daemon=True)
-        self.me = me
-        self.stop = threading.Event()
-        self._job = ""
-        self._lock = threading.Lock()  # a beat of the thread never writes an older job over a newer one
-
-    def beat(self) -> None:
-        with self._lock:
-            body = {"name": self.me.name, "queue": self.me.queue.value, "device": self.me.device,
-                    "host": self.me.host, "pid": self.me.pid, "job_id": self._job, "at": time.time()}
-            connection().set(_KEY + self.me.name, json.dumps(body), px=int(heartbeat_ttl_s() * 1000))
-
-    def set_job(self, job_id: str) -> None:
-        """Written at once: a job row names this worker only while its heartbeat names the job."""
-        with self._lock:
-            self._job = job_id
-        self.beat()
-
-    def run(self) -> None:
-        every = heartbeat_ttl_s() / 3.0
-        next_reap = 0.0
-        while not self.stop.wait(every):
-            try:
-                self.beat()
-                if time.monotonic() >= next_reap:
-                    next_reap = time.monotonic() + REAP_EVERY_S
-                    reap(self.me.data)
-            except Exception:  # Redis or the database briefly away: the next beat tries again
-                log.exception("heartbeat failed")
-
-    def end(self) -> None:
-        self.stop.set()
-        self.join(timeout=5)
-        try:
-            connection().delete(_KEY + self.me.name)
-        except _redis_errors():
-            pass
-
-
-_ME: Identity | None = None
-_BEAT: Heartbeat | None = None
-
-
-def become_worker(me: Identity) -> Heartbeat:
-    """Make this process the worker `me` (perform runs jobs as it) and start its heartbeat."""
-    global _ME, _BEAT
-    _ME = me
-    _BEAT = Heartbeat(me)
-    _BEAT.beat()
-    _BEAT.start()
-    return _BEAT
-
-
 # ---------------------------------------------------------------- the web server's side
 
 
@@ -204,17 +146,17 @@ def enqueue(data: Path, job_id: str) -> None:
     job = jobs.get_job(job_id, data)
     if job is None or job.status is not JobStatus.QUEUED:
         return
-    try:
+    # Counted from the row, not the folder: a reaper on another machine may not have the photos.
+    photos = len(job.photo_names) or len(job.photos)
+    with redis_trouble():
         name = choose_queue()
         with store.connect(data) as con:
             attempts = con.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()[0] or 0
             con.execute("UPDATE jobs SET queue=? WHERE id=?", (name.value, job_id))
         Queue(name.value, connection=connection()).enqueue_call(
-            _FUNC, args=(job_id,), timeout=job_timeout_s(len(job.photos), job.options.quality),
+            _FUNC, args=(job_id,), timeout=job_timeout_s(photos, job.options.quality),
             result_ttl=RESULT_TTL_S, failure_ttl=FAILURE_TTL_S, job_id=rq_job_id(job_id, attempts),
             description=f"Plinth job {job_id}")
-    except _redis_errors() as error:
-        raise QueueUnavailable(f"the job queue at {shown_url(settings.queue_url() or '')} failed: {error}") from None
     log.info("job sent to queue %s", name.value, extra={"job_id": job_id})
 
 
@@ -227,14 +169,13 @@ def cancel_queued(data: Path, job_id: str) -> None:
         row = con.execute("SELECT status, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
     if row is None or row["status"] != JobStatus.CANCELLED.value:
         return
-    try:
-        rq_job = Job.fetch(rq_job_id(job_id, row["attempts"] or 0), connection=connection())
-        if rq_job.get_status() == "queued":
-            rq_job.cancel()
-    except (NoSuchJobError, InvalidJobOperation):
-        pass
-    except _redis_errors() as error:
-        raise QueueUnavailable(str(error)) from None
+    with redis_trouble():
+        try:
+            rq_job = Job.fetch(rq_job_id(job_id, row["attempts"] or 0), connection=connection())
+            if rq_job.get_status() == "queued":
+                rq_job.cancel()
+        except (NoSuchJobError, InvalidJobOperation):
+            pass
 
 
 def reap(data: Path) -> int:
@@ -343,62 +284,3 @@ class ServerReaper(threading.Thread):
                     jobs.purge(self.data)
             except Exception:  # Redis or the database briefly away: next round
                 log.exception("could not check the workers")
-
-
-# ---------------------------------------------------------------- the worker's side
-
-
-def claim(data: Path, job_id: str, me: Identity) -> bool:
-    """Mark this queued job running here. False (nothing changed): cancelled, or another run has it."""
-    with store.connect(data) as con:
-        return con.execute(
-            "UPDATE jobs SET status=?, started=?, worker=?, device=?, queue=?, attempts=attempts+1, "
-            "stage='', fraction=0, message='Starting' WHERE id=? AND status=?",
-            (JobStatus.RUNNING.value, time.time(), me.name, me.device, me.queue.value, job_id,
-             JobStatus.QUEUED.value)).rowcount == 1
-
-
-def perform(job_id: str) -> str:
-    """The RQ job function: claim the row, run the job in a child process, return its status
-    (RQ keeps it briefly; the jobs table is what counts)."""
-    from rq.timeouts import JobTimeoutException
-
-    from . import workers
-
-    me, beat = _ME, _BEAT
-    if me is None or beat is None:
-        raise RuntimeError("Plinth jobs run only in `plinth worker` (SimpleWorker in this process)")
-    with logs.job_context(job_id):
-        beat.set_job(job_id)  # before the claim: a reaper never sees the row ours and the heartbeat not
-        try:
-            if not claim(me.data, job_id, me):
-                log.info("job skipped: cancelled, or already taken")
-                return "skipped"
-            log.info("job started on %s", me.device)
-            try:
-                workers.supervise(me.data, job_id, me.device, lambda: False, worker=me.name)
-            except JobTimeoutException:
-                job = jobs.get_job(job_id, me.data)
-                limit = limits.job_time_limit_s(len(job.photos), job.options.quality) if job else 0
-                jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.TIME_LIMIT_MESSAGE.format(
-                    limit=workers._duration_words(limit), photos=workers._photo_words(len(job.photos) if job else 0)))
-                raise
-            except Exception:
-                log.exception("job could not be run")
-                jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.BUG_MESSAGE)
-                raise
-            except BaseException:  # a cold stop of the worker: the job is lost here, as if the machine stopped
-                with store.connect(me.data) as con:
-                    attempts = con.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
-                _settle_lost(me.data, job_id, JobStatus.RUNNING, int(attempts or 0), me.name)
-                raise
-            job = jobs.get_job(job_id, me.data)
-            status = job.status.value if job else "gone"
-            log.info("job ended: %s", status)
-            return status
-        finally:
-            beat.set_job("")
-
-
-def default_name(queue: QueueName) -> str:
-    return f"{socket.gethostname()}-{queue.value}-{os.getpid()}"

@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import socket
-import sys
 import time
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -71,19 +70,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise PlinthError("options", f"--name may hold letters, digits, '.', '_' and '-' (up to 64), not '{args.name}'.")
     from rq import Queue, SimpleWorker
 
-    from . import rq_engine
+    from . import rq_engine, rq_worker
 
     con = rq_engine.connection()
-    name = args.name or rq_engine.default_name(queue)
+    name = args.name or rq_worker.default_name(queue)
     taken = next((w for w in rq_engine.live_workers() if w.name == name), None)
     if taken is not None:
-        raise PlinthError("options", f"a worker named {name} is already running (on {taken.host}, pid {taken.pid}): "
-                                     "give this one another --name.")
+        raise PlinthError("options", f"a worker named {name} is running on {taken.host} (pid {taken.pid}), or stopped "
+                                     f"less than {rq_engine.heartbeat_ttl_s():.0f} s ago: give this one another --name.")
     data = settings.data_dir()
     logs.setup(worker=name)
-    me = rq_engine.Identity(name=name, queue=queue, device=device, host=socket.gethostname(), pid=os.getpid(),
+    me = rq_worker.Identity(name=name, queue=queue, device=device, host=socket.gethostname(), pid=os.getpid(),
                             data=data)
-    beat = rq_engine.become_worker(me)
+    beat = rq_worker.become_worker(me)
     try:
         rq_engine.reap(data)  # jobs of workers that died while none was watching
         log.info("plinth worker %s: queue %s, device %s, data folder %s", name, queue.value, device, data)
@@ -143,7 +142,8 @@ def status(data: Path) -> Status:
     from . import rq_engine
 
     con = rq_engine.connection()
-    queues = tuple(QueueLength(q, Queue(q.value, connection=con).count) for q in QueueName)
+    with rq_engine.redis_trouble():
+        queues = tuple(QueueLength(q, Queue(q.value, connection=con).count) for q in QueueName)
     return Status(Engine.RQ, rq_engine.shown_url(settings.queue_url() or ""), tuple(rq_engine.live_workers()),
                   queues, lines)
 

@@ -206,7 +206,8 @@ class Worker(threading.Thread):
                 jobs.WAKE.clear()
                 continue
             try:
-                self._run_child(job_id)
+                with logs.job_context(job_id):
+                    self._run_child(job_id)
             except Exception:  # never leave a job "running" forever because the worker tripped
                 log.exception("job %s could not be run", job_id)
                 jobs.finish(self.data, job_id, JobStatus.FAILED, error=BUG_MESSAGE)

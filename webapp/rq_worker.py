@@ -1,0 +1,158 @@
+"""The `plinth worker` side of the RQ engine: who this worker is, its heartbeat, and `perform`.
+
+`perform` is the RQ job function (SimpleWorker runs it in the worker's own process): it claims the
+job's row (a cancelled or already-claimed job is skipped) and supervises a fresh child process
+exactly as the embedded workers do (workers.supervise). Imports redis and rq (through rq_engine).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import jobs, limits, logs, store
+from .jobqueue import QueueName
+from .jobs import JobStatus
+from .rq_engine import (
+    _KEY,
+    REAP_EVERY_S,
+    _redis_errors,
+    _settle_lost,
+    connection,
+    heartbeat_ttl_s,
+    reap,
+)
+
+log = logging.getLogger("plinth.queue")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a `plinth worker` is: in its heartbeat and in each job row it runs (jobs.worker)."""
+
+    name: str
+    queue: QueueName
+    device: str
+    host: str
+    pid: int
+    data: Path  # its own working folder
+
+
+class Heartbeat(threading.Thread):
+    """Keeps plinth:worker:<name> alive while the worker runs, and reaps dead workers' jobs."""
+
+    def __init__(self, me: Identity):
+        super().__init__(name="plinth-heartbeat", daemon=True)
+        self.me = me
+        self.stop = threading.Event()
+        self._job = ""
+        self._lock = threading.Lock()  # a beat of the thread never writes an older job over a newer one
+
+    def beat(self) -> None:
+        with self._lock:
+            body = {"name": self.me.name, "queue": self.me.queue.value, "device": self.me.device,
+                    "host": self.me.host, "pid": self.me.pid, "job_id": self._job, "at": time.time()}
+            connection().set(_KEY + self.me.name, json.dumps(body), px=int(heartbeat_ttl_s() * 1000))
+
+    def set_job(self, job_id: str) -> None:
+        """Written at once: a job row names this worker only while its heartbeat names the job."""
+        with self._lock:
+            self._job = job_id
+        self.beat()
+
+    def run(self) -> None:
+        every = heartbeat_ttl_s() / 3.0
+        next_reap = 0.0
+        while not self.stop.wait(every):
+            try:
+                self.beat()
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + REAP_EVERY_S
+                    reap(self.me.data)
+            except Exception:  # Redis or the database briefly away: the next beat tries again
+                log.exception("heartbeat failed")
+
+    def end(self) -> None:
+        self.stop.set()
+        self.join(timeout=5)
+        try:
+            connection().delete(_KEY + self.me.name)
+        except _redis_errors():
+            pass
+
+
+_ME: Identity | None = None
+_BEAT: Heartbeat | None = None
+
+
+def become_worker(me: Identity) -> Heartbeat:
+    """Make this process the worker `me` (perform runs jobs as it) and start its heartbeat."""
+    global _ME, _BEAT
+    _ME = me
+    _BEAT = Heartbeat(me)
+    _BEAT.beat()
+    _BEAT.start()
+    return _BEAT
+
+
+def claim(data: Path, job_id: str, me: Identity) -> bool:
+    """Mark this queued job running here. False (nothing changed): cancelled, or another run has it."""
+    with store.connect(data) as con:
+        return con.execute(
+            "UPDATE jobs SET status=?, started=?, worker=?, device=?, queue=?, attempts=attempts+1, "
+            "stage='', fraction=0, message='Starting' WHERE id=? AND status=?",
+            (JobStatus.RUNNING.value, time.time(), me.name, me.device, me.queue.value, job_id,
+             JobStatus.QUEUED.value)).rowcount == 1
+
+
+def perform(job_id: str) -> str:
+    """The RQ job function: claim the row, run the job in a child process, return its status
+    (RQ keeps it briefly; the jobs table is what counts)."""
+    from rq.timeouts import JobTimeoutException
+
+    from . import workers
+
+    me, beat = _ME, _BEAT
+    if me is None or beat is None:
+        raise RuntimeError("Plinth jobs run only in `plinth worker` (SimpleWorker in this process)")
+    with logs.job_context(job_id):
+        beat.set_job(job_id)  # before the claim: a reaper never sees the row ours and the heartbeat not
+        try:
+            if not claim(me.data, job_id, me):
+                log.info("job skipped: cancelled, or already taken")
+                return "skipped"
+            log.info("job started on %s", me.device)
+            try:
+                workers.supervise(me.data, job_id, me.device, lambda: False, worker=me.name)
+            except JobTimeoutException:
+                job = jobs.get_job(job_id, me.data)
+                limit = limits.job_time_limit_s(len(job.photos), job.options.quality) if job else 0
+                jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.TIME_LIMIT_MESSAGE.format(
+                    limit=workers._duration_words(limit), photos=workers._photo_words(len(job.photos) if job else 0)))
+                raise
+            except Exception:
+                log.exception("job could not be run")
+                jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.BUG_MESSAGE)
+                raise
+            except BaseException:  # a cold stop of the worker: the job is lost here, as if the machine stopped
+                with store.connect(me.data) as con:
+                    row = con.execute("SELECT status, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+                if row is not None and row["status"] in (JobStatus.RUNNING.value, JobStatus.CANCELLING.value):
+                    _settle_lost(me.data, job_id, JobStatus(row["status"]), int(row["attempts"] or 0), me.name)
+                raise
+            job = jobs.get_job(job_id, me.data)
+            status = job.status.value if job else "gone"
+            log.info("job ended: %s", status)
+            return status
+        finally:
+            beat.set_job("")
+
+
+def default_name(queue: QueueName) -> str:
+    return f"{socket.gethostname()}-{queue.value}-{os.getpid()}"
