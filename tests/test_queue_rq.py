@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -226,6 +227,23 @@ def test_a_killed_worker_fails_its_job_with_the_photos_kept(queue_env, tmp_path,
 
 
 @pytest.mark.slow
+def test_a_worker_stopped_twice_mid_job_settles_it_before_it_exits(queue_env, tmp_path, photo):
+    """SIGTERM: RQ's warm stop waits for the job; a second one (after RQ's 1 s) is a cold stop: the
+    child is killed and the job settled at once, as if the machine had stopped."""
+    with plinth_worker(tmp_path, "w-stopped") as worker:
+        job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
+        pid = _running_child(tmp_path, job_id, "w-stopped")
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)  # RQ handles the cold stop as a failed job, then exits
+        assert not _alive(pid)
+    job = jobs.get_job(job_id, tmp_path)
+    assert (job.status, job.error) == (JobStatus.FAILED, rq_engine.LOST_MESSAGE) and job.photos
+    assert rq_engine.live_workers() == []
+
+
+@pytest.mark.slow
 def test_with_one_retry_a_second_worker_finishes_a_killed_workers_job(queue_env, tmp_path, photo, monkeypatch):
     monkeypatch.setenv("PLINTH_JOB_RETRIES", "1")
     with plinth_worker(tmp_path, "w-first") as first:
@@ -289,4 +307,9 @@ def test_log_lines_carry_the_job_id_in_text_and_json(monkeypatch):
         with logs.job_context("job12345678"):
             handler.handle(logging.makeLogRecord(record.__dict__))
         assert check(stream.getvalue().strip()), stream.getvalue()
+    monkeypatch.setenv("PLINTH_LOG_FORMAT", "json")
+    stream = io.StringIO()
+    rq_line = logging.makeLogRecord({**record.__dict__, "job_id": rq_engine.rq_job_id("ab-cd_ef-12", 1)})
+    logs.handler(stream).handle(rq_line)  # RQ's own lines name its job: shown as the Plinth job's id
+    assert json.loads(stream.getvalue())["job_id"] == "ab-cd_ef-12"
     assert jobqueue.engine() in tuple(jobqueue.Engine)

@@ -17,6 +17,7 @@ import contextvars
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from enum import Enum
 WORKER_ENV = "PLINTH_WORKER_NAME"
 FORMAT_ENV = "PLINTH_LOG_FORMAT"
 
+_RQ_JOB = re.compile(r"^plinth-(.+)-\d+$")  # rq_engine.rq_job_id
 _JOB: contextvars.ContextVar[str] = contextvars.ContextVar("plinth_job_id", default="")
 _WORKER: contextvars.ContextVar[str] = contextvars.ContextVar("plinth_worker", default="")
 
@@ -60,7 +62,10 @@ class _Context(logging.Filter):
     """Puts job_id and worker on every record (from `extra`, else from the context)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not getattr(record, "job_id", ""):
+        given = getattr(record, "job_id", "")
+        if given:  # RQ's own lines name its job (plinth-<job>-<run>): the job id is the one people look up
+            record.job_id = _RQ_JOB.sub(r"\1", str(given))
+        else:
             record.job_id = _JOB.get()
         if not getattr(record, "worker", ""):
             record.worker = _WORKER.get()

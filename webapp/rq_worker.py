@@ -45,7 +45,10 @@ class Identity:
 
 
 class Heartbeat(threading.Thread):
-    """Keeps plinth:worker:<name> alive while the worker runs, and reaps dead workers' jobs."""
+    """Keeps plinth:worker:<name> alive while the worker runs; its Reaper settles dead workers' jobs.
+
+    Two threads: a reap waiting on a busy database must never delay a beat past the TTL (other
+    reapers would then fail the job this worker is running)."""
 
     def __init__(self, me: Identity):
         super().__init__(name="plinth-heartbeat", daemon=True)
@@ -53,6 +56,7 @@ class Heartbeat(threading.Thread):
         self.stop = threading.Event()
         self._job = ""
         self._lock = threading.Lock()  # a beat of the thread never writes an older job over a newer one
+        self.reaper = threading.Thread(target=self._reap, name="plinth-reaper", daemon=True)
 
     def beat(self) -> None:
         with self._lock:
@@ -67,20 +71,26 @@ class Heartbeat(threading.Thread):
         self.beat()
 
     def run(self) -> None:
-        every = heartbeat_ttl_s() / 3.0
-        next_reap = 0.0
-        while not self.stop.wait(every):
+        self.reaper.start()
+        while not self.stop.wait(heartbeat_ttl_s() / 3.0):
             try:
                 self.beat()
-                if time.monotonic() >= next_reap:
-                    next_reap = time.monotonic() + REAP_EVERY_S
-                    reap(self.me.data)
-            except Exception:  # Redis or the database briefly away: the next beat tries again
+            except Exception:  # Redis briefly away: the next beat tries again
                 log.exception("heartbeat failed")
+
+    def _reap(self) -> None:
+        while not self.stop.wait(REAP_EVERY_S):
+            try:
+                reap(self.me.data)
+            except Exception:  # Redis or the database briefly away: next round
+                log.exception("could not check the other workers")
 
     def end(self) -> None:
         self.stop.set()
-        self.join(timeout=5)
+        if self.is_alive():
+            self.join(timeout=5)
+        if self.reaper.is_alive():
+            self.reaper.join(timeout=5)
         try:
             connection().delete(_KEY + self.me.name)
         except _redis_errors():
