@@ -117,7 +117,8 @@ def _queued_ids(name: QueueName) -> list[str]:
 # ---------------------------------------------------------------- routing, timeouts, cancel, status
 
 
-def test_routing_timeouts_cancel_and_status(queue_env, tmp_path):
+def test_routing_timeouts_cancel_and_status(queue_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLINTH_HEARTBEAT_TTL_S", "60")  # the heartbeats written here outlive the test
     cpu_job = jobs.submit([("front.jpg", b"\xff\xd8 x")], "Lamp", FAST, data_dir=tmp_path)
     assert _row(tmp_path, cpu_job)["queue"] == "cpu" and _queued_ids(QueueName.CPU) == [f"plinth-{cpu_job}-0"]
     # RQ's own timeout comes from the job's size, behind the supervisor's limit (RQ's 180 s default would kill it)
@@ -274,18 +275,29 @@ def test_a_restarted_web_server_leaves_remote_jobs_alone_and_reaps_dead_workers(
     """With PLINTH_QUEUE, the server's start-up runs no worker threads and no jobs.recover: a job
     running on a live worker stays running; the server's reaper settles one whose worker died."""
     monkeypatch.setattr(rq_engine, "REAP_EVERY_S", 0.2)
+    monkeypatch.setenv("PLINTH_HEARTBEAT_TTL_S", "60")  # the heartbeats written here outlive the test
     alive = rq_worker.Heartbeat(rq_worker.Identity(name="alive", queue=QueueName.CPU, device="cpu", host="h",
                                                    pid=1, data=tmp_path))
-    held, orphan, waiting = (jobs.submit([("a.jpg", b"\xff\xd8 x")], n, FAST, data_dir=tmp_path) for n in "ABC")
+    gpu = rq_worker.Heartbeat(rq_worker.Identity(name="gpu", queue=QueueName.GPU, device="cuda:0", host="h",
+                                                 pid=2, data=tmp_path))
+    gpu.beat()
+    embedded, held, orphan, waiting = (jobs.submit([("a.jpg", b"\xff\xd8 x")], n, FAST, data_dir=tmp_path)
+                                       for n in "ABCD")
+    assert jobs.claim(tmp_path, None) == embedded  # left running by an embedded server before this one
+    assert _row(tmp_path, waiting)["queue"] == "gpu"
     for job_id, worker in ((held, "alive"), (orphan, "gone")):
         me = rq_worker.Identity(name=worker, queue=QueueName.CPU, device="cpu", host="h", pid=1, data=tmp_path)
         assert rq_worker.claim(tmp_path, job_id, me)
     alive.set_job(held)
+    rq_engine.connection().delete("plinth:worker:gpu")  # the only GPU worker is gone: its waiting job moves
     jobqueue.start(tmp_path)
     try:
         failed = wait_for(lambda: (j := jobs.get_job(orphan, tmp_path)).status.finished and j, 10, "the reaper")
         assert (failed.status, failed.error) == (JobStatus.FAILED, rq_engine.LOST_MESSAGE) and failed.photos
-        alive.beat()
+        left = jobs.get_job(embedded, tmp_path)
+        assert (left.status, left.error) == (JobStatus.FAILED, jobs.RESTART_MESSAGE)
+        wait_for(lambda: _row(tmp_path, waiting)["queue"] == "cpu", 5, "the GPU job to move to the cpu queue")
+        assert f"plinth-{waiting}-0" in _queued_ids(QueueName.CPU) and f"plinth-{waiting}-0" not in _queued_ids(QueueName.GPU)
         assert jobs.get_job(held, tmp_path).status is JobStatus.RUNNING
         assert jobs.get_job(waiting, tmp_path).status is JobStatus.QUEUED  # nobody in this process runs jobs
         assert not workers._WORKERS

@@ -238,24 +238,47 @@ def _forget_run(job_id: str, attempts: int) -> None:
 
 
 def resend_lost(data: Path) -> int:
-    """Queued rows older than RESEND_AFTER_S whose RQ job is missing or over (dispatch found Redis
-    down, or Redis lost its data) are sent again. Returns how many."""
+    """Queued rows whose RQ job is missing or over, older than RESEND_AFTER_S (dispatch found Redis
+    down, or Redis lost its data), are sent again; so are jobs waiting on 'gpu' when no GPU worker
+    is left but a CPU worker is (they go to 'cpu'). Returns how many were sent."""
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
     with store.connect(data) as con:
-        rows = con.execute("SELECT id, attempts FROM jobs WHERE status=? AND created < ?",
-                           (JobStatus.QUEUED.value, time.time() - RESEND_AFTER_S)).fetchall()
+        rows = con.execute("SELECT id, attempts, queue, created FROM jobs WHERE status=?",
+                           (JobStatus.QUEUED.value,)).fetchall()
+    if not rows:
+        return 0
+    alive = {w.queue for w in live_workers()}
+    gpu_gone = QueueName.GPU not in alive and QueueName.CPU in alive
     sent = 0
-    for row in rows:
-        try:
-            state = Job.fetch(rq_job_id(row["id"], row["attempts"] or 0), connection=connection()).get_status()
-        except NoSuchJobError:
-            state = None
-        if state in (None, "finished", "failed", "stopped", "canceled"):
-            enqueue(data, row["id"])
-            sent += 1
+    with redis_trouble():
+        for row in rows:
+            try:
+                rq_job = Job.fetch(rq_job_id(row["id"], row["attempts"] or 0), connection=connection())
+                state = rq_job.get_status()
+            except NoSuchJobError:
+                rq_job, state = None, None
+            lost = state in (None, "finished", "failed", "stopped", "canceled") and \
+                row["created"] < time.time() - RESEND_AFTER_S
+            stranded = state == "queued" and row["queue"] == QueueName.GPU.value and gpu_gone
+            if stranded and rq_job is not None:
+                rq_job.delete()  # off the 'gpu' queue; enqueue makes it again under the same id
+            if lost or stranded:
+                with logs.job_context(row["id"]):
+                    enqueue(data, row["id"])
+                sent += 1
     return sent
+
+
+def settle_embedded_leftovers(data: Path) -> int:
+    """Jobs left running by an embedded `plinth serve` (no $PLINTH_QUEUE; worker '') that stopped
+    before this server started with the queue: nobody will finish them, so they fail as a restart
+    fails them (photos kept). A `plinth worker` always names itself in the row it claims."""
+    with store.connect(data) as con:
+        ids = [r[0] for r in con.execute("SELECT id FROM jobs WHERE status IN (?, ?) AND worker = ''",
+                                         (JobStatus.RUNNING.value, JobStatus.CANCELLING.value))]
+    return sum(jobs.finish(data, job_id, JobStatus.FAILED, error=jobs.RESTART_MESSAGE) for job_id in ids)
 
 
 class ServerReaper(threading.Thread):
@@ -270,6 +293,7 @@ class ServerReaper(threading.Thread):
         from . import library
 
         try:
+            settle_embedded_leftovers(self.data)
             library.remove_orphans(self.data)
             jobs.purge(self.data)
         except Exception:  # never keep the server from serving over a clean-up

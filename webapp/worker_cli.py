@@ -37,7 +37,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 def add_parsers(sub) -> None:
     worker = sub.add_parser("worker", help="run queued jobs on this machine (needs PLINTH_QUEUE=redis://...)")
     worker.add_argument("--queue", choices=[q.value for q in QueueName], default=QueueName.CPU.value,
-                        help="gpu: jobs go here while a GPU worker is running; cpu: otherwise (default cpu)")
+                        help="gpu: jobs go here while a GPU worker is running (it takes waiting cpu jobs "
+                             "too); cpu: otherwise (default cpu)")
     worker.add_argument("--device", default="",
                         help="where the reconstructions run: cuda:0, cuda:1, ... or cpu "
                              "(default cuda:0 for --queue gpu, else cpu)")
@@ -58,6 +59,12 @@ def device_for(queue: QueueName, device: str) -> str:
     if not _DEVICE.fullmatch(device):
         raise PlinthError("options", f"--device must be cpu or cuda:N (for example cuda:0), not '{device}'.")
     return device
+
+
+def listens_to(queue: QueueName) -> tuple[QueueName, ...]:
+    """The RQ queues a worker takes jobs from, first to last: a GPU worker takes 'cpu' jobs too
+    when 'gpu' is empty (they went there while no GPU worker was up); a CPU worker only 'cpu'."""
+    return (QueueName.GPU, QueueName.CPU) if queue is QueueName.GPU else (QueueName.CPU,)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -87,7 +94,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         rq_engine.reap(data)  # jobs of workers that died while none was watching
         log.info("plinth worker %s: queue %s, device %s, data folder %s", name, queue.value, device, data)
         # RQ's own name must be unique while its record of a killed worker lingers (minutes): ours need not be.
-        SimpleWorker([Queue(queue.value, connection=con)], connection=con,
+        SimpleWorker([Queue(q.value, connection=con) for q in listens_to(queue)], connection=con,
                      name=f"{name}-{secrets.token_hex(3)}").work(burst=args.burst, logging_level="INFO")
     finally:
         beat.end()
