@@ -210,6 +210,17 @@ def test_a_running_job_stops_when_cancelled_on_another_machine(queue_env, tmp_pa
 
 
 @pytest.mark.slow
+def test_a_job_over_its_time_limit_on_a_worker_fails_as_it_does_in_the_server(queue_env, tmp_path, photo):
+    job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
+    with plinth_worker(tmp_path, "w-slow", "--burst", env={"PLINTH_JOB_TIME_LIMIT_S": "2"}) as worker:
+        assert worker.wait(60) == 0
+    job = jobs.get_job(job_id, tmp_path)
+    assert (job.status, job.error) == (JobStatus.FAILED, workers.TIME_LIMIT_MESSAGE.format(
+        limit="2-second", photos="1 photo")) and job.photos
+    assert not (tmp_path / "worker-w-slow" / "staging" / job_id).exists()
+
+
+@pytest.mark.slow
 def test_a_killed_worker_fails_its_job_with_the_photos_kept(queue_env, tmp_path, photo):
     with plinth_worker(tmp_path, "w-doomed") as worker:
         job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)

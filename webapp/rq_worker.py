@@ -142,9 +142,10 @@ def perform(job_id: str) -> str:
                 workers.supervise(me.data, job_id, me.device, lambda: False, worker=me.name)
             except JobTimeoutException:
                 job = jobs.get_job(job_id, me.data)
-                limit = limits.job_time_limit_s(len(job.photos), job.options.quality) if job else 0
+                photos = (len(job.photo_names) or len(job.photos)) if job else 1
+                limit = limits.job_time_limit_s(photos, job.options.quality if job else "high")
                 jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.TIME_LIMIT_MESSAGE.format(
-                    limit=workers._duration_words(limit), photos=workers._photo_words(len(job.photos) if job else 0)))
+                    limit=workers._duration_words(limit), photos=workers._photo_words(photos)))
                 raise
             except Exception:
                 log.exception("job could not be run")

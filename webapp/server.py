@@ -4,7 +4,8 @@
     serve(host="localhost", port=8501)      # what `plinth serve` calls; blocks
 
 The job workers start with the server (and stop with it); with $PLINTH_QUEUE they are `plinth
-worker`s instead (webapp/jobqueue.py). Share links use $PLINTH_PUBLIC_URL when set; otherwise the server records its own address in the data folder for `plinth make --publish`.
+worker`s instead (webapp/jobqueue.py). Share links use $PLINTH_PUBLIC_URL when set; otherwise
+the server records its own address in the data folder for `plinth make --publish`.
 One server per data folder (webapp/lock.py): a second one exits before it touches anything; at
 start the library database is checked and, if it is missing or damaged, rebuilt (store.open_library).
 """

@@ -9,6 +9,8 @@ Safety: the child dies with the server (parent-death signal), a job's first verd
 (jobs.finish), Stop, the per-job time limit (limits.job_time_limit_s) and shutdown SIGKILL the
 child's process group (SIGTERM makes pycolmap print a native stack trace), and the worker then
 removes data/staging/<job>. A full disk fails the job with DISK_FULL_MESSAGE, leaving no folder.
+`supervise` (one claimed job's child, watched to its verdict) is shared with `plinth worker`
+(webapp/rq_worker.py), so a job behaves the same in either job engine (webapp/jobqueue.py).
 
     start_workers()                       # idempotent; the server calls it at start-up
     stop_workers()
@@ -229,7 +231,9 @@ def supervise(data: Path, job_id: str, device: str | None, stopping: Callable[[]
     job = jobs.get_job(job_id, data)
     if job is None:
         return
-    limit_s = limits.job_time_limit_s(len(job.photos), job.options.quality)
+    # From the row: on a `plinth worker` machine the photos may arrive only in the child (storage).
+    photos = len(job.photo_names) or len(job.photos)
+    limit_s = limits.job_time_limit_s(photos, job.options.quality)
     # A fresh interpreter (not fork): no server threads or sockets are copied into the child.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(settings.ROOT), env.get("PYTHONPATH", "")) if p)
@@ -262,7 +266,7 @@ def supervise(data: Path, job_id: str, device: str | None, stopping: Callable[[]
                     pass
             elif time.monotonic() - started > limit_s:
                 verdict = (JobStatus.FAILED, TIME_LIMIT_MESSAGE.format(limit=_duration_words(limit_s),
-                                                                        photos=_photo_words(len(job.photos))))
+                                                                        photos=_photo_words(photos)))
             elif status is JobStatus.CANCELLING:
                 cancel_seen = cancel_seen or time.monotonic()
                 if time.monotonic() - cancel_seen > CANCEL_GRACE_S:
