@@ -211,12 +211,17 @@ def test_a_running_job_stops_when_cancelled_on_another_machine(queue_env, tmp_pa
 
 @pytest.mark.slow
 def test_a_job_over_its_time_limit_on_a_worker_fails_as_it_does_in_the_server(queue_env, tmp_path, photo):
+    """Also: a GPU worker takes a job sent to 'cpu' (while no GPU worker was up) once 'gpu' is empty."""
     job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
-    with plinth_worker(tmp_path, "w-slow", "--burst", env={"PLINTH_JOB_TIME_LIMIT_S": "2"}) as worker:
+    assert _row(tmp_path, job_id)["queue"] == "cpu"
+    with plinth_worker(tmp_path, "w-slow", "--queue", "gpu", "--device", "cpu", "--burst",
+                       env={"PLINTH_JOB_TIME_LIMIT_S": "2"}) as worker:
         assert worker.wait(60) == 0
     job = jobs.get_job(job_id, tmp_path)
     assert (job.status, job.error) == (JobStatus.FAILED, workers.TIME_LIMIT_MESSAGE.format(
         limit="2-second", photos="1 photo")) and job.photos
+    row = _row(tmp_path, job_id)
+    assert (row["worker"], row["queue"], row["device"], row["attempts"]) == ("w-slow", "cpu", "cpu", 1)
     assert not (tmp_path / "worker-w-slow" / "staging" / job_id).exists()
 
 

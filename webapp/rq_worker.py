@@ -111,19 +111,21 @@ def become_worker(me: Identity) -> Heartbeat:
     return _BEAT
 
 
-def claim(data: Path, job_id: str, me: Identity) -> bool:
-    """Mark this queued job running here. False (nothing changed): cancelled, or another run has it."""
+def claim(data: Path, job_id: str, me: Identity, queue: str | None = None) -> bool:
+    """Mark this queued job running here, taken from RQ queue `queue` (default: this worker's own).
+    False (nothing changed): cancelled, or another run has it."""
     with store.connect(data) as con:
         return con.execute(
             "UPDATE jobs SET status=?, started=?, worker=?, device=?, queue=?, attempts=attempts+1, "
             "stage='', fraction=0, message='Starting' WHERE id=? AND status=?",
-            (JobStatus.RUNNING.value, time.time(), me.name, me.device, me.queue.value, job_id,
+            (JobStatus.RUNNING.value, time.time(), me.name, me.device, queue or me.queue.value, job_id,
              JobStatus.QUEUED.value)).rowcount == 1
 
 
 def perform(job_id: str) -> str:
     """The RQ job function: claim the row, run the job in a child process, return its status
     (RQ keeps it briefly; the jobs table is what counts)."""
+    from rq import get_current_job
     from rq.timeouts import JobTimeoutException
 
     from . import workers
@@ -134,7 +136,8 @@ def perform(job_id: str) -> str:
     with logs.job_context(job_id):
         beat.set_job(job_id)  # before the claim: a reaper never sees the row ours and the heartbeat not
         try:
-            if not claim(me.data, job_id, me):
+            current = get_current_job()  # a GPU worker also takes 'cpu' jobs: record where it came from
+            if not claim(me.data, job_id, me, current.origin if current is not None else None):
                 log.info("job skipped: cancelled, or already taken")
                 return "skipped"
             log.info("job started on %s", me.device)
