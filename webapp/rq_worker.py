@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import jobs, limits, logs, store
+from . import jobs, limits, logs, settings, store
 from .jobqueue import QueueName
 from .jobs import JobStatus
 from .rq_engine import (
@@ -138,6 +138,11 @@ def perform(job_id: str) -> str:
         try:
             current = get_current_job()  # a GPU worker also takes 'cpu' jobs: record where it came from
             if not claim(me.data, job_id, me, current.origin if current is not None else None):
+                if jobs.get_job(job_id, me.data) is None:  # a worker pointed at another database than the server's
+                    log.error("job not found in this worker's database %s: give it the web server's "
+                              "PLINTH_DATABASE_URL", store.db_path(me.data) if not settings.database_url() else
+                              "(PLINTH_DATABASE_URL)")
+                    return "unknown"
                 log.info("job skipped: cancelled, or already taken")
                 return "skipped"
             log.info("job started on %s", me.device)

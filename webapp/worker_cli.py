@@ -91,6 +91,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
                             data=data)
     beat = rq_worker.become_worker(me)
     try:
+        if not settings.database_url():
+            log.warning("PLINTH_DATABASE_URL is not set: this worker reads the jobs from %s, which is right only "
+                        "when the web server uses this same data folder", store.db_path(data))
         rq_engine.reap(data)  # jobs of workers that died while none was watching
         log.info("plinth worker %s: queue %s, device %s, data folder %s", name, queue.value, device, data)
         # RQ's own name must be unique while its record of a killed worker lingers (minutes): ours need not be.
