@@ -341,3 +341,14 @@ def test_log_lines_carry_the_job_id_in_text_and_json(monkeypatch):
     logs.handler(stream).handle(rq_line)  # RQ's own lines name its job: shown as the Plinth job's id
     assert json.loads(stream.getvalue())["job_id"] == "ab-cd_ef-12"
     assert jobqueue.engine() in tuple(jobqueue.Engine)
+
+
+def test_the_embedded_default_never_imports_redis_or_rq(tmp_path):
+    code = ("import sys, pipeline; from webapp import cli, jobs, jobqueue, server, worker_cli; "
+            "jobs.submit([('a.jpg', b'\\xff\\xd8 x')], 'Lamp', pipeline.Options(), data_dir=sys.argv[1]); "
+            "cli.main(['status']); print(sorted(m for m in ('redis', 'rq', 'torch') if m in sys.modules))")
+    env = {k: v for k, v in os.environ.items() if k not in ("PLINTH_QUEUE", "PLINTH_DATABASE_URL")}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          check=False, env={**env, "PLINTH_DATA_DIR": str(tmp_path)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("[]"), done.stdout

@@ -154,7 +154,7 @@ def status(data: Path) -> Status:
     con = rq_engine.connection()
     with rq_engine.redis_trouble():
         queues = tuple(QueueLength(q, Queue(q.value, connection=con).count) for q in QueueName)
-    return Status(Engine.RQ, rq_engine.shown_url(settings.queue_url() or ""), tuple(rq_engine.live_workers()),
+    return Status(Engine.RQ, rq_engine.shown_url(settings.queue_url() or ""), tuple(jobqueue.live_workers()),
                   queues, lines)
 
 
