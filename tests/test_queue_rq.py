@@ -1,8 +1,9 @@
 """The RQ job engine ($PLINTH_QUEUE) with a real redis-server and real `plinth worker` processes.
 
 Each worker has its own data folder; they share the jobs through one SQLite database
-(PLINTH_DATABASE_URL=sqlite:///...) and read the job's photos from the submitting folder (the
-storage interface is another part of issue 16). Heartbeats live 3 s here instead of 15.
+(PLINTH_DATABASE_URL=sqlite:///...) and the files through a storage folder (PLINTH_STORAGE; before
+the storage interface exists, job rows hold the submitting folder's absolute photo path, which
+works on one machine too). Heartbeats live 3 s here instead of 15.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def redis_url(tmp_path_factory):
 def queue_env(redis_url, tmp_path, monkeypatch) -> dict[str, str]:
     """This test process is the web server's side: PLINTH_QUEUE, the shared database, an empty Redis."""
     env = {"PLINTH_QUEUE": redis_url, "PLINTH_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
-           "PLINTH_HEARTBEAT_TTL_S": str(TTL_S)}
+           "PLINTH_STORAGE": str(tmp_path / "storage"), "PLINTH_HEARTBEAT_TTL_S": str(TTL_S)}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("PLINTH_JOB_RETRIES", raising=False)
@@ -277,8 +278,8 @@ def test_with_one_retry_a_second_worker_finishes_a_killed_workers_job(queue_env,
     assert job.status is JobStatus.DONE, job.error
     row = _row(tmp_path, job_id)
     assert (row["attempts"], row["worker"], row["queue"], row["device"]) == (2, "w-second", "cpu", "cpu")
-    model = library.get_model(job.share_id, tmp_path / "worker-w-second")
-    assert model is not None and model.job_id == job_id
+    with store.connect(tmp_path) as con:  # the shared database has the model the second worker made
+        assert con.execute("SELECT job_id FROM models WHERE share_id=?", (job.share_id,)).fetchone()[0] == job_id
     # JSON log lines, each about this job naming it and the worker
     lines = [json.loads(line) for line in second.log.read_text().splitlines() if line.startswith("{")]
     mine = [line for line in lines if line["job_id"] == job_id]
