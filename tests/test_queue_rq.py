@@ -53,6 +53,7 @@ def queue_env(redis_url, tmp_path, monkeypatch) -> dict[str, str]:
     """This test process is the web server's side: PLINTH_QUEUE, the shared database, an empty Redis."""
     env = {"PLINTH_QUEUE": redis_url, "PLINTH_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
            "PLINTH_STORAGE": str(tmp_path / "storage"), "PLINTH_HEARTBEAT_TTL_S": str(TTL_S)}
+    (tmp_path / "storage").mkdir()  # the folder every machine would mount
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("PLINTH_JOB_RETRIES", raising=False)
