@@ -301,7 +301,7 @@ def test_a_restarted_web_server_leaves_remote_jobs_alone_and_reaps_dead_workers(
     gpu.beat()
     embedded, held, orphan, waiting = (jobs.submit([("a.jpg", b"\xff\xd8 x")], n, FAST, data_dir=tmp_path)
                                        for n in "ABCD")
-    assert jobs.claim(tmp_path, None) == embedded  # left running by an embedded server before this one
+    jobs.update(tmp_path, embedded, status=JobStatus.RUNNING)  # left running by an embedded server (worker '')
     assert _row(tmp_path, waiting)["queue"] == "gpu"
     for job_id, worker in ((held, "alive"), (orphan, "gone")):
         me = rq_worker.Identity(name=worker, queue=QueueName.CPU, device="cpu", host="h", pid=1, data=tmp_path)
