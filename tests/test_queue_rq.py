@@ -323,6 +323,21 @@ def test_a_restarted_web_server_leaves_remote_jobs_alone_and_reaps_dead_workers(
         jobqueue.stop()
 
 
+def test_a_late_reaper_never_settles_the_next_run_of_a_job(queue_env, tmp_path, monkeypatch):
+    """A reaper that read the row of a dead worker's run acts only on that run: once the job was
+    queued again and another worker took it, the late verdict changes nothing."""
+    monkeypatch.setenv("PLINTH_JOB_RETRIES", "1")
+    job_id = jobs.submit([("a.jpg", b"\xff\xd8 x")], "Lamp", FAST, data_dir=tmp_path)
+    first, second = (rq_worker.Identity(name=n, queue=QueueName.CPU, device="cpu", host="h", pid=1, data=tmp_path)
+                     for n in ("first", "second"))
+    assert rq_worker.claim(tmp_path, job_id, first)
+    assert rq_engine.reap(tmp_path) == 1  # "first" has no heartbeat: queued again
+    assert rq_worker.claim(tmp_path, job_id, second)
+    assert rq_engine._settle_lost(tmp_path, job_id, JobStatus.RUNNING, 1, "first") == 0  # the late one
+    row = _row(tmp_path, job_id)
+    assert (row["status"], row["worker"], row["attempts"]) == ("running", "second", 2)
+
+
 def test_log_lines_carry_the_job_id_in_text_and_json(monkeypatch):
     import io
     import logging

@@ -5,10 +5,10 @@ sending side and the reaper; webapp/rq_worker.py is the `plinth worker` side (he
 `perform`, the RQ job function).
 
 Liveness is Plinth's own: each `plinth worker` keeps a Redis key plinth:worker:<name> (queue,
-device, host, pid, current job) alive with a TTL of HEARTBEAT_TTL_S, refreshed every third of it.
-The reaper (every worker, and the web server) finds jobs running on a worker whose key is gone (or
-that runs another job now): they fail with LOST_MESSAGE, photos kept, or are queued once more when
-$PLINTH_JOB_RETRIES allows. Imports redis and rq: only imported when $PLINTH_QUEUE is set.
+device, host, pid, current job) alive with a TTL of heartbeat_ttl_s() (15 s), refreshed every
+third of it. The reaper (every worker, and the web server) finds jobs running on a worker whose
+key is gone (or that runs another job now): they fail with LOST_MESSAGE, photos kept, or are
+queued once more when $PLINTH_JOB_RETRIES allows. Imports redis and rq: only when $PLINTH_QUEUE is set.
 """
 
 from __future__ import annotations
@@ -201,25 +201,30 @@ def reap(data: Path) -> int:
 
 
 def _settle_lost(data: Path, job_id: str, status: JobStatus, attempts: int, worker: str) -> int:
-    _forget_run(job_id, attempts - 1)
+    """Settle one run of a job whose worker is gone; 1 if this call did, 0 if the row had moved on.
+
+    Only the run that was read changes (same status, worker and attempts): a reaper that read the
+    row before another one re-queued it, and a new worker took it, must not fail the new run."""
+    again = status is not JobStatus.CANCELLING and attempts < job_retries() + 1
     if status is JobStatus.CANCELLING:
-        done = jobs.finish(data, job_id, JobStatus.CANCELLED, message="Stopped")
-        log.warning("worker %s is gone; the job was being stopped: cancelled", worker)
-        return int(done)
-    if attempts < job_retries() + 1:
-        with store.connect(data) as con:
-            again = con.execute(
-                "UPDATE jobs SET status=?, worker='', pid=NULL, started=NULL, stage='', fraction=0, "
-                "message='Waiting to start' WHERE id=? AND status IN (?, ?)",
-                (JobStatus.QUEUED.value, job_id, JobStatus.RUNNING.value, JobStatus.CANCELLING.value)).rowcount
-        if again:
-            log.warning("worker %s is gone; the job is queued again (run %d)", worker, attempts + 1)
-            enqueue(data, job_id)
-        return int(bool(again))
-    done = jobs.finish(data, job_id, JobStatus.FAILED, error=LOST_MESSAGE)
-    if done:
-        log.warning("worker %s is gone; the job failed, its photos are kept", worker)
-    return int(done)
+        sets, values = "status=?, finished=?, message='Stopped'", (JobStatus.CANCELLED.value, time.time())
+        outcome = "it was being stopped: cancelled"
+    elif again:
+        sets = "status=?, worker='', pid=NULL, started=NULL, stage='', fraction=0, message='Waiting to start'"
+        values, outcome = (JobStatus.QUEUED.value,), f"the job is queued again (run {attempts + 1})"
+    else:
+        sets, values = "status=?, finished=?, error=?", (JobStatus.FAILED.value, time.time(), LOST_MESSAGE)
+        outcome = "the job failed, its photos are kept"
+    with store.connect(data) as con:
+        changed = con.execute(f"UPDATE jobs SET {sets} WHERE id=? AND status=? AND worker=? AND attempts=?",
+                              (*values, job_id, status.value, worker, attempts)).rowcount == 1
+    if not changed:
+        return 0
+    log.warning("worker %s is gone; %s", worker, outcome)
+    _forget_run(job_id, attempts - 1)
+    if again:
+        enqueue(data, job_id)
+    return 1
 
 
 def _forget_run(job_id: str, attempts: int) -> None:
