@@ -178,10 +178,15 @@ def cancel_queued(data: Path, job_id: str) -> None:
             pass
 
 
+#: (job, worker, attempts) -> when this process first saw that run without its worker's heartbeat.
+_ORPHANED_SINCE: dict[tuple[str, str, int], float] = {}
+
+
 def reap(data: Path) -> int:
     """Jobs running or stopping on a worker whose heartbeat is gone, or that runs another job now:
     a stopping one is cancelled, others queued again when $PLINTH_JOB_RETRIES allows, else failed
-    with LOST_MESSAGE (photos kept). Returns how many were settled. Safe to run anywhere, any time:
+    with LOST_MESSAGE (photos kept), once they have looked so for a beat interval (call it again).
+    Returns how many were settled. Safe to run anywhere, any time:
     each change applies only while the row is still live, so two reapers never both act."""
     with store.connect(data) as con:
         rows = con.execute("SELECT id, status, worker, attempts FROM jobs WHERE status IN (?, ?) AND worker != ''",
@@ -189,14 +194,21 @@ def reap(data: Path) -> int:
     if not rows:
         return 0
     alive = {w.name: w for w in live_workers()}
-    settled = 0
+    settled, now, seen = 0, time.monotonic(), set()
     for row in rows:
         worker = alive.get(row["worker"])
         if worker is not None and worker.job_id == row["id"]:
             continue
+        run = (row["id"], row["worker"], int(row["attempts"] or 0))
+        seen.add(run)
+        # Orphaned for a whole beat interval first: a restarted Redis has no heartbeats until each
+        # worker's next beat, and its jobs must not fail for that.
+        if now - _ORPHANED_SINCE.setdefault(run, now) < heartbeat_ttl_s() / 3.0 + 1.0:
+            continue
         with logs.job_context(row["id"]):
-            settled += _settle_lost(data, row["id"], JobStatus(row["status"]), int(row["attempts"] or 0),
-                                    row["worker"])
+            settled += _settle_lost(data, row["id"], JobStatus(row["status"]), run[2], row["worker"])
+    for run in set(_ORPHANED_SINCE) - seen:
+        del _ORPHANED_SINCE[run]
     return settled
 
 
