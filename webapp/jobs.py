@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import disk, limits, sanitize, settings, storage, store, trash
+from . import disk, jobqueue, limits, sanitize, settings, storage, store, trash
 from .intake import JobRefused, check_files, check_request, check_upload, stored_name
 
 
@@ -218,7 +218,7 @@ def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[
             (job_id, JobStatus.QUEUED.value, time.time(), name, json.dumps(options.to_dict()), photos_rel(job_id),
              "Waiting to start", json.dumps(names), owner),
         )
-    WAKE.set()
+    jobqueue.dispatch(data, job_id)  # the engine starts it: this process's workers, or RQ
     return job_id
 
 
@@ -366,11 +366,14 @@ def cancel(job_id: str, data_dir: str | os.PathLike | None = None) -> None:
         for old, new in ((JobStatus.QUEUED, JobStatus.CANCELLED), (JobStatus.RUNNING, JobStatus.CANCELLING)):
             con.execute("UPDATE jobs SET status=?, finished=? WHERE id=? AND status=?",
                         (new.value, time.time(), job_id, old.value))
+    jobqueue.cancelled(data, job_id)  # RQ: a queued job also leaves its queue; a running one stops by its row
 
 
 def recover(data_dir: str | os.PathLike | None = None) -> int:
     """At start-up: jobs left running by a dead server are marked failed (photos kept). Final:
-    a child of the dead server that still runs is stopped, and nothing it writes later counts."""
+    a child of the dead server that still runs is stopped, and nothing it writes later counts.
+    Embedded engine only: with $PLINTH_QUEUE, `plinth worker`s on other machines own the running
+    jobs, and the reaper (rq_engine.reap) settles those whose worker died."""
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
         rows = con.execute("SELECT id, pid FROM jobs WHERE status IN (?, ?)", _LIVE).fetchall()
