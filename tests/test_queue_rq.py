@@ -184,6 +184,9 @@ def test_status_in_the_embedded_engine_lists_the_jobs_from_the_database(tmp_path
     ((), {"PLINTH_QUEUE": ""}, "plinth worker needs PLINTH_QUEUE=redis://"),
     ((), {"PLINTH_QUEUE": "redis://:hunter2@127.0.0.1:9/0"}, "cannot reach the job queue at redis://:***@127.0.0.1:9/0"),
     (("--device", "gpu0"), {}, "--device must be cpu or cuda:N"),
+    # checked before the worker registers: it never takes a job it cannot record or whose photos it cannot read
+    ((), {"PLINTH_DATABASE_URL": "postgresql://u:hunter2@127.0.0.1:9/x"}, "the database postgresql://u:***@127.0.0.1:9/x"),
+    ((), {"PLINTH_STORAGE": "/nonexistent/plinth-shared"}, "/nonexistent/plinth-shared"),
 ])
 def test_worker_refuses_bad_settings_in_one_line(queue_env, tmp_path, args, env, words):
     done = subprocess.run([sys.executable, "-m", "webapp", "worker", *args], cwd=ROOT, capture_output=True, text=True, check=False,

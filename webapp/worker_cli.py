@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pipeline import PlinthError
 
-from . import jobqueue, logs, settings, store
+from . import jobqueue, logs, settings, storage, store
 from .jobqueue import Engine, QueueName, WorkerInfo
 
 log = logging.getLogger("plinth.worker")
@@ -86,6 +86,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise PlinthError("options", f"a worker named {name} is running on {taken.host} (pid {taken.pid}), or stopped "
                                      f"less than {rq_engine.heartbeat_ttl_s():.0f} s ago: give this one another --name.")
     data = settings.data_dir()
+    # The database and the storage are checked before the worker registers: a wrong URL or a missing
+    # bucket is one plain line now, not a job that fails later on someone else's photos.
+    storage.check()
+    for message in store.open_library(data):
+        log.warning("%s", message)
     logs.setup(worker=name)
     me = rq_worker.Identity(name=name, queue=queue, device=device, host=socket.gethostname(), pid=os.getpid(),
                             data=data)
