@@ -122,6 +122,17 @@ def live_workers() -> list[WorkerInfo]:
     return rq_engine.live_workers()
 
 
+def no_machine_running() -> bool:
+    """True when jobs go to `plinth worker` machines and none is running (or Redis does not
+    answer): a waiting job cannot start, and the page should say so instead of "next in line"."""
+    if engine() is Engine.EMBEDDED:
+        return False
+    try:
+        return not live_workers()
+    except QueueUnavailable:
+        return True
+
+
 # ---------------------------------------------------------------- the web server's side
 
 _REAPER: dict[str, threading.Thread] = {}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pipeline import PlinthError
 
-from . import jobqueue, logs, settings, storage, store
+from . import jobqueue, logs, queue_status, settings, storage, store
 from .jobqueue import Engine, QueueName, WorkerInfo
 
 log = logging.getLogger("plinth.worker")
@@ -109,66 +109,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- plinth status
-
-
-@dataclass(frozen=True)
-class QueueLength:
-    name: QueueName
-    waiting: int
-
-
-@dataclass(frozen=True)
-class JobLine:
-    id: str
-    status: str
-    owner: str  # the merchant's e-mail, else their users.id ('' before accounts)
-    photos: int
-    age_s: float  # since it was submitted
-    worker: str  # '' while waiting, or in the embedded engine
-    queue: str
-
-
-@dataclass(frozen=True)
-class Status:
-    engine: Engine
-    queue_url: str  # without its password; '' for the embedded engine
-    workers: tuple[WorkerInfo, ...]
-    queues: tuple[QueueLength, ...]
-    jobs: tuple[JobLine, ...]
-
-
-def status(data: Path) -> Status:
-    from .jobs import JobStatus
-
-    now = time.time()
-    with store.connect(data) as con:
-        emails = {r["id"]: r["email"] for r in con.execute("SELECT id, email FROM users")}
-        rows = con.execute("SELECT id, status, owner, photo_names, created, worker, queue FROM jobs "
-                           "WHERE status IN (?, ?, ?) ORDER BY seq",
-                           (JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.CANCELLING.value)).fetchall()
-    lines = tuple(JobLine(id=r["id"], status=r["status"], owner=emails.get(r["owner"], r["owner"] or ""),
-                          photos=_count(r["photo_names"]), age_s=max(0.0, now - r["created"]),
-                          worker=r["worker"] or "", queue=r["queue"] or "") for r in rows)
-    if jobqueue.engine() is Engine.EMBEDDED:
-        return Status(Engine.EMBEDDED, "", (), (), lines)
-    from rq import Queue
-
-    from . import rq_engine
-
-    con = rq_engine.connection()
-    with rq_engine.redis_trouble():
-        queues = tuple(QueueLength(q, Queue(q.value, connection=con).count) for q in QueueName)
-    return Status(Engine.RQ, rq_engine.shown_url(settings.queue_url() or ""), tuple(jobqueue.live_workers()),
-                  queues, lines)
-
-
-def _count(names: str) -> int:
-    try:
-        found = json.loads(names or "[]")
-    except ValueError:
-        return 0
-    return len(found) if isinstance(found, list) else 0
+# ---------------------------------------------------------------- plinth status (the data: webapp/queue_status.py)
 
 
 def _age(seconds: float) -> str:
@@ -184,7 +125,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (header, *rows)]
 
 
-def render(report: Status) -> str:
+def render(report: queue_status.Status) -> str:
     out = []
     if report.engine is Engine.EMBEDDED:
         out.append("Queue: embedded. Jobs run inside plinth serve, one at a time per device "
@@ -213,7 +154,7 @@ def _plain(value):
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    report = status(settings.data_dir())
+    report = queue_status.status(settings.data_dir())
     if args.json:
         body = asdict(report, dict_factory=lambda items: {k: _plain(v) for k, v in items})
         print(json.dumps(body, indent=1))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pipeline
 
-from .. import library
+from .. import jobqueue, library
 from ..jobs import Job, JobStatus
 
 API = "/api/v1"
@@ -45,6 +45,8 @@ def job_json(job: Job, base: str, model: library.Model | None) -> dict[str, Any]
     stage = job.stage if job.stage in pipeline.STAGE_WORDS else ""
     if job.status is JobStatus.QUEUED:
         words = "Waiting to start" if job.position <= 1 else f"Waiting: {job.position - 1} ahead in line"
+        if jobqueue.no_machine_running():
+            words = "Waiting: no machine is making models right now; it starts as soon as one is running"
     elif job.status is JobStatus.DONE:
         words = "Done"
     elif job.status is JobStatus.CANCELLING:
