@@ -335,7 +335,7 @@ def library_template(ctx: Context, n: int = 5) -> Path:
     key = f"library-{n}"
     if key in ctx.cache:
         return ctx.cache[key]
-    from webapp import library
+    from webapp import model_folders
 
     work = ctx.workdir(f"template-{n}")
     data, out = work / "data", work / "out" / "item.glb"
@@ -346,7 +346,7 @@ def library_template(ctx: Context, n: int = 5) -> Path:
         raise RuntimeError(f"`plinth make --publish` failed: {one_line(run.stderr or run.stdout)}")
     result = result_from_files(out)
     for i in range(2, n + 1):
-        library.add_model(result, f"Model {i}", [ctx.single_photo], data_dir=data)
+        model_folders.add_model(result, f"Model {i}", [ctx.single_photo], data_dir=data)
     age_tree(data, 2 * 86400)
     ctx.cache[key] = data
     ctx.cache["result_glb"] = out

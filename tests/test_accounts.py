@@ -20,15 +20,15 @@ def test_accounts(tmp_path):
 def test_models_and_jobs_have_owners_and_private_ids(tmp_path, chair_model, chair_photo):
     """The data layer's isolation: lists by owner, get_owned answers None for another merchant's
     model or job (like an unknown id), the owner sees all, and the merchant-side id is not the share id."""
-    from webapp import jobs, library
+    from webapp import jobs, library, model_folders
     import pipeline
 
     a = accounts.add_user(tmp_path, "a@shop.example", "password-aaaa", role=accounts.Role.OWNER)
     b = accounts.add_user(tmp_path, "b@shop.example", "password-bbbb")
     c = accounts.add_user(tmp_path, "c@shop.example", "password-cccc")
     result, photo = chair_model, chair_photo
-    ma = library.add_model(result, "A's chair", [photo], data_dir=tmp_path, owner=b.id)
-    mb = library.add_model(result, "B's chair", [photo], data_dir=tmp_path, owner=c.id)
+    ma = model_folders.add_model(result, "A's chair", [photo], data_dir=tmp_path, owner=b.id)
+    mb = model_folders.add_model(result, "B's chair", [photo], data_dir=tmp_path, owner=c.id)
     assert ma.model_id and ma.model_id != ma.share_id and ma.share_id not in ma.model_id
     assert [m.name for m in library.list_models(tmp_path, owner=b.id)] == ["A's chair"]
     assert [m.name for m in library.list_models(tmp_path, owner=c.id)] == ["B's chair"]
@@ -54,10 +54,10 @@ def test_models_and_jobs_have_owners_and_private_ids(tmp_path, chair_model, chai
 
 
 def test_models_made_before_accounts_go_to_the_first_owner(tmp_path, chair_model, chair_photo):
-    from webapp import library
+    from webapp import library, model_folders
 
     result, photo = chair_model, chair_photo
-    old = library.add_model(result, "old chair", [photo], data_dir=tmp_path)
+    old = model_folders.add_model(result, "old chair", [photo], data_dir=tmp_path)
     assert old.owner == ""
     o = accounts.add_user(tmp_path, "o@shop.example", "password-oooo", role=accounts.Role.OWNER)
     assert library.get_model(old.share_id, tmp_path).owner == o.id
@@ -66,11 +66,11 @@ def test_models_made_before_accounts_go_to_the_first_owner(tmp_path, chair_model
 
 
 def test_a_removed_merchants_models_go_to_the_first_owner(tmp_path, chair_model, chair_photo):
-    from webapp import library
+    from webapp import library, model_folders
 
     owner = accounts.add_user(tmp_path, "o@shop.example", "password-oooo", role=accounts.Role.OWNER)
     leaving = accounts.add_user(tmp_path, "l@shop.example", "password-llll")
-    model = library.add_model(chair_model, "chair", [chair_photo], data_dir=tmp_path, owner=leaving.id)
+    model = model_folders.add_model(chair_model, "chair", [chair_photo], data_dir=tmp_path, owner=leaving.id)
     accounts.remove_user(tmp_path, leaving.id)
     assert accounts.get_user(tmp_path, leaving.id) is None
     kept = library.get_model(model.share_id, tmp_path)

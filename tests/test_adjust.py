@@ -227,11 +227,11 @@ def test_the_dictionary_form_round_trips():
 
 @pytest.fixture()
 def library_model(chair_model, tmp_path):
-    from webapp import library
+    from webapp import model_folders
 
     data = tmp_path / "data"
     data.mkdir()
-    return data, library.add_model(chair_model, "Oak chair", [], data_dir=data)
+    return data, model_folders.add_model(chair_model, "Oak chair", [], data_dir=data)
 
 
 PUBLIC = ("model.glb", "model.usdz", "model.obj.zip", "poster.png")
@@ -274,14 +274,14 @@ def test_adjusting_rewrites_every_file_and_keeps_the_share_link(library_model):
 
 
 def test_repeated_edits_give_the_files_of_one_combined_edit(library_model, chair_model, tmp_path):
-    from webapp import adjust, library
+    from webapp import adjust, model_folders
 
     data, model = library_model
     final = Adjustment(quarter_turns=3, turn_deg=10.0, size=KnownSize("width", 0.5), poster_pitch_deg=35.0)
     adjust.adjust(model.share_id, Adjustment(quarter_turns=1), data)
     adjust.adjust(model.share_id, Adjustment(tip="back", size=KnownSize("height", 0.2)), data)
     adjust.adjust(model.share_id, final, data)
-    other = library.add_model(chair_model, "Oak chair", [], data_dir=data)
+    other = model_folders.add_model(chair_model, "Oak chair", [], data_dir=data)
     adjust.adjust(other.share_id, final, data)
     assert (model.folder / "model.glb").read_bytes() == (other.folder / "model.glb").read_bytes()
     assert (model.folder / "poster.png").read_bytes() == (other.folder / "poster.png").read_bytes()

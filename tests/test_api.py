@@ -15,7 +15,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from webapp import accounts, jobs, library, routes, ui
+from webapp import accounts, job_runs, jobs, library, model_folders, routes, ui
 from webapp.api import openapi, ratelimit, tokens, webhooks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -106,8 +106,8 @@ def test_a_webhook_that_fails_is_tried_three_times_and_never_changes_the_job(tmp
     try:
         webhooks.register(tmp_path, job_id, ana.id, f"http://127.0.0.1:{receiver.server_port}/hook")
         assert webhooks.due(tmp_path) == []  # still queued: nothing to report yet
-        assert jobs.claim(tmp_path, "cpu") == job_id
-        assert jobs.finish(tmp_path, job_id, jobs.JobStatus.FAILED, error="No product found in card.jpg.")
+        assert job_runs.claim(tmp_path, "cpu") == job_id
+        assert job_runs.finish(tmp_path, job_id, jobs.JobStatus.FAILED, error="No product found in card.jpg.")
         assert webhooks.due(tmp_path) == [job_id]
         assert webhooks.deliver(tmp_path, job_id) is False
     finally:
@@ -256,7 +256,7 @@ def test_a_revoked_token_stops_working_at_once(api):
 
 def test_two_merchants_never_see_each_others_models_or_jobs(api, chair_model, chair_photo):
     base, data, ana, bo = api["base"], api["data"], api["ana"], api["bo"]
-    mine = library.add_model(chair_model, "Oak chair", [chair_photo], data_dir=data, owner=ana.id)
+    mine = model_folders.add_model(chair_model, "Oak chair", [chair_photo], data_dir=data, owner=ana.id)
     assert mine.model_id and mine.model_id != mine.share_id
     a, b = _auth(api["ana_token"]), _auth(api["bo_token"])
     listed = httpx.get(f"{base}/api/v1/models", headers=a, timeout=10).json()["models"]
@@ -301,7 +301,7 @@ def test_two_merchants_never_see_each_others_models_or_jobs(api, chair_model, ch
 def test_models_come_in_pages(api, chair_model, chair_photo):
     data, base = api["data"], api["base"]
     text = tokens.create(data, api["bo"].id, "pager")[0]
-    made = [library.add_model(chair_model, f"Chair {i}", [chair_photo], data_dir=data, owner=api["bo"].id)
+    made = [model_folders.add_model(chair_model, f"Chair {i}", [chair_photo], data_dir=data, owner=api["bo"].id)
             for i in range(3)]
     first = httpx.get(f"{base}/api/v1/models?limit=2", headers=_auth(text), timeout=10).json()
     assert [m["name"] for m in first["models"]] == ["Chair 2", "Chair 1"] and first["next_cursor"]

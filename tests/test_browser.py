@@ -262,12 +262,14 @@ def test_failed_model_page_shows_the_reasons_and_no_share_link(browser, chair_mo
 
     from pipeline import Verdict
     from tests.verdicts import FAILED_CHECK, RESHOOT, WARNED_CHECK, judged
-    from webapp import library
+    from webapp import model_folders
 
     data = tmp_path / "data"
     data.mkdir()
-    failed = library.add_model(judged(chair_model, Verdict.FAILED, tmp_path / "f"), "Oak chair", [], data_dir=data)
-    warned = library.add_model(judged(chair_model, Verdict.WARNINGS, tmp_path / "w"), "Oak stool", [], data_dir=data)
+    failed = model_folders.add_model(judged(chair_model, Verdict.FAILED, tmp_path / "f"), "Oak chair", [],
+                                     data_dir=data)
+    warned = model_folders.add_model(judged(chair_model, Verdict.WARNINGS, tmp_path / "w"), "Oak stool", [],
+                                     data_dir=data)
     with running_server(data, device) as base:
         assert httpx.get(f"{base}/ar/{failed.share_id}", timeout=10).status_code == 404
         assert httpx.get(f"{base}/models/{failed.share_id}/model.glb", timeout=10).status_code == 404

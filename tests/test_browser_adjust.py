@@ -27,10 +27,10 @@ from tests.browsing import signed_in_context  # noqa: E402
 
 @pytest.fixture(scope="module")
 def served(chair_model, tmp_path_factory, device):
-    from webapp import library
+    from webapp import model_folders
 
     data = tmp_path_factory.mktemp("adjust-browser")
-    models = {size: library.add_model(chair_model, f"Oak chair ({size})", [], data_dir=data) for size in SIZES}
+    models = {size: model_folders.add_model(chair_model, f"Oak chair ({size})", [], data_dir=data) for size in SIZES}
     with running_server(data, device) as base:
         yield base, models
 

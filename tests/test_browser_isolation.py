@@ -28,16 +28,16 @@ def site(tmp_path_factory, chair_model, device):
     from pipeline import Verdict
     from tests.signing import owner_account
     from tests.verdicts import judged
-    from webapp import accounts, library
+    from webapp import accounts, model_folders
 
     data = tmp_path_factory.mktemp("isolation-data")
     boss = owner_account(data)
     a = accounts.add_user(data, "a@oak.example", "password-of-a", name="Ana")
     b = accounts.add_user(data, "b@birch.example", "password-of-b", name="Ben")
-    chair = library.add_model(chair_model, "Oak chair", [], data_dir=data, owner=a.id)
-    failed = library.add_model(judged(chair_model, Verdict.FAILED, data.parent / "failed-files"),
+    chair = model_folders.add_model(chair_model, "Oak chair", [], data_dir=data, owner=a.id)
+    failed = model_folders.add_model(judged(chair_model, Verdict.FAILED, data.parent / "failed-files"),
                                "Oak lamp", [], data_dir=data, owner=a.id)
-    stool = library.add_model(chair_model, "Birch stool", [], data_dir=data, owner=b.id)
+    stool = model_folders.add_model(chair_model, "Birch stool", [], data_dir=data, owner=b.id)
     with running_server(data, device) as base:
         yield base, data, boss, a, b, chair, failed, stool
 

@@ -21,7 +21,7 @@ from test_webapp_http import running_server
 
 import pipeline
 from tests.polling import wait_for
-from webapp import jobs, library
+from webapp import jobs, library, model_folders
 from webapp.jobs import JobStatus
 
 from tests.browsing import VIEWPORTS as SIZES  # noqa: E402
@@ -37,9 +37,9 @@ def shop(tmp_path_factory, chair_model, chair_photo, device):
     (filled before it starts, so no worker claims the failed job)."""
     data = tmp_path_factory.mktemp("library-data")
     for name in NAMES:
-        library.add_model(chair_model, name, [], data_dir=data)
+        model_folders.add_model(chair_model, name, [], data_dir=data)
         time.sleep(0.01)  # distinct times: "newest first" has one answer
-    doomed = {size: library.add_model(chair_model, f"Stool to delete ({size})", [], data_dir=data).share_id
+    doomed = {size: model_folders.add_model(chair_model, f"Stool to delete ({size})", [], data_dir=data).share_id
               for size in SIZES}
     photo = chair_photo.read_bytes()
     failed = {}

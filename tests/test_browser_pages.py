@@ -27,11 +27,11 @@ NOT_FOUND = "Page not found"
 def site(tmp_path_factory, chair_model, device):
     """A server whose library holds one model ("Oak chair") and whose queue one failed job ("Blue vase")."""
     import pipeline
-    from webapp import jobs, library
+    from webapp import jobs, model_folders
     from webapp.jobs import JobStatus
 
     data = tmp_path_factory.mktemp("pages-data")
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=data)
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=data)
     failed = jobs.submit([("IMG_2001.jpg", b"\xff\xd8 not really a photo")], "Blue vase", pipeline.Options(),
                          data_dir=data)
     jobs.update(data, failed, status=JobStatus.FAILED, finished=time.time(), error="No object found in IMG_2001.jpg.")

@@ -32,14 +32,14 @@ SIZES = {**VIEWPORTS, "phone": {**VIEWPORTS["phone"], "user_agent": PIXEL_UA}}
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, chair_model, device):
     """A server with one published model (the chair, 0.85 m tall) and the shop's settings."""
-    from webapp import library, shop, trash
+    from webapp import library, model_folders, shop, trash
 
     data = tmp_path_factory.mktemp("share-data")
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=data)
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=data)
     assert model.shared
-    expired = library.add_model(chair_model, "Old stool", [], data_dir=data)
+    expired = model_folders.add_model(chair_model, "Old stool", [], data_dir=data)
     library.set_link(expired.share_id, "", time.time() - 60, data)
-    taken_down = library.add_model(chair_model, "Old lamp", [], data_dir=data)
+    taken_down = model_folders.add_model(chair_model, "Old lamp", [], data_dir=data)
     trash.move(taken_down.share_id, data)
     shop.save(data, name="Oak & Co", website="https://oak.example/")
     with running_server(data, device) as base:

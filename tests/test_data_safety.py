@@ -27,7 +27,7 @@ import pytest
 
 import pipeline
 from tests.test_webapp_http import ROOT, free_port, running_server
-from webapp import doctor, jobs, library, lock, sanitize, store
+from webapp import doctor, jobs, library, lock, model_folders, sanitize, store
 
 HOUR = 3600.0
 
@@ -39,7 +39,7 @@ HOUR = 3600.0
 def five(chair_model, chair_photo, tmp_path_factory) -> tuple[Path, list[str]]:
     """A data folder with 5 published models (checkpointed: no -wal left) and their share ids."""
     data = tmp_path_factory.mktemp("five")
-    ids = [library.add_model(chair_model, f"Chair {i}", [chair_photo], data_dir=data).share_id for i in range(5)]
+    ids = [model_folders.add_model(chair_model, f"Chair {i}", [chair_photo], data_dir=data).share_id for i in range(5)]
     return data, ids
 
 
@@ -145,7 +145,7 @@ def test_cleanup_deletes_only_old_temporary_folders(five, tmp_path):
         (path / "x.bin").write_bytes(b"x")
     for path in (old_in, old_del, unknown, *store.model_folders(data)):
         _age(path)
-    assert library.remove_orphans(data) == 2
+    assert model_folders.remove_orphans(data) == 2
     assert not old_in.exists() and not old_del.exists() and young_in.exists() and unknown.exists()
     assert sorted(m.share_id for m in library.list_models(data)) == sorted(ids)
     assert len(store.model_folders(data)) == 6  # five models and the unknown folder, all kept
@@ -230,7 +230,7 @@ def test_share_links_work_on_a_full_disk_and_publish_says_so(five, chair_photo, 
 _READ_AND_PUBLISH = """
 import resource, sys, pipeline
 from pathlib import Path
-from webapp import library, store
+from webapp import library, model_folders, store
 data, sid, photo, device, limit = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4], sys.argv[5]
 result = None
 if limit:  # make the model before the kernel refuses every write
@@ -244,7 +244,7 @@ try:
     if result is None:
         out = Path(__import__("tempfile").mkdtemp()) / "m.glb"
         result = pipeline.reconstruct([photo], out, pipeline.Options(quality="fast", texture_size=256), device=device)
-    library.publish(result, "New", [photo], data_dir=data)
+    model_folders.publish(result, "New", [photo], data_dir=data)
     print("published")
 except library.LibraryError as error:
     print(error)
@@ -364,7 +364,7 @@ def _plinth(data: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_backup_while_serving_and_restore_round_trip(chair_model, chair_photo, tmp_path):
     data = tmp_path / "data"
-    ids = [library.add_model(chair_model, f"Lamp {i}", [chair_photo], data_dir=data).share_id for i in range(2)]
+    ids = [model_folders.add_model(chair_model, f"Lamp {i}", [chair_photo], data_dir=data).share_id for i in range(2)]
     archive = tmp_path / "library.tar"
     with running_server(data) as base:
         made_at = _plinth(data, "backup", str(archive))
@@ -451,14 +451,14 @@ def test_deleting_a_model_deletes_its_job_record_and_uploads(chair_model, chair_
     job_id = jobs.submit([("front.jpg", gps_photo)], "Chair", pipeline.Options(), data_dir=data)
     job_dir = data / "jobs" / job_id
     uploads = jobs.get_job(job_id, data).photos
-    model = library.add_model(chair_model, "Chair", uploads, data_dir=data, job_id=job_id)
-    keep = library.add_model(chair_model, "Other", [chair_photo], data_dir=data)
+    model = model_folders.add_model(chair_model, "Chair", uploads, data_dir=data, job_id=job_id)
+    keep = model_folders.add_model(chair_model, "Other", [chair_photo], data_dir=data)
     from PIL import Image
 
     kept_photo = next((model.folder / "photos").iterdir())
     assert not Image.open(kept_photo).getexif().get_ifd(0x8825)  # the model's copy has no GPS either
     assert Image.open(kept_photo).getexif().get(0x0112) == 6
-    assert library.delete_model(model.share_id, data)
+    assert model_folders.delete_model(model.share_id, data)
     assert jobs.get_job(job_id, data) is None and not job_dir.exists() and not model.folder.exists()
     assert not list((data / "models").glob(".deleted-*"))
     # nothing of it can come back: no manifest is left for a rebuild to find
@@ -469,6 +469,6 @@ def test_deleting_a_model_deletes_its_job_record_and_uploads(chair_model, chair_
     assert doctor.check(data)[1] == 0
     # a worker withdrawing a model whose job failed keeps that job's record and photos for Try again
     other_job = jobs.submit([("front.jpg", gps_photo)], "Again", pipeline.Options(), data_dir=data)
-    withdrawn = library.add_model(chair_model, "Again", [chair_photo], data_dir=data, job_id=other_job)
-    assert library.delete_model(withdrawn.share_id, data, with_job=False)
+    withdrawn = model_folders.add_model(chair_model, "Again", [chair_photo], data_dir=data, job_id=other_job)
+    assert model_folders.delete_model(withdrawn.share_id, data, with_job=False)
     assert jobs.get_job(other_job, data).photos and library.get_model(withdrawn.share_id, data) is None

@@ -15,7 +15,7 @@ import pipeline
 from tests.merchants import cookie
 from tests.signing import signed_in_apptest
 from tests.test_webapp_apptest import APP
-from webapp import accounts, jobs, library, routes, shop, trash
+from webapp import accounts, jobs, library, model_folders, routes, shop, trash
 from webapp.jobs import JobStatus
 
 
@@ -23,9 +23,9 @@ from webapp.jobs import JobStatus
 def shelves(two_merchants, app_data, chair_model, chair_photo):
     """A's chair and B's stool (published), A's lamp in the Trash and A's vase job that failed."""
     m = two_merchants
-    a_chair = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=m.a.id)
-    b_stool = library.add_model(chair_model, "Birch stool", [], data_dir=app_data, owner=m.b.id)
-    a_lamp = library.add_model(chair_model, "Oak lamp", [], data_dir=app_data, owner=m.a.id)
+    a_chair = model_folders.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=m.a.id)
+    b_stool = model_folders.add_model(chair_model, "Birch stool", [], data_dir=app_data, owner=m.b.id)
+    a_lamp = model_folders.add_model(chair_model, "Oak lamp", [], data_dir=app_data, owner=m.a.id)
     assert trash.move(a_lamp.share_id, app_data)
     a_job = jobs.submit([("front.jpg", chair_photo.read_bytes())], "Oak vase", pipeline.Options(quality="fast"),
                         data_dir=app_data, owner=m.a.id)
@@ -207,7 +207,7 @@ def test_the_private_preview_is_only_for_its_merchant(shelves, app_data):
 
 def test_the_shop_of_a_server_from_before_accounts_goes_to_the_first_owner(app_data, chair_model):
     data = app_data
-    old = library.add_model(chair_model, "Oak chair", [], data_dir=data)
+    old = model_folders.add_model(chair_model, "Oak chair", [], data_dir=data)
     shop.save(data, name="Oak & Co", website="https://oak.example/")
     from tests.test_shop import _jpeg_with_gps
 

@@ -21,7 +21,7 @@ import pytest
 import pipeline
 from tests.polling import wait_for
 from tests.test_webapp_http import running_server
-from webapp import jobs, library, limits, store, workers
+from webapp import job_photos, job_runs, jobs, library, limits, model_folders, store, workers
 from webapp.jobs import JobRefused, JobStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def test_a_jobs_child_dies_with_a_killed_server(tmp_path, photo, device):
         os.kill(server_pid, signal.SIGKILL)
         wait_for(lambda: not _alive(pid), 5, f"child {pid} to die with its server {server_pid}")
     # the next start gives its verdict, and nothing changes it afterwards
-    assert jobs.recover(tmp_path) == 1
+    assert job_runs.recover(tmp_path) == 1
     time.sleep(1.0)
     job = jobs.get_job(job_id, tmp_path)
     assert job.status is JobStatus.FAILED and job.error == jobs.RESTART_MESSAGE and job.photos
@@ -96,11 +96,11 @@ def test_a_restarted_servers_verdict_is_final(tmp_path, photo, device):
     """A child the restart could not stop (no pid on record) finds its job failed: it stops and
     writes nothing; before, it wrote "cancelled" over "failed, server restarted"."""
     job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
-    assert jobs.claim(tmp_path, device) == job_id
+    assert job_runs.claim(tmp_path, device) == job_id
     child = _start_child(tmp_path, job_id, device, tmp_path / "child.log")
     try:
         wait_for(lambda: jobs.get_job(job_id, tmp_path).stage, 60, "the child's first progress")
-        assert jobs.recover(tmp_path) == 1
+        assert job_runs.recover(tmp_path) == 1
         assert child.wait(60) == 0
     finally:
         child.kill()
@@ -113,12 +113,12 @@ def test_a_restarted_servers_verdict_is_final(tmp_path, photo, device):
 
 def test_recover_stops_the_old_servers_child(tmp_path, photo, device):
     job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=tmp_path)
-    assert jobs.claim(tmp_path, device) == job_id
+    assert job_runs.claim(tmp_path, device) == job_id
     child = _start_child(tmp_path, job_id, device, tmp_path / "child.log")
     try:
         jobs.update(tmp_path, job_id, pid=child.pid)
         wait_for(lambda: jobs.get_job(job_id, tmp_path).stage, 60, "the child's first progress")
-        assert jobs.recover(tmp_path) == 1
+        assert job_runs.recover(tmp_path) == 1
         assert child.wait(5) == -signal.SIGKILL
     finally:
         child.kill()
@@ -127,14 +127,14 @@ def test_recover_stops_the_old_servers_child(tmp_path, photo, device):
 
 def test_finish_keeps_the_first_verdict(tmp_path):
     job_id = jobs.submit([("a.jpg", b"\xff\xd8 x")], "Lamp", pipeline.Options(), data_dir=tmp_path)
-    assert not jobs.finish(tmp_path, job_id, JobStatus.FAILED, error="x")  # queued: not running yet
-    jobs.claim(tmp_path, None)
-    assert jobs.finish(tmp_path, job_id, JobStatus.FAILED, error=jobs.RESTART_MESSAGE)
-    assert not jobs.finish(tmp_path, job_id, JobStatus.CANCELLED, message="Stopped")
-    assert jobs.record_progress(tmp_path, job_id, "mesh", 0.5, "late") is JobStatus.FAILED
+    assert not job_runs.finish(tmp_path, job_id, JobStatus.FAILED, error="x")  # queued: not running yet
+    job_runs.claim(tmp_path, None)
+    assert job_runs.finish(tmp_path, job_id, JobStatus.FAILED, error=jobs.RESTART_MESSAGE)
+    assert not job_runs.finish(tmp_path, job_id, JobStatus.CANCELLED, message="Stopped")
+    assert job_runs.record_progress(tmp_path, job_id, "mesh", 0.5, "late") is JobStatus.FAILED
     job = jobs.get_job(job_id, tmp_path)
     assert (job.status, job.error, job.stage) == (JobStatus.FAILED, jobs.RESTART_MESSAGE, "")
-    assert jobs.record_progress(tmp_path, "no-such-job-id", "mesh", 0.5, "") is None
+    assert job_runs.record_progress(tmp_path, "no-such-job-id", "mesh", 0.5, "") is None
 
 
 # ---------------------------------------------------------------- stop and the time limit
@@ -175,7 +175,7 @@ def test_time_limit_by_photos_and_quality(monkeypatch):
 
 @pytest.mark.slow
 def test_a_job_over_its_time_limit_fails_plainly(tmp_path, photo, chair_model, worker_pool, monkeypatch):
-    earlier = library.add_model(chair_model, "Earlier", [], data_dir=tmp_path)
+    earlier = model_folders.add_model(chair_model, "Earlier", [], data_dir=tmp_path)
     before = {p.name: p.read_bytes() for p in earlier.folder.iterdir() if p.is_file()}
     monkeypatch.setenv("PLINTH_JOB_TIME_LIMIT_S", "2")
     job_id = jobs.submit([("front.jpg", photo)], "Slow chair", FAST, data_dir=tmp_path)
@@ -267,15 +267,15 @@ def test_purge_deletes_photos_no_job_needs(tmp_path, monkeypatch):
         with store.connect(tmp_path) as con:  # run each in turn, as a worker would
             con.execute("UPDATE jobs SET status='running' WHERE id=?", (ids[key],))
     day = 86400.0
-    jobs.finish(tmp_path, ids["done"], JobStatus.DONE)
-    jobs.finish(tmp_path, ids["old_failed"], JobStatus.FAILED, error="x", finished=time.time() - 8 * day)
-    jobs.finish(tmp_path, ids["new_failed"], JobStatus.FAILED, error="x", finished=time.time() - 6 * day)
-    jobs.finish(tmp_path, ids["old_cancelled"], JobStatus.CANCELLED, finished=time.time() - 30 * day)
+    job_runs.finish(tmp_path, ids["done"], JobStatus.DONE)
+    job_runs.finish(tmp_path, ids["old_failed"], JobStatus.FAILED, error="x", finished=time.time() - 8 * day)
+    job_runs.finish(tmp_path, ids["new_failed"], JobStatus.FAILED, error="x", finished=time.time() - 6 * day)
+    job_runs.finish(tmp_path, ids["old_cancelled"], JobStatus.CANCELLED, finished=time.time() - 30 * day)
     stray_old, stray_new = tmp_path / "jobs" / "rowGoneLongAgo", tmp_path / "jobs" / "beingSubmittedNow"
     for stray in (stray_old, stray_new):
         (stray / "photos").mkdir(parents=True)
     _age(stray_old, 2 * 3600)
-    assert jobs.purge(tmp_path) == 4
+    assert job_photos.purge(tmp_path) == 4
     assert not stray_old.exists() and stray_new.exists()
     kept = {k: jobs.get_job(i, tmp_path) for k, i in ids.items()}
     assert {k for k, j in kept.items() if j.photos} == {"new_failed", "queued"}
@@ -287,7 +287,7 @@ def test_purge_deletes_photos_no_job_needs(tmp_path, monkeypatch):
     assert jobs.get_job(jobs.retry(ids["new_failed"], tmp_path), tmp_path).photos
     assert jobs.retry("noSuchJobAtAll", tmp_path) is None
     # two days later the newer failure goes too, and so does the folder that never got its row
-    assert jobs.purge(tmp_path, now=time.time() + 2 * day) == 2
+    assert job_photos.purge(tmp_path, now=time.time() + 2 * day) == 2
     assert jobs.get_job(ids["new_failed"], tmp_path).photos_deleted and not stray_new.exists()
 
 
@@ -338,7 +338,8 @@ def test_a_full_disk_while_making_fails_plainly_and_keeps_earlier_models(tmp_pat
     """The whole data folder on a disk where the photos fit but the new model does not."""
     monkeypatch.setattr(limits, "MIN_FREE_MB", 0.0)  # let the upload in: the job is what meets the full disk
     with small_disk(tmp_path / "disk", 1536) as data:
-        earlier = library.get_model(library.publish(chair_model, "Earlier", [], data_dir=data).rsplit("/", 1)[1], data)
+        url = model_folders.publish(chair_model, "Earlier", [], data_dir=data)
+        earlier = library.get_model(url.rsplit("/", 1)[1], data)
         before = earlier.file("model.glb").read_bytes()
         job_id = jobs.submit([("front.jpg", photo)], "Chair", FAST, data_dir=data)
         worker_pool(data)

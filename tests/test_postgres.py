@@ -21,7 +21,7 @@ import pytest
 
 from tests.postgres_db import pg, server  # noqa: F401  (fixtures)
 from tests.services import free_port
-from webapp import accounts, backup, db_sql, doctor, jobs, library, schema, store
+from webapp import accounts, backup, db_sql, doctor, jobs, library, model_folders, schema, store
 from webapp.jobs import JobStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,7 +209,7 @@ def test_a_forked_child_gets_its_own_pool_and_the_parents_keeps_working(pg):
 
 
 def test_a_database_that_is_down_falls_back_to_the_manifests_for_reads(pg, chair_model, monkeypatch):
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=pg.data)
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=pg.data)
     monkeypatch.setenv("PLINTH_DATABASE_URL", f"postgresql://plinth:secret@127.0.0.1:{free_port()}/plinth")
     assert [m.share_id for m in library.list_models(pg.data)] == [model.share_id]  # share links keep working
     assert library.get_model(model.share_id, pg.data).name == "Oak chair"

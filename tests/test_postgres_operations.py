@@ -21,7 +21,8 @@ import test_webapp_jobs as existing_jobs  # noqa: E402
 
 import pipeline  # noqa: E402
 from tests.postgres_db import db, pg, server  # noqa: E402, F401  (fixtures)
-from webapp import accounts, jobs, library, shop, signin, store, trash  # noqa: E402
+from webapp import (  # noqa: E402
+    accounts, job_photos, job_runs, jobs, library, model_folders, shop, signin, store, trash)
 from webapp.api import tokens, webhooks  # noqa: E402
 from webapp.jobs import JobStatus  # noqa: E402
 
@@ -79,20 +80,22 @@ def test_jobs_submit_claim_progress_finish_cancel_and_list(db):
     first = jobs.submit(PHOTOS, "First", pipeline.Options(quality="fast"), data_dir=db, owner=ana.id)
     second = jobs.submit(PHOTOS, "Second", pipeline.Options(), data_dir=db)
     assert jobs.get_job(second, db).position == 2 and jobs.get_job(first, db).options.quality == "fast"
-    assert jobs.claim(db, "cpu") == first and jobs.get_job(second, db).position == 1
-    assert jobs.record_progress(db, first, "segment", 0.25, "Photo 1 of 2") is JobStatus.RUNNING
+    assert job_runs.claim(db, "cpu") == first and jobs.get_job(second, db).position == 1
+    assert job_runs.record_progress(db, first, "segment", 0.25, "Photo 1 of 2") is JobStatus.RUNNING
     job = jobs.get_job(first, db)
     assert (job.status, job.stage, job.fraction, job.message, job.owner) == (
         JobStatus.RUNNING, "segment", 0.25, "Photo 1 of 2", ana.id)
-    assert jobs.finish(db, first, JobStatus.DONE, share_id="s" * 22) and not jobs.finish(db, first, JobStatus.FAILED)
+    assert job_runs.finish(db, first, JobStatus.DONE, share_id="s" * 22)
+    assert not job_runs.finish(db, first, JobStatus.FAILED)
     assert jobs.get_job(first, db).finished is not None and jobs.get_job(first, db).share_id == "s" * 22
-    assert jobs.record_progress(db, first, "late", 0.9, "") is JobStatus.DONE  # a verdict is never overwritten
+    assert job_runs.record_progress(db, first, "late", 0.9, "") is JobStatus.DONE  # a verdict is never overwritten
     jobs.cancel(second, db)
-    assert jobs.get_job(second, db).status is JobStatus.CANCELLED and jobs.claim(db, "cpu") is None
+    assert jobs.get_job(second, db).status is JobStatus.CANCELLED and job_runs.claim(db, "cpu") is None
     assert [j.id for j in jobs.list_jobs((JobStatus.DONE, JobStatus.CANCELLED), db)] == [second, first]
     assert [j.id for j in jobs.list_jobs((JobStatus.DONE, JobStatus.CANCELLED), db, owner=ana.id)] == [first]
     assert [j.id for j in jobs.needing_attention(db)] == [second]
-    assert jobs.get_owned(first, ana, db).id == first and jobs.discard(second, db) and jobs.get_job(second, db) is None
+    assert jobs.get_owned(first, ana, db).id == first
+    assert job_photos.discard(second, db) and jobs.get_job(second, db) is None
 
 
 def test_two_claimers_never_get_the_same_job(db):
@@ -102,7 +105,7 @@ def test_two_claimers_never_get_the_same_job(db):
 
     def claimer(mine: list[str]) -> None:
         start.wait()
-        while (job_id := jobs.claim(db, "cpu")) is not None:
+        while (job_id := job_runs.claim(db, "cpu")) is not None:
             mine.append(job_id)
 
     threads = [threading.Thread(target=claimer, args=(mine,)) for mine in claimed]
@@ -124,7 +127,7 @@ def test_a_claimer_that_loses_the_race_for_the_oldest_job_takes_the_next(pg):
     got = []
     with psycopg.connect(pg.url) as other:  # another worker's claim of the oldest, not yet committed
         other.execute("UPDATE jobs SET status = 'running' WHERE id = %s", (first,))
-        claimer = threading.Thread(target=lambda: got.append(jobs.claim(pg.data, "cpu")))
+        claimer = threading.Thread(target=lambda: got.append(job_runs.claim(pg.data, "cpu")))
         claimer.start()
         with psycopg.connect(pg.url, autocommit=True) as watch:
             for _ in range(200):  # until the claim waits on that row's lock
@@ -142,7 +145,7 @@ def test_a_claimer_that_loses_the_race_for_the_oldest_job_takes_the_next(pg):
 def test_library_add_list_rename_trash_restore_and_owned(db, chair_model, chair_photo):
     ana = accounts.add_user(db, "ana@shop.example", PASSWORD, role=accounts.Role.OWNER)
     bo = accounts.add_user(db, "bo@shop.example", PASSWORD)
-    model = library.add_model(chair_model, "Oak chair", [chair_photo], data_dir=db, owner=bo.id)
+    model = model_folders.add_model(chair_model, "Oak chair", [chair_photo], data_dir=db, owner=bo.id)
     assert [m.share_id for m in library.list_models(db)] == [model.share_id]
     assert library.list_models(db, owner=ana.id) == [] and library.get_owned(model.model_id, bo, db) == model
     assert library.get_owned(model.model_id, ana, db) == model  # the owner sees every merchant's models
@@ -156,7 +159,7 @@ def test_library_add_list_rename_trash_restore_and_owned(db, chair_model, chair_
     assert library.list_models(db) == [] and library.share_status(model.share_id, db) is library.ShareStatus.TRASHED
     assert library.get_owned(model.model_id, bo, db) is None and library.get_owned(model.model_id, bo, db, trashed=True)
     assert trash.restore(model.share_id, db) and library.get_model(model.share_id, db).name == "Walnut chair"
-    assert library.delete_model(model.share_id, db) and library.get_model(model.share_id, db) is None
+    assert model_folders.delete_model(model.share_id, db) and library.get_model(model.share_id, db) is None
     assert not model.folder.exists()
 
 

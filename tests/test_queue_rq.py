@@ -294,7 +294,7 @@ def test_with_one_retry_a_second_worker_finishes_a_killed_workers_job(queue_env,
 
 
 def test_a_restarted_web_server_leaves_remote_jobs_alone_and_reaps_dead_workers(queue_env, tmp_path, monkeypatch):
-    """With PLINTH_QUEUE, the server's start-up runs no worker threads and no jobs.recover: a job
+    """With PLINTH_QUEUE, the server's start-up runs no worker threads and no job_runs.recover: a job
     running on a live worker stays running; the server's reaper settles one whose worker died."""
     monkeypatch.setattr(rq_engine, "REAP_EVERY_S", 0.2)
     alive = rq_worker.Heartbeat(rq_worker.Identity(name="alive", queue=QueueName.CPU, device="cpu", host="h",

@@ -14,7 +14,7 @@ import time
 import pytest
 from PIL import Image
 
-from webapp import ar_page, library, sanitize, shop, store
+from webapp import ar_page, library, model_folders, sanitize, shop, store
 from webapp.ar_page import LinkState
 
 
@@ -94,7 +94,7 @@ def test_good_web_addresses(tmp_path):
 
 
 def test_link_settings_round_trip_through_the_manifest(chair_model, tmp_path):
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=tmp_path)
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=tmp_path)
     assert (model.product_url, model.expires, model.expired()) == ("", None, False)
     until = time.time() + 3600
     assert library.set_link(model.share_id, "https://oak.example/p/1", until, tmp_path)
@@ -138,7 +138,7 @@ def _page(page: str, **query):
 
 
 def test_model_page_offers_the_snippets_and_saves_the_link_settings(chair_model, app_data):
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data)
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=app_data)
     at = _page("views/model.py", id=model.model_id)
     assert not at.exception
     codes = [c.value for c in at.code]

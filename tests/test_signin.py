@@ -34,11 +34,11 @@ WRONG = "That e-mail address and password do not match an account."
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, chair_model):
     """A server whose data folder has the owner account and one published model."""
-    from webapp import library
+    from webapp import model_folders
 
     data = tmp_path_factory.mktemp("signin")
     accounts.add_user(data, *TEST_OWNER, role=accounts.Role.OWNER, name="Ana")
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=data)
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=data)
     with running_server(data) as base:
         yield base, data, model
 

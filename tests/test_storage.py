@@ -25,7 +25,7 @@ from PIL import Image
 import pipeline
 from tests.services import free_port, s3_server
 from tests.test_webapp_http import ROOT, running_server
-from webapp import adjust, doctor, jobs, library, shop, storage, store, trash
+from webapp import adjust, doctor, job_photos, job_runs, jobs, library, model_folders, shop, storage, store, trash
 from webapp.jobs import JobStatus
 
 FAST = pipeline.Options(size=pipeline.KnownSize("height", 0.85), quality="fast", texture_size=512)
@@ -255,7 +255,7 @@ def test_a_model_made_on_one_machine_is_served_by_another_through_the_storage(sh
     shop.set_logo(a, _logo())
 
     # B: a worker machine with nothing of the job: its child pulls the photos, pushes the model.
-    assert jobs.claim(a, "cpu") == job_id
+    assert job_runs.claim(a, "cpu") == job_id
     child_env = {k: v for k, v in os.environ.items() if k != "PLINTH_JOB_PARENT_PID"}
     run = subprocess.run([sys.executable, "-m", "webapp.workers", str(b), job_id, "cpu"], check=False,
                          cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=300)
@@ -296,7 +296,7 @@ def test_a_model_made_on_one_machine_is_served_by_another_through_the_storage(sh
         assert httpx.get(f"{url}/ar/{job.share_id}", timeout=30).status_code == 404
     # C's cached copy (manifest included) never brings it back: a cache folder without a row is not a lost row.
     assert (c / folder / "manifest.json").is_file() and (c / folder / "model.glb").is_file()
-    library.remove_orphans(c)
+    model_folders.remove_orphans(c)
     store.open_library(c, force=True)
     assert library.get_model(job.share_id, c, trashed=True) is None
     lines, left = doctor.check(c, stale_s=0)
@@ -316,7 +316,7 @@ def test_kept_photos_are_tried_again_discarded_and_purged_from_another_machine(s
     monkeypatch.setenv("PLINTH_DATABASE_URL", f"sqlite://{tmp_path / 'shared.sqlite3'}")
     first, second = _jpeg((200, 30, 30)), _jpeg((30, 200, 30))
     job_id = jobs.submit([("IMG_1.jpg", first), ("IMG_2.jpg", second)], "Vase", FAST, data_dir=a)
-    assert jobs.claim(a, None) == job_id and jobs.finish(a, job_id, JobStatus.FAILED, error="Too blurry.")
+    assert job_runs.claim(a, None) == job_id and job_runs.finish(a, job_id, JobStatus.FAILED, error="Too blurry.")
     stored = _stored(a, f"jobs/{job_id}/photos/001/IMG_2.jpg")
 
     # C never had the photos: Try again pulls them from the storage, and stores the new job's.
@@ -327,13 +327,13 @@ def test_kept_photos_are_tried_again_discarded_and_purged_from_another_machine(s
     assert _stored(a, f"jobs/{new_id}/photos/000/IMG_2.jpg") == stored
 
     # "Delete these photos" on C: gone from the storage too, not only from C's copy.
-    assert jobs.discard(job_id, c) and not storage.exists(a, f"jobs/{job_id}")
+    assert job_photos.discard(job_id, c) and not storage.exists(a, f"jobs/{job_id}")
 
     # Past its retention, the new job's photos go, purged by A, which never had a copy of them.
     jobs.update(c, new_id, status=JobStatus.CANCELLED, finished=1.0)
     assert not (a / "jobs" / new_id).exists()
-    assert jobs.purge(a) == 1 and not storage.exists(a, f"jobs/{new_id}")
-    assert jobs.purge(c) == 1 and jobs.get_job(new_id, c).photos_deleted  # C's own copy goes by the same rule
+    assert job_photos.purge(a) == 1 and not storage.exists(a, f"jobs/{new_id}")
+    assert job_photos.purge(c) == 1 and jobs.get_job(new_id, c).photos_deleted  # C's own copy goes by the same rule
 
 
 def test_photos_that_cannot_be_stored_are_refused_and_leave_nothing(tmp_path, monkeypatch):
@@ -353,7 +353,7 @@ def test_a_failed_jobs_kept_photos_show_on_a_web_server_that_never_had_them(shar
     a, c = tmp_path / "a", tmp_path / "c"
     monkeypatch.setenv("PLINTH_DATABASE_URL", f"sqlite://{tmp_path / 'shared.sqlite3'}")
     job_id = jobs.submit([("IMG_7.jpg", _jpeg((9, 9, 200)))], "Lamp", FAST, data_dir=a)
-    assert jobs.claim(a, None) == job_id and jobs.finish(a, job_id, JobStatus.FAILED, error="Too dark.")
+    assert job_runs.claim(a, None) == job_id and job_runs.finish(a, job_id, JobStatus.FAILED, error="Too dark.")
     assert [job.id for job in jobs.needing_attention(c)] == [job_id]
     job = jobs.get_job(job_id, c)
     assert not job.photos_deleted and [name for _, name in job.named_photos] == ["IMG_7.jpg"]

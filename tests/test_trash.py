@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import pipeline
-from webapp import jobs, library, routes, store, trash
+from webapp import job_photos, job_runs, jobs, library, model_folders, routes, store, trash
 from webapp.jobs import JobStatus
 from webapp.library import ShareStatus
 
@@ -28,7 +28,7 @@ def data(tmp_path, monkeypatch):
 
 
 def _add(chair_model, data, name="Oak chair", photo=None, job_id=None) -> library.Model:
-    return library.add_model(chair_model, name, [photo] if photo else [], data_dir=data, job_id=job_id)
+    return model_folders.add_model(chair_model, name, [photo] if photo else [], data_dir=data, job_id=job_id)
 
 
 def _client() -> TestClient:
@@ -78,9 +78,9 @@ def test_share_page_and_files_answer_no_longer_available_then_work_again_after_r
 
 def test_purge_deletes_for_good_only_after_30_days(chair_model, chair_photo, data):
     job_id = jobs.submit([("front.jpg", chair_photo.read_bytes())], "Oak chair", pipeline.Options(), data_dir=data)
-    jobs.claim(data, None)
+    job_runs.claim(data, None)
     old = _add(chair_model, data, "Old", photo=chair_photo, job_id=job_id)
-    jobs.finish(data, job_id, JobStatus.DONE, share_id=old.share_id)
+    job_runs.finish(data, job_id, JobStatus.DONE, share_id=old.share_id)
     recent, live = _add(chair_model, data, "Recent"), _add(chair_model, data, "Live")
     now = time.time()
     trash.move(old.share_id, data, now=now - 31 * DAY)
@@ -91,8 +91,8 @@ def test_purge_deletes_for_good_only_after_30_days(chair_model, chair_photo, dat
     assert not old.folder.exists() and jobs.get_job(job_id, data) is None  # files, photos and job go
     assert library.get_model(recent.share_id, data, trashed=True).trashed
     assert library.get_model(live.share_id, data) is not None
-    # the server's own clean-up (jobs.purge, run at start and by the janitor) empties the Trash too
-    jobs.purge(data, now=now + 2 * DAY)
+    # the server's own clean-up (job_photos.purge, run at start and by the janitor) empties the Trash too
+    job_photos.purge(data, now=now + 2 * DAY)
     assert library.share_status(recent.share_id, data) is ShareStatus.UNKNOWN and not recent.folder.exists()
     assert library.get_model(live.share_id, data) is not None
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import pipeline
 from tests.signing import signed_in_apptest  # noqa: E402
-from webapp import jobs, library, store, ui, workers
+from webapp import job_photos, jobs, library, store, ui, workers
 from webapp.jobs import JobStatus
 
 APP = str(Path(__file__).resolve().parent.parent / "webapp" / "app.py")
@@ -116,7 +116,7 @@ def test_a_failed_job_whose_photos_were_purged_says_so_instead_of_try_again(app_
     job_id = _failed_job(app_data)
     old = time.time() - 8 * 86400  # past the 7-day retention
     jobs.update(app_data, job_id, created=old, finished=old)
-    assert jobs.purge(app_data) >= 1
+    assert job_photos.purge(app_data) >= 1
     at = signed_in_apptest(APP, default_timeout=30)
     at.query_params["job"] = job_id
     at.run()

@@ -1,4 +1,4 @@
-"""One real multi-photo job through the real job path (jobs.submit, jobs.claim, then
+"""One real multi-photo job through the real job path (jobs.submit, job_runs.claim, then
 workers.run_job, the child's entry, in this process) with the merchant's own file names, while a
 watcher reads the job record every 0.1 s as the progress page does."""
 
@@ -16,7 +16,7 @@ from PIL import Image
 
 import pipeline
 from tests.test_report import assert_plain
-from webapp import eta, jobs, library, workers
+from webapp import eta, job_runs, jobs, library, workers
 from webapp.jobs import JobStatus
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def real_job(bench, tmp_path_factory, device) -> Run:
     Image.new("RGB", (1024, 768), (128, 128, 128)).save(blank, "JPEG")
     files = [(name, path.read_bytes()) for name, path in zip(NAMES, images)] + [(NAMES[-1], blank.getvalue())]
     job_id = jobs.submit(files, "Water bottle", pipeline.Options(quality="fast"), data_dir=data)
-    assert jobs.claim(data, device) == job_id
+    assert job_runs.claim(data, device) == job_id
 
     seen: list[Seen] = []
     stop = threading.Event()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import pipeline
-from webapp import jobs, store
+from webapp import job_photos, job_runs, jobs, store
 from webapp.jobs import JobStatus
 
 PHOTOS = [("front.jpg", b"\xff\xd8 not decoded here"), ("side.png", b"\x89PNG also not decoded")]
@@ -62,17 +62,17 @@ def test_job_rows_written_before_options_were_pipeline_options_are_read(tmp_path
 def test_progress_and_cancel_as_the_child_sees_them(tmp_path):
     first = jobs.submit(PHOTOS, "First", pipeline.Options(), data_dir=tmp_path)
     second = jobs.submit(PHOTOS, "Second", pipeline.Options(), data_dir=tmp_path)
-    assert jobs.claim(tmp_path, "cpu") == first  # oldest first
+    assert job_runs.claim(tmp_path, "cpu") == first  # oldest first
     assert jobs.get_job(first, tmp_path).status is JobStatus.RUNNING
     assert jobs.get_job(second, tmp_path).position == 1
-    assert jobs.record_progress(tmp_path, first, "segment", 0.5, "Photo 1 of 2") is JobStatus.RUNNING
+    assert job_runs.record_progress(tmp_path, first, "segment", 0.5, "Photo 1 of 2") is JobStatus.RUNNING
     job = jobs.get_job(first, tmp_path)
     assert (job.stage, job.fraction, job.message) == ("segment", 0.5, "Photo 1 of 2")
     jobs.cancel(first, tmp_path)
-    assert jobs.record_progress(tmp_path, first, "segment", 0.6, "") is JobStatus.CANCELLING
+    assert job_runs.record_progress(tmp_path, first, "segment", 0.6, "") is JobStatus.CANCELLING
     jobs.cancel(second, tmp_path)
     assert jobs.get_job(second, tmp_path).status is JobStatus.CANCELLED  # queued: stops at once
-    assert jobs.claim(tmp_path, "cpu") is None
+    assert job_runs.claim(tmp_path, "cpu") is None
 
 
 @pytest.mark.parametrize("stored", ['{"size": {"axis": "height", "metres": "nan"}}', '{"max_megabytes": -1}',
@@ -85,7 +85,7 @@ def test_a_damaged_options_record_fails_that_job_plainly_and_spares_the_others(t
     jobs.update(tmp_path, bad, options=stored)
     assert jobs.get_job(bad, tmp_path).damaged and not jobs.get_job(good, tmp_path).damaged
     assert jobs.get_job(good, tmp_path).options.quality == "fast"
-    assert jobs.claim(tmp_path, "cpu") == bad
+    assert job_runs.claim(tmp_path, "cpu") == bad
     workers.run_job(str(tmp_path), bad, "cpu")  # the child's entry: it must not run the pipeline
     job = jobs.get_job(bad, tmp_path)
     assert job.status is JobStatus.FAILED and job.error == jobs.DAMAGED_MESSAGE and job.photos
@@ -167,10 +167,10 @@ def test_the_library_lists_running_and_failed_jobs_and_discards_photos_on_reques
     stopped = jobs.submit(PHOTOS, "Stopped", pipeline.Options(), data_dir=tmp_path)
     jobs.cancel(stopped, tmp_path)
     gone = _failed(tmp_path, name="Photos gone")
-    jobs.release_photos(tmp_path, gone)
+    job_photos.release_photos(tmp_path, gone)
     assert [j.id for j in jobs.list_jobs(jobs.ACTIVE, tmp_path)] == [running, queued]  # newest first
     assert [j.id for j in jobs.needing_attention(tmp_path)] == [stopped, failed]
-    assert not jobs.discard(queued, tmp_path)  # a job still to run is never discarded
-    assert jobs.discard(failed, tmp_path)
+    assert not job_photos.discard(queued, tmp_path)  # a job still to run is never discarded
+    assert job_photos.discard(failed, tmp_path)
     assert jobs.get_job(failed, tmp_path) is None and not (tmp_path / "jobs" / failed).exists()
     assert [j.id for j in jobs.needing_attention(tmp_path)] == [stopped]

@@ -18,7 +18,7 @@ import pytest
 import pipeline
 from tests.signing import signed_in_apptest  # noqa: E402
 from tests.polling import wait_for
-from webapp import jobs, library, listing, sanitize, store, trash, workers
+from webapp import job_runs, jobs, library, listing, model_folders, sanitize, store, trash, workers
 from webapp.jobs import JobStatus
 
 
@@ -94,8 +94,8 @@ def test_clean_usdz_keeps_64_byte_alignment(tmp_path):
 
 
 def test_publish_layout_share_ids_and_privacy(chair_model, chair_photo, tmp_path):
-    url1 = library.publish(chair_model, "Oak chair", [chair_photo], "floor", data_dir=tmp_path)
-    url2 = library.publish(chair_model, "Oak chair", [chair_photo], "wall", data_dir=tmp_path)
+    url1 = model_folders.publish(chair_model, "Oak chair", [chair_photo], "floor", data_dir=tmp_path)
+    url2 = model_folders.publish(chair_model, "Oak chair", [chair_photo], "wall", data_dir=tmp_path)
     sid1, sid2 = url1.rsplit("/", 1)[1], url2.rsplit("/", 1)[1]
     assert url1.startswith("http") and "/ar/" in url1 and sid1 != sid2
     assert len(sid1) >= 32  # 24 random bytes = 192 bits, URL-safe base64
@@ -120,19 +120,19 @@ def test_publish_layout_share_ids_and_privacy(chair_model, chair_photo, tmp_path
 
 
 def test_rename_delete_and_orphans(chair_model, chair_photo, tmp_path):
-    keep = library.add_model(chair_model, "Keep", [chair_photo], data_dir=tmp_path)
-    gone = library.add_model(chair_model, "Gone", [chair_photo], data_dir=tmp_path)
+    keep = model_folders.add_model(chair_model, "Keep", [chair_photo], data_dir=tmp_path)
+    gone = model_folders.add_model(chair_model, "Gone", [chair_photo], data_dir=tmp_path)
     assert library.rename_model(keep.share_id, "  New\nname <b>  ", tmp_path)
     assert library.get_model(keep.share_id, tmp_path).name == "New name <b>"
-    assert library.delete_model(gone.share_id, tmp_path)
+    assert model_folders.delete_model(gone.share_id, tmp_path)
     assert library.get_model(gone.share_id, tmp_path) is None and not gone.folder.exists()
-    assert not library.delete_model(gone.share_id, tmp_path)
+    assert not model_folders.delete_model(gone.share_id, tmp_path)
     # an id one character off a real one, and a path, find nothing
     near = keep.share_id[:-1] + ("A" if keep.share_id[-1] != "A" else "B")
     assert library.get_model(near, tmp_path) is None and library.get_model("../../etc", tmp_path) is None
     stray = tmp_path / "models" / ".incoming-crashed"
     stray.mkdir()
-    assert library.remove_orphans(tmp_path, min_age_s=0) == 1 and not stray.exists()
+    assert model_folders.remove_orphans(tmp_path, min_age_s=0) == 1 and not stray.exists()
     assert keep.file("model.glb") is not None
 
 
@@ -146,7 +146,7 @@ def test_queue_positions_cancel_and_restart_recovery(chair_photo, tmp_path):
     # a server died while ids[1] was running: on restart it is failed, with its photos kept
     with store.connect(tmp_path) as con:
         con.execute("UPDATE jobs SET status=? WHERE id=?", (JobStatus.RUNNING.value, ids[1]))
-    assert jobs.recover(tmp_path) == 1
+    assert job_runs.recover(tmp_path) == 1
     failed = jobs.get_job(ids[1], tmp_path)
     assert failed.status is JobStatus.FAILED and "photos are kept" in failed.error
     assert [p.read_bytes() for p in failed.photos] == [sanitize.strip_location(chair_photo.read_bytes())]
@@ -243,7 +243,7 @@ def test_the_library_shows_jobs_in_progress_and_needing_attention_with_their_pho
         app_data, chair_model, chair_photo):
     at = _library()
     photo = chair_photo.read_bytes()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     running = jobs.submit([("a.jpg", photo)], "Walnut stool", pipeline.Options(), data_dir=app_data,
                           owner=_mine(app_data))
     jobs.update(app_data, running, status=JobStatus.RUNNING, stage="texture", fraction=0.4,
@@ -300,7 +300,7 @@ def test_search_and_sort_the_library(app_data, chair_model):
     at = _library()
     sizes = {"Oak chair": 0.9, "Tall oak shelf": 1.8, "Blue vase": 0.3}
     for name, height in sizes.items():
-        model = library.add_model(chair_model, name, [], data_dir=app_data, owner=_mine(app_data))
+        model = model_folders.add_model(chair_model, name, [], data_dir=app_data, owner=_mine(app_data))
         with store.connect(app_data) as con:
             con.execute("UPDATE models SET height_m = ? WHERE share_id = ?", (height, model.share_id))
     at.run()
@@ -327,7 +327,7 @@ def test_search_and_sort_the_library(app_data, chair_model):
 
 def test_delete_warns_moves_to_the_trash_and_undo_restores(app_data, chair_model):
     at = _library()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     at.run()
     assert "Shoppers who have the link or QR code will see 'no longer available'" in _texts(at)
     delete = next(b for b in at.button if b.key == f"del-{model.share_id}-delete")
@@ -348,7 +348,7 @@ def test_delete_warns_moves_to_the_trash_and_undo_restores(app_data, chair_model
 
 def test_the_trash_restores_and_deletes_for_good(app_data, chair_model):
     at = _library()
-    back, gone = (library.add_model(chair_model, n, [], data_dir=app_data, owner=_mine(app_data))
+    back, gone = (model_folders.add_model(chair_model, n, [], data_dir=app_data, owner=_mine(app_data))
                   for n in ("Lamp", "Rug"))
     trash.move(back.share_id, app_data)
     trash.move(gone.share_id, app_data)
@@ -364,7 +364,7 @@ def test_the_trash_restores_and_deletes_for_good(app_data, chair_model):
 
 def test_rename_confirms_and_refuses_an_empty_name(app_data, chair_model):
     at = _library()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     at.run()
     field = next(t for t in at.text_input if t.key == f"name-{model.share_id}")
     field.input("   ").run()
@@ -380,7 +380,7 @@ def test_rename_confirms_and_refuses_an_empty_name(app_data, chair_model):
 
 def test_the_model_page_delete_goes_to_the_library_with_undo(app_data, chair_model):
     at = _library()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     at.switch_page("views/model.py")
     at.query_params["id"] = model.model_id
     at.run()
@@ -394,7 +394,7 @@ def test_the_model_page_delete_goes_to_the_library_with_undo(app_data, chair_mod
 
 def test_a_trashed_models_page_says_it_is_in_the_trash_and_restores_it(app_data, chair_model):
     at = _library()
-    model = library.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
+    model = model_folders.add_model(chair_model, "Oak chair", [], data_dir=app_data, owner=_mine(app_data))
     assert trash.move(model.share_id, app_data)
     at.switch_page("views/model.py")
     at.query_params["id"] = model.model_id
@@ -417,10 +417,10 @@ def test_a_model_that_failed_its_checks_is_made_again_without_the_photos_they_na
     at = _library()
     job_id = jobs.submit([(RESHOOT[0], photo), ("IMG_0009.JPG", photo)], "Oak chair", pipeline.Options(),
                          data_dir=app_data, owner=_mine(app_data))
-    jobs.claim(app_data, None)
-    failed = library.add_model(judged(chair_model, pipeline.Verdict.FAILED, tmp_path / "failed"), "Oak chair", [],
+    job_runs.claim(app_data, None)
+    failed = model_folders.add_model(judged(chair_model, pipeline.Verdict.FAILED, tmp_path / "failed"), "Oak chair", [],
                                data_dir=app_data, job_id=job_id, owner=_mine(app_data))
-    jobs.finish(app_data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict="failed")
+    job_runs.finish(app_data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict="failed")
     at.switch_page("views/model.py")
     at.query_params["id"] = failed.model_id
     at.run()

@@ -16,7 +16,7 @@ import pipeline
 from pipeline import Verdict
 from tests.signing import signed_in_apptest  # noqa: E402
 from tests.verdicts import FAILED_CHECK, RESHOOT, WARNED_CHECK, judged
-from webapp import jobs, library, routes, store, verdicts
+from webapp import job_photos, job_runs, jobs, library, model_folders, routes, store, verdicts
 from webapp.jobs import JobStatus
 
 
@@ -27,7 +27,7 @@ def data(app_data):
 
 def _add(chair_model, verdict: Verdict, data, tmp_path, job_id: str | None = None) -> library.Model:
     result = judged(chair_model, verdict, tmp_path / f"files-{verdict.value}")
-    return library.add_model(result, "Oak chair", [], data_dir=data, job_id=job_id)
+    return model_folders.add_model(result, "Oak chair", [], data_dir=data, job_id=job_id)
 
 
 def test_a_failed_model_is_kept_privately_and_published_only_on_purpose(chair_model, data, tmp_path):
@@ -36,7 +36,7 @@ def test_a_failed_model_is_kept_privately_and_published_only_on_purpose(chair_mo
     assert failed.judgement.problems == (FAILED_CHECK.message,)
     assert failed.judgement.cautions == (WARNED_CHECK.message,) and failed.judgement.reshoot == RESHOOT
     with pytest.raises(library.LibraryError, match="not published"):  # the publish API refuses it outright
-        library.publish(judged(chair_model, Verdict.FAILED, tmp_path / "again"), "Oak", [], data_dir=data)
+        model_folders.publish(judged(chair_model, Verdict.FAILED, tmp_path / "again"), "Oak", [], data_dir=data)
     assert len(library.list_models(data)) == 1
 
     assert library.publish_anyway(failed.share_id, True, data)
@@ -129,18 +129,18 @@ def test_share_routes_do_not_serve_a_failed_model_until_it_is_published(chair_mo
 def test_a_done_job_with_a_failed_model_keeps_its_photos_for_try_again(chair_model, chair_photo, data, tmp_path):
     job_id = jobs.submit([("IMG_0007.JPG", chair_photo.read_bytes())], "Oak chair", pipeline.Options(),
                          data_dir=data)
-    jobs.claim(data, None)
+    job_runs.claim(data, None)
     model = _add(chair_model, Verdict.FAILED, data, tmp_path, job_id=job_id)
-    assert jobs.finish(data, job_id, JobStatus.DONE, share_id=model.share_id, verdict=Verdict.FAILED.value)
+    assert job_runs.finish(data, job_id, JobStatus.DONE, share_id=model.share_id, verdict=Verdict.FAILED.value)
     job = jobs.get_job(job_id, data)
     assert job.status is JobStatus.DONE and job.verdict is Verdict.FAILED and job.keeps_photos
-    jobs.purge(data)
+    job_photos.purge(data)
     assert jobs.get_job(job_id, data).photos  # kept (a done job's photos would go now)
     new_id = jobs.retry(job_id, data)
     assert new_id and jobs.get_job(new_id, data).photos
     old = time.time() - 8 * 86400  # past the 7-day retention, as for failed jobs
     jobs.update(data, job_id, finished=old)
-    jobs.purge(data)
+    job_photos.purge(data)
     assert not jobs.get_job(job_id, data).photos
     with pytest.raises(jobs.JobRefused, match="deleted after 7 days"):
         jobs.retry(job_id, data)
@@ -180,8 +180,8 @@ def test_the_failed_model_page_says_why_names_the_photos_and_publishes_only_on_p
     job_id = jobs.submit([("IMG_0007.JPG", chair_photo.read_bytes())], "Oak chair", pipeline.Options(),
                          data_dir=data)
     failed = _add(chair_model, Verdict.FAILED, data, tmp_path, job_id=job_id)
-    jobs.claim(data, None)
-    jobs.finish(data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict=Verdict.FAILED.value)
+    job_runs.claim(data, None)
+    job_runs.finish(data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict=Verdict.FAILED.value)
     at = _page(data, "views/model.py", id=library.get_model(failed.share_id, data).model_id)
     assert not at.exception
     text = _texts(at)
@@ -212,8 +212,8 @@ def test_try_again_from_a_failed_model_queues_its_photos(chair_model, chair_phot
     job_id = jobs.submit([("IMG_0007.JPG", chair_photo.read_bytes())], "Oak chair", pipeline.Options(),
                          data_dir=data)
     failed = _add(chair_model, Verdict.FAILED, data, tmp_path, job_id=job_id)
-    jobs.claim(data, None)
-    jobs.finish(data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict=Verdict.FAILED.value)
+    job_runs.claim(data, None)
+    job_runs.finish(data, job_id, JobStatus.DONE, share_id=failed.share_id, verdict=Verdict.FAILED.value)
     at = _page(data, "views/model.py", id=library.get_model(failed.share_id, data).model_id)
     next(b for b in at.button if b.label == "Try again with the same photos").click().run()
     assert not at.exception

@@ -78,7 +78,7 @@ def publish_made(result: Result, code: int, args: argparse.Namespace) -> int:
         return pipeline_cli.EXIT_FAILED_MODEL
     # No Streamlit import: the library is plain SQLite + files.
     from . import accounts
-    from .library import publish
+    from .model_folders import publish
 
     owner = accounts.owner_account(settings.data_dir())  # None before the first account: it takes the model then
     url = publish(result, name=args.name or Path(args.out).stem, photos=[Path(p) for p in args.photos],

@@ -1,7 +1,9 @@
-"""The job queue's records in SQLite: submit, retry, cancel, read, recover. No Streamlit import.
+"""The job queue's records in the database: submit, retry, cancel, read, update. No Streamlit import.
 
 The workers that run the jobs live in webapp/workers.py; this module is only the records, so
-the UI, the workers and the child process all read and write jobs the same way.
+the UI, the workers and the child process all read and write jobs the same way. What the job
+engines write while a job runs (claim, progress, verdict, recover) is in webapp/job_runs.py;
+deleting photos no job needs any more (release, purge, discard) in webapp/job_photos.py.
 
     job_id = submit([("front.jpg", data)], name="Oak chair",
                     options=pipeline.Options(size=pipeline.KnownSize("height", 0.85)))
@@ -16,7 +18,6 @@ import os
 import secrets
 import shutil
 import sqlite3
-import signal
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import disk, jobqueue, limits, sanitize, settings, storage, store, trash
+from . import disk, jobqueue, limits, sanitize, settings, storage, store
 from .intake import JobRefused, check_files, check_request, check_upload, stored_name
 
 
@@ -47,15 +48,13 @@ class JobStatus(str, Enum):
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 #: A job in one of these may still get its verdict; once it has one, nothing overwrites it.
-_LIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
+LIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
 RESTART_MESSAGE = "The server restarted while this model was being made. Your photos are kept: press Try again."
 DAMAGED_MESSAGE = "This job's settings could not be read. Your photos are kept: start a new model with them."
 STORAGE_MESSAGE = ("The photos could not be stored ({why}) Nothing was kept; try again in a minute, and if it "
                    "keeps happening tell whoever runs this server.")
 PHOTOS_DELETED_MESSAGE = ("The photos of this job were deleted after {days} days, as this server keeps them. "
                           "Upload them again to make the model.")
-#: Folders under data/jobs younger than this are never purged: submit writes the photos before the row.
-_ORPHAN_MIN_AGE_S = 3600.0
 
 
 log = logging.getLogger("plinth.jobs")
@@ -208,7 +207,7 @@ def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[
         storage.push(data, photos_rel(job_id))
     except storage.StorageError as error:
         shutil.rmtree(photo_dir.parent, ignore_errors=True)
-        _forget_stored(data, f"jobs/{job_id}")
+        forget_stored(data, f"jobs/{job_id}")
         raise JobRefused(STORAGE_MESSAGE.format(why=error.message)) from error
     names = [Path(filename).name[:200] for filename, _ in photos]
     with store.connect(data) as con:
@@ -239,7 +238,7 @@ def fetch_photos(data: Path, job: Job) -> bool:
     return storage.pull(data, photos_rel(job.id))
 
 
-def _forget_stored(data: Path, rel: str) -> None:
+def forget_stored(data: Path, rel: str) -> None:
     """Remove `rel` in the storage, best effort: a failure here must not hide the one being reported."""
     try:
         storage.remove(data, rel)
@@ -273,19 +272,6 @@ def get_owned(job_id: str, user, data_dir: str | os.PathLike | None = None) -> J
     return job if job is not None and user.can_see(job.owner) else None
 
 
-def discard(job_id: str, data_dir: str | os.PathLike | None = None) -> bool:
-    """Delete a failed or stopped job's photos and its record (the merchant's "Delete these photos")."""
-    data = settings.data_dir(data_dir)
-    job = get_job(job_id, data)
-    if job is None or job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-        return False
-    with store.connect(data) as con:
-        con.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-    shutil.rmtree(data / "jobs" / job_id, ignore_errors=True)
-    _forget_stored(data, f"jobs/{job_id}")
-    return True
-
-
 def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | None:
     if not isinstance(job_id, str) or not 8 <= len(job_id) <= 64:
         return None
@@ -317,7 +303,7 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
 
 
 def _fetch_kept_photos(data: Path, job: Job) -> None:
-    """With shared storage: a finished job whose photos are kept for Try again (by the rules purge
+    """With shared storage: a finished job whose photos are kept for Try again (by the rules job_photos.purge
     applies) but that this data folder has no copy of (taken on another web server, or this one's
     folder is new) gets them pulled, so its page shows them rather than "deleted"."""
     if (not storage.configured() or not job.keeps_photos or job.photo_dir.is_dir()
@@ -369,151 +355,9 @@ def cancel(job_id: str, data_dir: str | os.PathLike | None = None) -> None:
     jobqueue.cancelled(data, job_id)  # RQ: a queued job also leaves its queue; a running one stops by its row
 
 
-def recover(data_dir: str | os.PathLike | None = None) -> int:
-    """At start-up: jobs left running by a dead server are marked failed (photos kept). Final:
-    a child of the dead server that still runs is stopped, and nothing it writes later counts.
-    Embedded engine only: with $PLINTH_QUEUE, `plinth worker`s on other machines own the running
-    jobs, and the reaper (rq_engine.reap) settles those whose worker died."""
-    data = settings.data_dir(data_dir)
-    with store.connect(data) as con:
-        rows = con.execute("SELECT id, pid FROM jobs WHERE status IN (?, ?)", _LIVE).fetchall()
-        cur = con.execute(
-            "UPDATE jobs SET status=?, error=?, finished=? WHERE status IN (?, ?)",
-            (JobStatus.FAILED.value, RESTART_MESSAGE, time.time(), *_LIVE),
-        )
-    for row in rows:
-        if row["pid"]:
-            _kill_stale_child(int(row["pid"]), row["id"])
-        shutil.rmtree(data / "staging" / row["id"], ignore_errors=True)
-    return cur.rowcount
-
-
-def _kill_stale_child(pid: int, job_id: str) -> None:
-    """SIGKILL the child that ran `job_id`, if `pid` is still that child (not a reused pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return  # gone, or no /proc: the child's own checks stop it
-    if b"webapp.workers" in cmdline and job_id.encode() in cmdline:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def finish(data: Path, job_id: str, status: JobStatus, **fields) -> bool:
-    """Give a running job its verdict (done, failed, cancelled). Only the first verdict counts:
-    returns False, changing nothing, when the job already has one (a restart failed it, say)."""
-    fields = {"status": status.value, "finished": time.time(), **fields}
-    cols = ", ".join(f"{k} = ?" for k in fields)
-    with store.connect(data) as con:
-        cur = con.execute(f"UPDATE jobs SET {cols} WHERE id = ? AND status IN (?, ?)",
-                          (*fields.values(), job_id, *_LIVE))
-    return cur.rowcount == 1
-
-
 def update(data: Path, job_id: str, **fields) -> None:
     """Set columns of one job (a JobStatus is stored as its value)."""
     values = [v.value if isinstance(v, JobStatus) else v for v in fields.values()]
     cols = ", ".join(f"{k} = ?" for k in fields)
     with store.connect(data) as con:
         con.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*values, job_id))
-
-
-def claim(data: Path, device: str | None) -> str | None:
-    """Mark the oldest queued job running on `device` and return its id (None: nothing queued).
-
-    One statement, so two workers can never claim the same job."""
-    with store.connect(data) as con:
-        for _ in range(5):
-            row = con.execute(
-                "UPDATE jobs SET status=?, started=?, device=?, message='Starting' "
-                "WHERE seq = (SELECT seq FROM jobs WHERE status=? ORDER BY seq LIMIT 1) AND status=? RETURNING id",
-                (JobStatus.RUNNING.value, time.time(), device or "", JobStatus.QUEUED.value, JobStatus.QUEUED.value),
-            ).fetchone()
-            # Postgres: the loser of a race for the oldest job gets no row while others wait: try again
-            if row is not None or con.execute("SELECT 1 FROM jobs WHERE status=? LIMIT 1",
-                                              (JobStatus.QUEUED.value,)).fetchone() is None:
-                break
-    return row[0] if row else None
-
-
-def record_progress(data: Path, job_id: str, stage: str, fraction: float, message: str) -> JobStatus | None:
-    """Store a running job's progress; returns its status (None: no such job), so the child sees
-    a cancel or a verdict given elsewhere. A finished job's record is left as it is."""
-    with store.connect(data) as con:
-        con.execute("UPDATE jobs SET stage=?, fraction=?, message=? WHERE id=? AND status IN (?, ?)",
-                    (stage, float(fraction), message or "", job_id, *_LIVE))
-        row = con.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
-    return JobStatus(row[0]) if row else None
-
-
-def release_photos(data: Path, job_id: str) -> None:
-    """Delete a finished job's uploaded photos (the row stays). The model keeps its own copy."""
-    folder = data / "jobs" / job_id
-    shutil.rmtree(folder / "photos", ignore_errors=True)
-    shutil.rmtree(folder / ".photos-incoming", ignore_errors=True)
-    _forget_stored(data, f"jobs/{job_id}")
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
-
-
-def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -> int:
-    """Delete photos no job needs any more. Returns how many job folders went.
-
-    Done jobs' photos (their model has a copy); failed and cancelled jobs' photos, and those of
-    done jobs whose model failed its quality checks (kept for Try again), once they are older
-    than limits.KEEP_FAILED_DAYS (the row stays, so the page can say they were deleted);
-    folders under data/jobs and data/staging of jobs with no row (older than an hour: submit
-    writes the photos before the row) or, for staging, no running job. Also empties the Trash of
-    models deleted more than trash.KEEP_DAYS ago (not counted in the return value)."""
-    data = settings.data_dir(data_dir)
-    now = time.time() if now is None else now
-    keep_until = now - limits.KEEP_FAILED_DAYS * 86400.0
-    with store.connect(data) as con:
-        rows = {r["id"]: r for r in con.execute("SELECT id, status, finished, verdict FROM jobs")}
-    removed = 0
-    jobs_dir = data / "jobs"
-    local = {folder.name for folder in jobs_dir.iterdir()} if jobs_dir.is_dir() else set()
-    for name in sorted(local | _stored_jobs(data)):
-        folder = jobs_dir / name
-        row = rows.get(name)
-        if row is None:  # only a local folder has an age we can read (submit writes photos before the row)
-            gone = name in local and now - _mtime(folder) > _ORPHAN_MIN_AGE_S
-        elif row["status"] == JobStatus.DONE.value and row["verdict"] != pipeline.Verdict.FAILED.value:
-            gone = True
-        elif row["status"] in (JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value):
-            gone = (row["finished"] or 0.0) < keep_until
-        else:
-            gone = False  # queued or running: its photos are in use
-        if gone:
-            shutil.rmtree(folder, ignore_errors=True)
-            _forget_stored(data, f"jobs/{name}")
-            removed += 1
-    trash.purge(data, now)  # models in the Trash past their 30 days (their count is not photos)
-    staging = data / "staging"
-    for folder in sorted(staging.iterdir()) if staging.is_dir() else ():
-        row = rows.get(folder.name)
-        if (row is None or row["status"] not in _LIVE) and now - _mtime(folder) > _ORPHAN_MIN_AGE_S:
-            shutil.rmtree(folder, ignore_errors=True)
-    return removed
-
-
-def _stored_jobs(data: Path) -> set[str]:
-    """Job folders in the storage (none without one): photos another machine took are purged here too."""
-    if not storage.configured():
-        return set()
-    try:
-        return set(storage.children(data, "jobs"))
-    except storage.StorageError as error:  # the local clean-up still runs; the next round tries again
-        log.warning("could not list the jobs in the storage: %s", error)
-        return set()
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from . import jobs, limits, logs, settings, store
+from . import job_photos, job_runs, jobs, limits, logs, settings, store
 from .jobqueue import QueueName, QueueUnavailable, WorkerInfo, job_retries
 from .jobs import JobStatus
 
@@ -295,7 +295,7 @@ def settle_embedded_leftovers(data: Path) -> int:
     with store.connect(data) as con:
         ids = [r[0] for r in con.execute("SELECT id FROM jobs WHERE status IN (?, ?) AND worker = ''",
                                          (JobStatus.RUNNING.value, JobStatus.CANCELLING.value))]
-    return sum(jobs.finish(data, job_id, JobStatus.FAILED, error=jobs.RESTART_MESSAGE) for job_id in ids)
+    return sum(job_runs.finish(data, job_id, JobStatus.FAILED, error=jobs.RESTART_MESSAGE) for job_id in ids)
 
 
 class ServerReaper(threading.Thread):
@@ -307,12 +307,12 @@ class ServerReaper(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        from . import library
+        from . import model_folders
 
         try:
             settle_embedded_leftovers(self.data)
-            library.remove_orphans(self.data)
-            jobs.purge(self.data)
+            model_folders.remove_orphans(self.data)
+            job_photos.purge(self.data)
         except Exception:  # never keep the server from serving over a clean-up
             log.exception("could not clean up the data folder")
         next_purge = time.monotonic() + PURGE_EVERY_S
@@ -322,6 +322,6 @@ class ServerReaper(threading.Thread):
                 resend_lost(self.data)
                 if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + PURGE_EVERY_S
-                    jobs.purge(self.data)
+                    job_photos.purge(self.data)
             except Exception:  # Redis or the database briefly away: next round
                 log.exception("could not check the workers")

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import jobs, limits, logs, settings, store
+from . import job_runs, jobs, limits, logs, settings, store
 from .jobqueue import QueueName
 from .jobs import JobStatus
 from .rq_engine import (
@@ -152,12 +152,12 @@ def perform(job_id: str) -> str:
                 job = jobs.get_job(job_id, me.data)
                 photos = (len(job.photo_names) or len(job.photos)) if job else 1
                 limit = limits.job_time_limit_s(photos, job.options.quality if job else "high")
-                jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.TIME_LIMIT_MESSAGE.format(
+                job_runs.finish(me.data, job_id, JobStatus.FAILED, error=workers.TIME_LIMIT_MESSAGE.format(
                     limit=workers._duration_words(limit), photos=workers._photo_words(photos)))
                 raise
             except Exception:
                 log.exception("job could not be run")
-                jobs.finish(me.data, job_id, JobStatus.FAILED, error=workers.BUG_MESSAGE)
+                job_runs.finish(me.data, job_id, JobStatus.FAILED, error=workers.BUG_MESSAGE)
                 raise
             except BaseException:  # a cold stop of the worker: the job is lost here, as if the machine stopped
                 with store.connect(me.data) as con:

@@ -15,7 +15,7 @@ import math
 import os
 import time
 
-from . import library, settings
+from . import library, model_folders, settings
 
 #: Days a deleted model stays in the Trash before it is deleted for good.
 KEEP_DAYS = 30
@@ -49,7 +49,7 @@ def delete_forever(share_id: str, data_dir: str | os.PathLike | None = None) -> 
     model = library.get_model(share_id, data, trashed=True)
     if model is None or not model.trashed:
         return False
-    return library.delete_model(share_id, data)
+    return model_folders.delete_model(share_id, data)
 
 
 def days_left(model: library.Model, now: float | None = None) -> int:
@@ -67,7 +67,7 @@ def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -
     removed = 0
     for model in library.list_models(data, trashed=True):
         old = model.deleted_at is not None and now - model.deleted_at > KEEP_DAYS * 86400.0
-        if old and library.delete_model(model.share_id, data):
+        if old and model_folders.delete_model(model.share_id, data):
             log.info("deleted a model that was in the Trash for %d days", KEEP_DAYS)
             removed += 1
     return removed

@@ -6,7 +6,7 @@ and runs `pipeline.reconstruct` in a child process (`python -m webapp.workers DA
 writes progress to SQLite; the UI only reads it.
 
 Safety: the child dies with the server (parent-death signal), a job's first verdict is final
-(jobs.finish), Stop, the per-job time limit (limits.job_time_limit_s) and shutdown SIGKILL the
+(job_runs.finish), Stop, the per-job time limit (limits.job_time_limit_s) and shutdown SIGKILL the
 child's process group (SIGTERM makes pycolmap print a native stack trace), and the worker then
 removes data/staging/<job>. A full disk fails the job with DISK_FULL_MESSAGE, leaving no folder.
 `supervise` (one claimed job's child, watched to its verdict) is shared with `plinth worker`
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import disk, jobs, limits, logs, settings, storage
+from . import disk, job_photos, job_runs, jobs, limits, logs, settings, storage
 from .jobs import JobStatus
 
 log = logging.getLogger("plinth.jobs")
@@ -85,16 +85,16 @@ def _parent_gone() -> bool:
 def run_job(data_dir: str, job_id: str, device: str | None) -> None:
     """Child-process entry: reconstruct, publish into the library, record the outcome.
 
-    Every verdict is written only while the job is still running (jobs.finish): when the server
+    Every verdict is written only while the job is still running (job_runs.finish): when the server
     restarted and failed the job, this child stops and writes nothing."""
-    from . import library
+    from . import model_folders
 
     data = Path(data_dir)
     job = jobs.get_job(job_id, data)
     if job is None or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
         return
     if job.damaged:
-        jobs.finish(data, job_id, JobStatus.FAILED, error=jobs.DAMAGED_MESSAGE)
+        job_runs.finish(data, job_id, JobStatus.FAILED, error=jobs.DAMAGED_MESSAGE)
         return
     staging = data / "staging" / job_id
     last = [0.0, ("", "")]
@@ -108,7 +108,7 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
         if now - last[0] < 0.25 and fraction < 1.0 and last[1] == (stage, message):
             return True
         last[0], last[1] = now, (stage, message)
-        status = jobs.record_progress(data, job_id, stage, fraction, message)
+        status = job_runs.record_progress(data, job_id, stage, fraction, message)
         if status is JobStatus.RUNNING:
             return True
         if status is JobStatus.CANCELLING:
@@ -118,7 +118,7 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
     def verdict(status: JobStatus, **fields) -> bool:
         shutil.rmtree(staging, ignore_errors=True)  # first: on a full disk this frees the room to record it
         try:
-            return jobs.finish(data, job_id, status, **fields)
+            return job_runs.finish(data, job_id, status, **fields)
         except Exception:  # the database cannot be written (full disk): the worker records the crash
             log.error("job %s: could not record its outcome", job_id)
             return False
@@ -132,21 +132,22 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
         staging.mkdir(parents=True)
         options = replace(job.options, name=job.name)
         result = pipeline.reconstruct(job.photos, staging / "model.glb", options, progress=progress, device=device)
-        if jobs.record_progress(data, job_id, "export", 1.0, "Saving your model") not in (
+        if job_runs.record_progress(data, job_id, "export", 1.0, "Saving your model") not in (
                 JobStatus.RUNNING, JobStatus.CANCELLING):
             raise _Superseded(job_id)
         # A model that failed its quality checks is still kept (privately: library.Model.shared)
         # and its job is done; its photos stay for Try again.
-        model = library.add_model(result, job.name, job.photos, options.placement, data_dir=data, job_id=job_id,
-                                  owner=job.owner)
+        model = model_folders.add_model(result, job.name, job.photos, options.placement, data_dir=data,
+                                        job_id=job_id, owner=job.owner)
         quality = result.report.verdict
         if verdict(JobStatus.DONE, share_id=model.share_id, stage="done", fraction=1.0, verdict=quality.value,
                    message="Your model is made" if quality is pipeline.Verdict.FAILED else "Your model is ready"):
             if quality is not pipeline.Verdict.FAILED:
-                jobs.release_photos(data, job_id)  # the model folder has its own copy
+                job_photos.release_photos(data, job_id)  # the model folder has its own copy
             storage.evict(data, f"models/{model.folder.name}")  # pushed by add_model: servers pull it on demand
         else:  # failed by a restart while publishing: that verdict stands, so the model goes
-            library.delete_model(model.share_id, data, with_job=False)  # keep the failed job's photos for Try again
+            # keep the failed job's photos for Try again
+            model_folders.delete_model(model.share_id, data, with_job=False)
     except _Superseded:
         pass
     except pipeline.Cancelled:
@@ -206,7 +207,7 @@ class Worker(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                job_id = jobs.claim(self.data, self.device)
+                job_id = job_runs.claim(self.data, self.device)
             except Exception:  # database briefly locked or unreadable: try again shortly
                 log.exception("could not read the job queue")
                 job_id = None
@@ -219,7 +220,7 @@ class Worker(threading.Thread):
                     self._run_child(job_id)
             except Exception:  # never leave a job "running" forever because the worker tripped
                 log.exception("job %s could not be run", job_id)
-                jobs.finish(self.data, job_id, JobStatus.FAILED, error=BUG_MESSAGE)
+                job_runs.finish(self.data, job_id, JobStatus.FAILED, error=BUG_MESSAGE)
 
     def _run_child(self, job_id: str) -> None:
         supervise(self.data, job_id, self.device, self.stop.is_set)
@@ -291,17 +292,17 @@ def supervise(data: Path, job_id: str, device: str | None, stopping: Callable[[]
     if verdict:
         status, error = verdict
         extra = {"error": error} if error else {"message": "Stopped"}
-        jobs.finish(data, job_id, status, **extra)
+        job_runs.finish(data, job_id, status, **extra)
     elif verdict is None:  # the child ended by itself; without a verdict it died without a word
         current = jobs.get_job(job_id, data)
         if current is not None and current.status is JobStatus.CANCELLING:
-            jobs.finish(data, job_id, JobStatus.CANCELLED, message="Stopped")
+            job_runs.finish(data, job_id, JobStatus.CANCELLED, message="Stopped")
         elif current is not None and current.status is JobStatus.RUNNING:
             why = " (it probably ran out of memory)" if child.returncode in (-9, 137) else ""
             if _disk_nearly_full(data):
-                jobs.finish(data, job_id, JobStatus.FAILED, error=DISK_FULL_MESSAGE)
+                job_runs.finish(data, job_id, JobStatus.FAILED, error=DISK_FULL_MESSAGE)
             else:
-                jobs.finish(data, job_id, JobStatus.FAILED, error=CRASH_MESSAGE.format(why=why))
+                job_runs.finish(data, job_id, JobStatus.FAILED, error=CRASH_MESSAGE.format(why=why))
 
 
 def _disk_nearly_full(data: Path) -> bool:
@@ -325,7 +326,7 @@ def _kill(child: subprocess.Popen) -> None:
 
 
 class Janitor(threading.Thread):
-    """Purges photos no job needs (jobs.purge) about every PURGE_EVERY_S seconds."""
+    """Purges photos no job needs (job_photos.purge) about every PURGE_EVERY_S seconds."""
 
     def __init__(self, data: Path):
         super().__init__(name="plinth-janitor", daemon=True)
@@ -335,7 +336,7 @@ class Janitor(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(PURGE_EVERY_S):
             try:
-                jobs.purge(self.data)
+                job_photos.purge(self.data)
             except Exception:  # a locked database or a busy file: the next round tries again
                 log.exception("could not purge old job photos")
 
@@ -348,12 +349,12 @@ def start_workers(data_dir: str | os.PathLike | None = None) -> list[Worker]:
                    and isinstance(w, Worker)]
         if started:
             return started
-        jobs.recover(data)
-        from . import library
+        job_runs.recover(data)
+        from . import model_folders
 
-        library.remove_orphans(data)
+        model_folders.remove_orphans(data)
         try:
-            jobs.purge(data)
+            job_photos.purge(data)
         except Exception:  # never keep the server from starting over a clean-up
             log.exception("could not purge old job photos")
         janitor = Janitor(data)

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 import pipeline
-from webapp import jobs, limits, ui
+from webapp import job_photos, jobs, limits, ui
 from webapp.jobs import JobStatus
 
 #: Thumbnails shown per job in "Needs attention" (the rest are counted).
@@ -73,7 +73,7 @@ def _live(data: Path, shown: tuple[str, ...], owner: str | None, whose: dict[str
 
 
 def _discard(job_id: str, data: Path) -> None:
-    if jobs.discard(job_id, data):
+    if job_photos.discard(job_id, data):
         st.toast("The photos were deleted.", icon=":material/delete:")
 
 
