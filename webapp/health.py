@@ -1,0 +1,222 @@
+"""What /healthz reports: this server and the services it depends on (docs/deploy.md).
+
+    state = await current()      # Health; state.ok, state.body() -> the JSON /healthz answers
+
+Each configured service costs at most one round trip per look, looks run in threads (never on
+the event loop that serves the merchant pages) and are bounded by PROBE_TIMEOUT_S, and one
+answer serves every caller for CACHE_S, so a load balancer polling every second adds almost
+nothing. A service that does not answer makes the whole answer 503 with plain words; the error
+itself only goes to the log, since /healthz is public (webapp/gate.py) and must not tell
+strangers the internal host names.
+
+The embedded default (no PLINTH_QUEUE, PLINTH_DATABASE_URL or PLINTH_STORAGE) looks at nothing
+outside this process: SQLite in the data folder, in-process workers, files in the data folder.
+No heavy import here: redis, psycopg and boto3 load only in the probes that need them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+from . import settings
+
+log = logging.getLogger("plinth.health")
+
+#: One answer serves every caller for this long (seconds).
+CACHE_S = 2.0
+#: A service that has not answered within this (seconds) is reported down.
+PROBE_TIMEOUT_S = 1.5
+
+
+class Part(str, Enum):
+    DATABASE = "database"
+    QUEUE = "queue"
+    STORAGE = "storage"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One service as /healthz reports it."""
+
+    part: Part
+    kind: str  # database: sqlite | postgres; queue: embedded | redis; storage: local | folder | s3
+    ok: bool
+    problem: str = ""  # plain words when not ok
+    workers: int | None = None  # queue only: live workers (embedded: this server's worker threads)
+
+
+@dataclass(frozen=True)
+class Health:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def body(self) -> dict:
+        body: dict = {"ok": self.ok, "status": "ok" if self.ok else "down"}
+        for check in self.checks:
+            body[check.part.value] = check.kind
+            if check.workers is not None:
+                body["workers"] = check.workers
+        problems = [check.problem for check in self.checks if not check.ok]
+        if problems:
+            body["problems"] = problems
+        return body
+
+
+# ---------------------------------------------------------------- the probes (each runs in a thread)
+
+_NAMES = {"postgres": "PostgreSQL", "redis": "Redis", "s3": "S3 bucket", "folder": "shared folder"}
+
+
+def _database() -> Check:
+    url = settings.database_url() or ""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return Check(Part.DATABASE, "sqlite", True)  # a file on this machine: nothing to ask
+    from . import store
+
+    with store.connect(settings.data_dir()) as con:
+        con.execute("SELECT 1").fetchone()
+    return Check(Part.DATABASE, "postgres", True)
+
+
+# Counts the registered RQ workers whose key still exists (each key expires when its worker's
+# heartbeats stop), in one round trip: a SIGKILLed worker stops counting within its heartbeat TTL.
+_LIVE_WORKERS = """
+local n = 0
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', key) == 1 then n = n + 1 end
+end
+return n
+"""
+
+
+@functools.lru_cache(maxsize=4)
+def _redis(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S)
+
+
+def _queue() -> Check:
+    url = settings.queue_url()
+    if url is None:
+        from . import workers
+
+        return Check(Part.QUEUE, "embedded", True, workers=len(workers.devices()))
+    live = int(_redis(url).eval(_LIVE_WORKERS, 1, "rq:workers"))
+    return Check(Part.QUEUE, "redis", True, workers=live)
+
+
+@functools.lru_cache(maxsize=4)
+def _s3(endpoint: str | None):
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=PROBE_TIMEOUT_S, read_timeout=PROBE_TIMEOUT_S, retries={"max_attempts": 1})
+    return boto3.client("s3", endpoint_url=endpoint or None, config=config)
+
+
+def storage_kind(url: str | None) -> str:
+    """'local' (the data folder), 's3' or 'folder', from a $PLINTH_STORAGE value."""
+    if not url:
+        return "local"
+    return "s3" if url.startswith("s3://") else "folder"
+
+
+def _storage() -> Check:
+    url = settings.storage_url()
+    kind = storage_kind(url)
+    if kind == "local":
+        return Check(Part.STORAGE, "local", True)
+    if kind == "s3":
+        bucket = urlsplit(url).netloc
+        _s3(os.environ.get("PLINTH_S3_ENDPOINT", "").strip() or None).head_bucket(Bucket=bucket)
+        return Check(Part.STORAGE, "s3", True)
+    folder = Path(unquote(urlsplit(url).path) if url.startswith("file://") else url).expanduser()
+    if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+        raise OSError(f"{folder} is not a folder this server can write")
+    return Check(Part.STORAGE, "folder", True)
+
+
+def _configured_kind(part: Part) -> str:
+    """The kind a part is configured as, for the report of a probe that raised or hung."""
+    if part is Part.DATABASE:
+        url = settings.database_url() or ""
+        return "postgres" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
+    if part is Part.QUEUE:
+        return "redis" if settings.queue_url() else "embedded"
+    return storage_kind(settings.storage_url())
+
+
+_PROBES: dict[Part, Callable[[], Check]] = {Part.DATABASE: _database, Part.QUEUE: _queue, Part.STORAGE: _storage}
+
+
+def _down(part: Part, why: str) -> Check:
+    kind = _configured_kind(part)
+    return Check(part, kind, False, f"The {part.value} ({_NAMES.get(kind, kind)}) {why}.")
+
+
+# ---------------------------------------------------------------- one look at a time, cached
+
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=len(_PROBES), thread_name_prefix="plinth-health")
+_LOCK = threading.Lock()
+#: The look in progress per part: a hung service gets no second thread while the first still waits.
+_RUNNING: dict[Part, concurrent.futures.Future] = {}
+_CACHED: list[tuple[float, Health]] = []
+
+
+def _guarded(part: Part) -> Check:
+    try:
+        return _PROBES[part]()
+    except Exception as error:  # any failure of the service is "down"; its details go to the log only
+        log.warning("health: the %s does not answer: %s: %s", part.value, type(error).__name__, error)
+        return _down(part, "does not answer")
+
+
+def _start(part: Part) -> concurrent.futures.Future:
+    with _LOCK:
+        running = _RUNNING.get(part)
+        if running is None or running.done():
+            running = _RUNNING[part] = _POOL.submit(_guarded, part)
+        return running
+
+
+async def current() -> Health:
+    """This server's health, looked at once per CACHE_S at most."""
+    with _LOCK:
+        if _CACHED and time.monotonic() - _CACHED[0][0] < CACHE_S:
+            return _CACHED[0][1]
+    if _embedded():
+        health = Health(tuple(_PROBES[part]() for part in Part))  # nothing outside this process: no threads
+    else:
+        futures = {part: _start(part) for part in Part}
+        await asyncio.wait([asyncio.wrap_future(f) for f in futures.values()], timeout=PROBE_TIMEOUT_S + 0.2)
+        health = Health(tuple(
+            future.result() if future.done() else _down(part, f"did not answer within {PROBE_TIMEOUT_S:g} s")
+            for part, future in futures.items()))
+    with _LOCK:
+        _CACHED[:] = [(time.monotonic(), health)]
+    return health
+
+
+def _embedded() -> bool:
+    return not (settings.queue_url() or settings.database_url() or settings.storage_url())
+
+
+def forget() -> None:
+    """Drop the cached answer (tests, or after the settings changed): the next look asks again."""
+    with _LOCK:
+        _CACHED.clear()
