@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+
 from tests.services import free_port, postgres_server, redis_server, s3_server
 from webapp import health, routes, workers
 

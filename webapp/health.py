@@ -23,10 +23,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from . import settings
