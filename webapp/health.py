@@ -181,7 +181,7 @@ _CACHED: list[tuple[float, Health]] = []
 def _guarded(part: Part) -> Check:
     try:
         return _PROBES[part]()
-    except Exception as error:  # any failure of the service is "down"; its details go to the log only
+    except Exception as error:  # noqa: BLE001 - any failure of the service is "down"; details to the log only
         log.warning("health: the %s does not answer: %s: %s", part.value, type(error).__name__, error)
         return _down(part, "does not answer")
 
