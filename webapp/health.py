@@ -3,9 +3,10 @@
     state = await current()      # Health; state.ok, state.body() -> the JSON /healthz answers
 
 Each configured service costs at most one round trip per look, looks run in threads (never on
-the event loop that serves the merchant pages) and are bounded by PROBE_TIMEOUT_S, and one
-answer serves every caller for CACHE_S, so a load balancer polling every second adds almost
-nothing. A service that does not answer makes the whole answer 503 with plain words; the error
+the event loop that serves the merchant pages), each client gives up after PROBE_TIMEOUT_S, and
+one answer serves every caller for CACHE_S, so a load balancer polling every second adds almost
+nothing. The route waits ANSWER_WITHIN_S for a new look; a look still under way keeps the last
+answer a little longer (a busy machine makes a service slow, not down). A service that does not answer makes the whole answer 503 with plain words; the error
 itself only goes to the log, since /healthz is public (webapp/gate.py) and must not tell
 strangers the internal host names.
 
@@ -35,8 +36,10 @@ log = logging.getLogger("plinth.health")
 
 #: One answer serves every caller for this long (seconds).
 CACHE_S = 2.0
-#: A service that has not answered within this (seconds) is reported down.
+#: Each service's client gives up after this (seconds): it is then reported down.
 PROBE_TIMEOUT_S = 1.5
+#: The route waits this long (seconds) for a new look; a slower one keeps the last answer meanwhile.
+ANSWER_WITHIN_S = 0.5
 
 
 class Part(str, Enum):
@@ -173,40 +176,61 @@ def _down(part: Part, why: str) -> Check:
 
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=len(_PROBES), thread_name_prefix="plinth-health")
 _LOCK = threading.Lock()
-#: The look in progress per part: a hung service gets no second thread while the first still waits.
-_RUNNING: dict[Part, concurrent.futures.Future] = {}
+#: The look in progress per part, and when it began: a hung service gets no second thread meanwhile.
+_RUNNING: dict[Part, tuple[concurrent.futures.Future, float]] = {}
+#: The last answer of each part's probe, and when it came (monotonic seconds).
+_LAST: dict[Part, tuple[Check, float]] = {}
 _CACHED: list[tuple[float, Health]] = []
 
 
 def _guarded(part: Part) -> Check:
     try:
-        return _PROBES[part]()
+        check = _PROBES[part]()
     except Exception as error:  # noqa: BLE001 - any failure of the service is "down"; details to the log only
         log.warning("health: the %s does not answer: %s: %s", part.value, type(error).__name__, error)
-        return _down(part, "does not answer")
+        check = _down(part, "does not answer")
+    with _LOCK:
+        _LAST[part] = (check, time.monotonic())
+    return check
 
 
-def _start(part: Part) -> concurrent.futures.Future:
+def _start(part: Part) -> tuple[concurrent.futures.Future, float]:
     with _LOCK:
         running = _RUNNING.get(part)
-        if running is None or running.done():
-            running = _RUNNING[part] = _POOL.submit(_guarded, part)
+        if running is None or running[0].done():
+            running = _RUNNING[part] = (_POOL.submit(_guarded, part), time.monotonic())
         return running
 
 
+def _settle(part: Part, future: concurrent.futures.Future, since: float) -> Check:
+    """A look that has not answered yet: its last answer stands while the look is younger than
+    PROBE_TIMEOUT_S plus a margin (a busy machine makes a fast service slow, not down); then, or
+    with no earlier answer, the part is down."""
+    if future.done():
+        return future.result()
+    with _LOCK:
+        last = _LAST.get(part)
+    if last is not None and time.monotonic() - since < 2 * PROBE_TIMEOUT_S:
+        return last[0]
+    log.warning("health: the %s did not answer within %.1f s", part.value, time.monotonic() - since)
+    return _down(part, f"did not answer within {PROBE_TIMEOUT_S:g} s")
+
+
 async def current() -> Health:
-    """This server's health, looked at once per CACHE_S at most."""
+    """This server's health, looked at once per CACHE_S at most. Answers within ANSWER_WITHIN_S
+    once every service has answered once (before that, within PROBE_TIMEOUT_S and a little)."""
     with _LOCK:
         if _CACHED and time.monotonic() - _CACHED[0][0] < CACHE_S:
             return _CACHED[0][1]
     if _embedded():
         health = Health(tuple(_PROBES[part]() for part in Part))  # nothing outside this process: no threads
     else:
-        futures = {part: _start(part) for part in Part}
-        await asyncio.wait([asyncio.wrap_future(f) for f in futures.values()], timeout=PROBE_TIMEOUT_S + 0.2)
-        health = Health(tuple(
-            future.result() if future.done() else _down(part, f"did not answer within {PROBE_TIMEOUT_S:g} s")
-            for part, future in futures.items()))
+        looks = {part: _start(part) for part in Part}
+        with _LOCK:
+            first = any(part not in _LAST for part in Part)
+        wait = PROBE_TIMEOUT_S + 0.2 if first else ANSWER_WITHIN_S
+        await asyncio.wait([asyncio.wrap_future(f) for f, _ in looks.values()], timeout=wait)
+        health = Health(tuple(_settle(part, *look) for part, look in looks.items()))
     with _LOCK:
         _CACHED[:] = [(time.monotonic(), health)]
     return health
@@ -217,6 +241,7 @@ def _embedded() -> bool:
 
 
 def forget() -> None:
-    """Drop the cached answer (tests, or after the settings changed): the next look asks again."""
+    """Drop the cached answer and the last looks (tests, or after the settings changed)."""
     with _LOCK:
         _CACHED.clear()
+        _LAST.clear()
