@@ -128,7 +128,9 @@ def _s3(endpoint: str | None):
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=PROBE_TIMEOUT_S, read_timeout=PROBE_TIMEOUT_S, retries={"max_attempts": 1})
+    # Path-style addressing with an endpoint, as webapp/storage does: MinIO's host name has no bucket subdomains.
+    config = Config(connect_timeout=PROBE_TIMEOUT_S, read_timeout=PROBE_TIMEOUT_S, retries={"max_attempts": 1},
+                    s3={"addressing_style": "path"} if endpoint else None)
     return boto3.client("s3", endpoint_url=endpoint or None, config=config)
 
 
