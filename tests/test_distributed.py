@@ -97,19 +97,18 @@ def run_flow(tmp: Path, storage: str, jobs_count: int, retries: int, photo: Path
             cluster.start_worker("w2")
             job_ids = [cluster.submit(token, photo, f"Chair {i + 1}") for i in range(jobs_count)]
             killed_job, killed_worker = kill_a_worker_mid_job(cluster, job_ids)
-            answers = cluster.wait(token, job_ids)
-            killed = answers.pop(killed_job)
-            rows = shared.job_rows()
             if retries:  # run again, on the worker still alive, under the same job id
-                assert killed["status"] == "done", killed
-                assert rows[killed_job][2] == 2 and rows[killed_job][1] != killed_worker, rows[killed_job]
-                answers[killed_job] = killed
+                answers = cluster.wait(token, job_ids)
+                assert answers[killed_job]["status"] == "done", answers[killed_job]
+                row = shared.job_rows()[killed_job]
+                assert row[2] == 2 and row[1] != killed_worker, row
             else:  # failed in plain words, the photos still in the storage, and Try again makes it
-                assert killed["status"] == "failed" and killed["error"], killed
+                killed = cluster.wait(token, [killed_job], timeout=60)[killed_job]
+                assert killed["status"] == "failed" and "photos are kept" in killed["error"], killed
                 assert shared.stored_photos(killed_job), f"the photos of {killed_job} are gone from the storage"
                 again = cluster.python("retrier", RETRY_CODE, killed_job)
                 assert again and again != "None", again
-                answers.update(cluster.wait(token, [again]))
+                answers = cluster.wait(token, [j for j in job_ids if j != killed_job] + [again])
             check_served(cluster, answers)
             # both workers ran jobs (a job run again names the worker of its last run)
             assert {w for _, w, _ in shared.job_rows().values()} | {killed_worker} == {"w1", "w2"}
