@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -129,3 +131,24 @@ def test_one_answer_serves_every_caller_for_two_seconds(clean_env, tmp_path):
         assert asyncio.run(health.current()) is first  # cached: no second look
         time.sleep(health.CACHE_S + 0.1)
         assert asyncio.run(health.current()).body()["workers"] == 1
+
+
+def test_a_service_that_hangs_keeps_its_last_answer_briefly_then_is_down(clean_env, tmp_path):
+    import redis
+
+    with redis_server(tmp_path / "redis") as url:
+        clean_env.setenv("PLINTH_QUEUE", url)
+        pid = int(redis.Redis.from_url(url).info("server")["process_id"])
+        assert look().ok
+        os.kill(pid, signal.SIGSTOP)  # still accepts connections (the kernel does), answers nothing
+        try:
+            time.sleep(health.CACHE_S + 0.1)
+            started = time.monotonic()
+            state = asyncio.run(health.current())
+            assert time.monotonic() - started < health.ANSWER_WITHIN_S + 0.5
+            assert state.ok  # a slow look: the last answer stands meanwhile
+            time.sleep(health.CACHE_S + 1.5)  # the hung look has given up by now
+            state = asyncio.run(health.current())
+            assert not state.ok and state.body()["problems"] == ["The queue (Redis) does not answer."]
+        finally:
+            os.kill(pid, signal.SIGCONT)
