@@ -249,10 +249,11 @@ print(tokens.create(data, user.id, "distributed test")[0])
         answer.raise_for_status()
         return answer.json()
 
-    def wait(self, token: str, job_ids: list[str], timeout: float = 180,
-             on_poll=None) -> dict[str, dict]:
-        """Poll each job until it is finished (done, failed or cancelled); returns the last answers.
-        `on_poll(answers)` runs after each round. RuntimeError naming the jobs still open at `timeout`."""
+    def wait(self, token: str, job_ids: list[str], timeout: float = 180, on_poll=None,
+             every: float = 0.3) -> dict[str, dict]:
+        """Poll each job every `every` seconds until it is finished (done, failed or cancelled);
+        returns the last answers. `on_poll(answers)` runs after each round. RuntimeError naming the
+        jobs still open at `timeout`."""
         answers: dict[str, dict] = {}
         end = time.monotonic() + timeout
         while True:
@@ -266,7 +267,7 @@ print(tokens.create(data, user.id, "distributed test")[0])
             if time.monotonic() > end:
                 stuck = {j: (a.get("status"), a.get("stage_words")) for j, a in answers.items() if not a.get("finished")}
                 raise RuntimeError(f"jobs not finished after {timeout:.0f} s: {stuck}")
-            time.sleep(0.3)
+            time.sleep(every)
 
     def stop(self) -> None:
         for name, proc in [*self.workers.items(), ("web", self.web)]:
