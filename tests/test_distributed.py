@@ -51,12 +51,12 @@ def kill_a_worker_mid_job(cluster: Cluster, job_ids: list[str], timeout: float =
         if running:
             job_id, worker = min(running.items())
             time.sleep(1.0)  # into the reconstruction, not at its first line
+            shown = json.loads(cluster.run("admin", "status", "--json").stdout)  # `plinth status` sees it too
             status, still, _ = cluster.shared.job_rows()[job_id]
-            if status == "running" and still == worker:
-                shown = json.loads(cluster.run("admin", "status", "--json").stdout)
+            if status == "running" and still == worker:  # still mid-job: kill it now
+                cluster.kill_worker(worker)
                 assert {w["name"] for w in shown["workers"]} == set(cluster.workers), shown
                 assert any(j["id"] == job_id and j["worker"] == worker for j in shown["jobs"]), shown
-                cluster.kill_worker(worker)
                 return job_id, worker
         time.sleep(0.1)
     raise AssertionError(f"no job ran on a worker within {timeout:.0f} s: {cluster.shared.job_rows()}")
