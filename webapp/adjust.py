@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -131,7 +130,7 @@ def adjust(share_id: str, adjustment: Adjustment, data_dir: str | os.PathLike | 
             _swap_in(data, model, new, changes)
         except PlinthError as error:
             raise AdjustError(error.message) from error
-        except (OSError, sqlite3.Error) as error:
+        except (OSError, *store.DB_ERRORS) as error:
             raise AdjustError(library.DISK_FULL if disk.is_full(error, data) else FAILED) from error
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -158,7 +157,7 @@ def reset(share_id: str, data_dir: str | os.PathLike | None = None) -> library.M
                 shutil.copyfile(model.folder / original, new[public])
             changes = {**kept["row"], "adjustment": "", "background": "", "report": json.dumps(kept["report"])}
             _swap_in(data, model, new, changes)
-        except (OSError, sqlite3.Error, KeyError, TypeError) as error:
+        except (OSError, *store.DB_ERRORS, KeyError, TypeError) as error:
             raise AdjustError(library.DISK_FULL if disk.is_full(error, data) else FAILED) from error
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -30,6 +30,12 @@ FORMAT = 1
 def backup(data: Path, out: Path) -> int:
     """Write the library to the tar file `out` (atomically); returns the number of models."""
     data, out = Path(data), Path(out)
+    if store.engine() is store.Engine.POSTGRES:
+        from .settings import storage_url
+
+        files = storage_url() or f"{data / 'models'} and {data / 'shop'}"
+        raise library.LibraryError(f"The database is in Postgres ({store.where(data)}): back it up with pg_dump "
+                                   f"(pg_dump -Fc -f plinth.dump URL). The model files are in {files}: copy them too.")
     if not store.db_path(data).is_file():
         raise library.LibraryError(f"There is no library to back up in {data} (no {store.DB_NAME}).")
     if out.is_dir():
@@ -85,6 +91,10 @@ def restore(archive: Path, data: Path, force: bool = False) -> int:
     aside to <data>.before-restore-<time>, never deleted), and refuses while a server uses it.
     """
     archive, data = Path(archive), Path(data)
+    if store.engine() is store.Engine.POSTGRES:
+        raise library.LibraryError(f"The database is in Postgres ({store.where(data)}): restore it from its pg_dump "
+                                   "with pg_restore. plinth restore only restores an SQLite library "
+                                   "(unset PLINTH_DATABASE_URL to restore one into a data folder).")
     members = _members(archive)
     data.mkdir(parents=True, exist_ok=True)
     try:

@@ -43,6 +43,8 @@ def check(data: Path, repair: bool = False, stale_s: float = STALE_S) -> tuple[l
 
 
 def _check(data: Path, repair: bool, stale_s: float) -> tuple[list[str], int]:
+    if store.engine() is store.Engine.POSTGRES:
+        return _postgres(data)
     lines: list[str] = []
     left = repaired = 0
     now = time.time()
@@ -135,6 +137,23 @@ def _check(data: Path, repair: bool, stale_s: float) -> tuple[list[str], int]:
     return lines, left
 
 
+def _postgres(data: Path) -> tuple[list[str], int]:
+    """In Postgres mode only whether the database answers: the file checks and repairs compare a
+    SQLite file with this folder's models, and here the folder is only this machine's working copy."""
+    where = store.where(data)
+    note = ("plinth doctor checks and repairs only an SQLite library; back Postgres up with pg_dump "
+            "and check it with its own tools.")
+    try:
+        with store.connect(data) as con:
+            models = con.execute("SELECT COUNT(*) FROM models").fetchone()[0]
+            jobs = con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    except store.DB_ERRORS as error:
+        why = error.message if isinstance(error, store.DatabaseUnavailable) else f"PostgreSQL at {where}: {error}"
+        return [f"Database: {why}.", note], 1
+    return [f"Database: PostgreSQL at {where} answers ({models} model{'s' if models != 1 else ''}, "
+            f"{jobs} job record{'s' if jobs != 1 else ''}).", note], 0
+
+
 def _rows(data: Path) -> tuple[list[sqlite3.Row] | None, set[str]]:
     if not store.db_path(data).exists():
         return [], set()
@@ -142,7 +161,7 @@ def _rows(data: Path) -> tuple[list[sqlite3.Row] | None, set[str]]:
         with store.connect(data, readonly=True) as con:
             rows = con.execute("SELECT * FROM models").fetchall()
             jobs = {r[0] for r in con.execute("SELECT id FROM jobs")}
-    except sqlite3.Error:
+    except store.DB_ERRORS:
         return None, set()
     return rows, jobs
 

@@ -359,11 +359,16 @@ def claim(data: Path, device: str | None) -> str | None:
 
     One statement, so two workers can never claim the same job."""
     with store.connect(data) as con:
-        row = con.execute(
-            "UPDATE jobs SET status=?, started=?, device=?, message='Starting' "
-            "WHERE seq = (SELECT seq FROM jobs WHERE status=? ORDER BY seq LIMIT 1) AND status=? RETURNING id",
-            (JobStatus.RUNNING.value, time.time(), device or "", JobStatus.QUEUED.value, JobStatus.QUEUED.value),
-        ).fetchone()
+        for _ in range(5):
+            row = con.execute(
+                "UPDATE jobs SET status=?, started=?, device=?, message='Starting' "
+                "WHERE seq = (SELECT seq FROM jobs WHERE status=? ORDER BY seq LIMIT 1) AND status=? RETURNING id",
+                (JobStatus.RUNNING.value, time.time(), device or "", JobStatus.QUEUED.value, JobStatus.QUEUED.value),
+            ).fetchone()
+            # Postgres: the loser of a race for the oldest job gets no row while others wait: try again
+            if row is not None or con.execute("SELECT 1 FROM jobs WHERE status=? LIMIT 1",
+                                              (JobStatus.QUEUED.value,)).fetchone() is None:
+                break
     return row[0] if row else None
 
 

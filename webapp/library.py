@@ -300,7 +300,7 @@ def _find(share_id: str, data: Path) -> Model | None:
     try:
         with store.connect(data, readonly=True) as con:
             row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
-    except sqlite3.Error as error:
+    except store.DB_ERRORS as error:
         log.warning("library database unreadable (%s); reading the model folders", error)
         row = next((r for r in _manifest_rows(data) if r["share_id"] == share_id), None)
     return _row_to_model(data, row) if row else None
@@ -316,7 +316,7 @@ def get_owned(model_id: str, user, data_dir: str | os.PathLike | None = None, tr
     try:
         with store.connect(data, readonly=True) as con:
             row = con.execute("SELECT * FROM models WHERE model_id = ?", (model_id,)).fetchone()
-    except sqlite3.Error as error:
+    except store.DB_ERRORS as error:
         log.warning("library database unreadable (%s); reading the model folders", error)
         row = next((r for r in _manifest_rows(data) if r.get("model_id") == model_id), None)
     model = _row_to_model(data, row) if row else None
@@ -333,7 +333,7 @@ def list_models(data_dir: str | os.PathLike | None = None, trashed: bool = False
     try:
         with store.connect(data, readonly=True) as con:
             rows = con.execute("SELECT * FROM models ORDER BY created DESC").fetchall()
-    except sqlite3.Error as error:
+    except store.DB_ERRORS as error:
         log.warning("library database unreadable (%s); reading the model folders", error)
         rows = sorted(_manifest_rows(data), key=lambda r: r["created"], reverse=True)
     # Filtered here, not in SQL: a read-only connection to an older database has no deleted_at column.

@@ -1,8 +1,57 @@
-"""The library database's tables (webapp/store.py creates them and adds `ADDED_COLUMNS` to older files).
+"""The library database's tables, one schema for SQLite and PostgreSQL, applied as migrations.
 
-Every table is additive: a newer Plinth opens an older database and brings it up to this schema,
-keeping its rows (store._add_columns).
+Every change is additive: a newer Plinth opens an older database and brings it up to this schema,
+keeping its rows. `migrations()` derives the ordered, versioned list both engines apply (and
+record in `schema_migrations`): version 1 creates the tables of SCHEMA, then one version per
+entry of ADDED_COLUMNS, in order. Written in SQLite's dialect; webapp/db_sql.py turns it into
+PostgreSQL's (REAL -> DOUBLE PRECISION, INTEGER -> BIGINT, AUTOINCREMENT -> an identity column).
+
+To change the schema: add a new table to SCHEMA (CREATE TABLE IF NOT EXISTS), or append a
+column to the END of ADDED_COLUMNS (never in the middle, never change one that was released);
+an index on an added column goes in COLUMN_INDEXES. Every migration must be safe to run twice.
 """
+
+import hashlib
+from dataclasses import dataclass
+
+#: Indexes created right after their column is added (a column in ADDED_COLUMNS does not exist
+#: yet when SCHEMA runs on an older database).
+COLUMN_INDEXES = {
+    ("models", "model_id"): ("CREATE UNIQUE INDEX IF NOT EXISTS models_model_id ON models (model_id)",),
+}
+
+#: The record of what was applied (its own, fixed definition: it is read before anything else).
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,          -- what the version is: a changed name means the code's list changed
+    applied    REAL NOT NULL           -- unix time
+)
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema. `column` (table, column, declaration) is added when missing, then
+    `statements` run; both are idempotent, so a step that runs again changes nothing."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...] = ()
+    column: tuple[str, str, str] | None = None
+
+
+def migrations() -> tuple[Migration, ...]:
+    """The ordered list, derived from SCHEMA and ADDED_COLUMNS. Version 1's name carries a digest of
+    SCHEMA, so a table added there later re-runs it (CREATE TABLE IF NOT EXISTS) on databases
+    that had the older list."""
+    digest = hashlib.sha256(SCHEMA.encode()).hexdigest()[:12]
+    steps = [Migration(1, f"tables {digest}", (SCHEMA,))]
+    for i, (table, column, declaration) in enumerate(ADDED_COLUMNS):
+        steps.append(Migration(2 + i, f"{table}.{column}", COLUMN_INDEXES.get((table, column), ()),
+                               (table, column, declaration)))
+    return tuple(steps)
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +97,7 @@ def get(data: Path, shop_id: str = DEFAULT) -> Shop:
         with store.connect(Path(data), readonly=True) as con:
             found = con.execute("SELECT * FROM shops WHERE shop_id = ?", (shop_id,)).fetchone()
         row = dict(found) if found else None
-    except sqlite3.Error:  # an older or damaged database: the mirror file answers
+    except store.DB_ERRORS:  # an older or damaged database, or Postgres down: the mirror file answers
         pass
     if row is None:
         try:

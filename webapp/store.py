@@ -1,4 +1,5 @@
-"""The SQLite database beside the data folder: one file, WAL mode, a short connection per call.
+"""The library database: by default SQLite beside the data folder (one file, WAL mode, a short
+connection per call); PostgreSQL when $PLINTH_DATABASE_URL says so.
 
 Tables:
 * models: published models. `share_id` is the public, unguessable id; `folder` is the private
@@ -14,6 +15,13 @@ The database is never the only truth: every model folder carries a `manifest.jso
 checks the file and rebuilds it from the manifests when it is missing, empty, not SQLite, not ours
 or damaged (the damaged file is moved aside, never deleted). Reads (`connect(readonly=True)`)
 never write: no pragma, no schema, so share links keep working on a full or read-only disk.
+
+With $PLINTH_DATABASE_URL=postgresql://... the same tables live in PostgreSQL instead
+(webapp/db_postgres.py): `connect` yields a pooled connection with the sqlite3 surface the code
+uses, the schema comes from the same migrations (webapp/schema.py), and the SQLite-only parts
+(the file check, the rebuild from manifests, registering folders found without a row) are off:
+Postgres is the one truth and each machine's data folder only a working copy. `DB_ERRORS` is
+what `except` catches for "the database failed" in either mode.
 """
 
 from __future__ import annotations
@@ -21,15 +29,15 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import quote
 
-from pipeline import atomic_write
+from pipeline import PlinthError, atomic_write
 
-from .schema import ADDED_COLUMNS, SCHEMA
+from . import db_sqlite
+from .db_sqlite import diagnose
 
 log = logging.getLogger("plinth.store")
 
@@ -44,8 +52,64 @@ _ROW_KEYS = ("share_id", "name", "placement", "created", "width_m", "height_m", 
              "triangles", "kind", "job_id", "published_anyway", "adjustment", "background",
              "deleted_at", "product_url", "expires", "owner", "model_id")
 
-#: Databases this process has checked (open_library), by path.
+#: Databases this process has checked (open_library), by path (SQLite) or URL (Postgres).
 _READY: set[str] = set()
+
+
+class DatabaseUnavailable(PlinthError):
+    """The configured database cannot be used: a URL Plinth does not know, a server that does not
+    answer or refuses us. The message names the URL without its password."""
+
+    def __init__(self, message: str):
+        super().__init__("database", message)
+
+
+#: `except DB_ERRORS:` catches "the database failed" in either mode. psycopg.Error joins it when
+#: Postgres is first used (so the embedded default never imports psycopg); read it as
+#: `store.DB_ERRORS` at the `except`, never copy it with `from .store import`.
+DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, DatabaseUnavailable)
+
+
+class Engine(str, Enum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+def engine() -> Engine:
+    """Which database $PLINTH_DATABASE_URL names (SQLite when unset); DatabaseUnavailable for one we do not know."""
+    from .settings import database_url
+
+    url = database_url()
+    if url is None or url.startswith("sqlite://"):
+        return Engine.SQLITE
+    if url.startswith(("postgresql://", "postgres://")):
+        return Engine.POSTGRES
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(url).scheme or url.split(":", 1)[0]
+    raise DatabaseUnavailable(f"PLINTH_DATABASE_URL starts with {scheme!r}, which Plinth cannot use: give "
+                              "postgresql://USER:PASSWORD@HOST:5432/DATABASE or sqlite:///PATH, or unset it.")
+
+
+def _postgres_url() -> str:
+    """The Postgres URL, with psycopg.Error added to DB_ERRORS before anything can raise one."""
+    global DB_ERRORS
+    import psycopg
+
+    from .settings import database_url
+
+    if psycopg.Error not in DB_ERRORS:
+        DB_ERRORS = (*DB_ERRORS, psycopg.Error)
+    return database_url() or ""
+
+
+def where(data: Path) -> str:
+    """The database in words for messages: the SQLite file, or the Postgres URL without its password."""
+    if engine() is Engine.POSTGRES:
+        from .db_postgres import redact
+
+        return redact(_postgres_url())
+    return str(db_path(data))
 
 
 def db_path(data: Path) -> Path:
@@ -60,16 +124,28 @@ def db_path(data: Path) -> Path:
 
 
 @contextmanager
-def connect(data: Path, readonly: bool = False) -> Iterator[sqlite3.Connection]:
+def connect(data: Path, readonly: bool = False) -> Iterator[Any]:
     """A connection that commits on success; WAL lets the UI read while a job writes progress.
 
     readonly=True: opened `mode=ro` (falling back to `immutable=1` when SQLite cannot make its
     -shm/-wal files, e.g. on a full or read-only disk); it never writes and never checks or
     rebuilds anything, so it raises sqlite3.Error when the file is missing or damaged.
+
+    Postgres: a pooled connection in autocommit (webapp/db_postgres.Connection) whatever
+    `readonly`; the schema is brought up to date before the first one of this process.
     """
+    if engine() is Engine.POSTGRES:
+        url = _postgres_url()
+        if url not in _READY:
+            open_library(data)
+        from . import db_postgres
+
+        with db_postgres.connect(url) as con:
+            yield con
+        return
     path = db_path(data)
     if readonly:
-        con = _open_readonly(path)
+        con = db_sqlite.open_readonly(path)
     else:
         if str(path) not in _READY or not path.exists():  # also a file deleted under a running server
             open_library(data, force=True)
@@ -80,21 +156,6 @@ def connect(data: Path, readonly: bool = False) -> Iterator[sqlite3.Connection]:
         yield con
     finally:
         con.close()
-
-
-def _open_readonly(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise sqlite3.OperationalError(f"no database at {path}")
-    uri = f"file:{quote(str(path))}?mode=ro"
-    try:
-        con = sqlite3.connect(uri, uri=True, timeout=15.0, isolation_level=None)
-        con.execute("SELECT 1 FROM models LIMIT 1").fetchall()  # the -shm is made (or not) here
-        return con
-    except sqlite3.OperationalError as error:
-        if "no such table" in str(error):
-            raise
-        log.warning("read-only open failed (%s); reading the file as immutable", error)
-    return sqlite3.connect(uri + "&immutable=1", uri=True, timeout=15.0, isolation_level=None)
 
 
 # ---------------------------------------------------------------- manifests
@@ -148,16 +209,21 @@ def model_folders(data: Path) -> list[Path]:
     return sorted(p for p in models.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def register(con: sqlite3.Connection, row: dict[str, Any]) -> bool:
+def register(con, row: dict[str, Any]) -> bool:
     """Insert a models row unless its share id or folder is already there; True if inserted."""
     cols = (*_ROW_KEYS, "folder", "report")
-    cur = con.execute(f"INSERT OR IGNORE INTO models ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                      tuple(row.get(c) if isinstance(row, dict) else row[c] for c in cols))
+    cur = con.execute(f"INSERT INTO models ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                      "ON CONFLICT DO NOTHING", tuple(row.get(c) if isinstance(row, dict) else row[c] for c in cols))
     return cur.rowcount > 0
 
 
-def adopt(con: sqlite3.Connection, data: Path) -> int:
-    """Register every model folder with a valid manifest and a model.glb but no row; returns how many."""
+def adopt(con, data: Path) -> int:
+    """Register every model folder with a valid manifest and a model.glb but no row; returns how many.
+
+    Never in Postgres: there the data folder is one machine's working copy, and a folder it still
+    holds of a model deleted elsewhere must not bring that model back."""
+    if engine() is Engine.POSTGRES:
+        return 0
     known = {r[0] for r in con.execute("SELECT folder FROM models")}
     adopted = 0
     for folder in model_folders(data):
@@ -172,51 +238,6 @@ def adopt(con: sqlite3.Connection, data: Path) -> int:
 # ---------------------------------------------------------------- the start-up check
 
 
-def diagnose(path: Path) -> str | None:
-    """None when `path` is a healthy Plinth database, else what is wrong, in a few words."""
-    if not path.exists():
-        return "missing"
-    size = path.stat().st_size
-    if size == 0:
-        return "empty"
-    with open(path, "rb") as fh:
-        head = fh.read(100)
-    if not head.startswith(b"SQLite format 3\x00"):
-        return "not an SQLite file"
-    if len(head) < 100:
-        return "truncated"
-    page = int.from_bytes(head[16:18], "big")
-    page = 65536 if page == 1 else page
-    if page < 512 or page & (page - 1):
-        return "bad header"
-    wal = path.with_name(path.name + "-wal")
-    pages_valid = head[24:28] == head[92:96]
-    if size % page or (pages_valid and not wal.exists() and int.from_bytes(head[28:32], "big") * page > size):
-        return "truncated"
-    uri = f"file:{quote(str(path))}?mode=ro"
-    for suffix in ("", "&immutable=1"):  # immutable: when the -shm cannot be made (full or read-only disk)
-        try:
-            con = sqlite3.connect(uri + suffix, uri=True, timeout=15.0)
-            try:
-                rows = con.execute("PRAGMA quick_check").fetchall()
-                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            finally:
-                con.close()
-            break
-        except sqlite3.OperationalError as error:  # I/O, locked, cannot open: not damage, never move it
-            failure = error
-        except sqlite3.DatabaseError as error:  # corrupt or not a database
-            return f"unreadable ({error})"
-    else:
-        log.warning("could not check the library database: %s", failure)
-        return None
-    if rows != [("ok",)]:
-        return "failed its integrity check"
-    if tables and "models" not in tables:
-        return "not a Plinth database"
-    return None
-
-
 def open_library(data: Path, force: bool = False) -> list[str]:
     """Check this data folder's database once per process; repair it; return plain messages.
 
@@ -227,18 +248,20 @@ def open_library(data: Path, force: bool = False) -> list[str]:
     written for rows made before manifests existed. Serialised across processes with a file lock.
     """
     data = Path(data)
+    if engine() is Engine.POSTGRES:
+        return _open_postgres(data, force)
     path = db_path(data)
     key = str(path)
     if key in _READY and not force:
         return []
     messages: list[str] = []
-    with _rebuild_lock(data):
+    with db_sqlite.rebuild_lock(data / f"{DB_NAME}.lock"):
         problem = diagnose(path)
         if problem in ("missing", "empty") or problem is None:
             if problem is not None:
                 for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
                     if extra.exists():  # a stale WAL of a vanished file must not replay into the new one
-                        extra.rename(extra.with_name(f"{extra.name}.stale-{_stamp()}"))
+                        extra.rename(extra.with_name(f"{extra.name}.stale-{db_sqlite.stamp()}"))
             added, backfilled = _prepare(path, data)
             if problem is not None and added:
                 messages.append(f"The library database was {problem}; a new one was made from {added} model "
@@ -249,7 +272,7 @@ def open_library(data: Path, force: bool = False) -> list[str]:
             if backfilled:
                 log.info("wrote manifests for %d older model folders", backfilled)
         else:
-            aside = path.with_name(f"{path.name}.damaged-{_stamp()}")
+            aside = path.with_name(f"{path.name}.damaged-{db_sqlite.stamp()}")
             path.rename(aside)
             for suffix in ("-wal", "-shm"):
                 extra = path.with_name(path.name + suffix)
@@ -265,15 +288,30 @@ def open_library(data: Path, force: bool = False) -> list[str]:
     return messages
 
 
+def _open_postgres(data: Path, force: bool) -> list[str]:
+    """Postgres: the migrations and the owner rule once per process (no file check, no rebuild)."""
+    url = _postgres_url()
+    if url in _READY and not force:
+        return []
+    from . import db_postgres
+
+    db_postgres.migrate(url)  # DatabaseUnavailable when it cannot
+    try:
+        with db_postgres.connect(url) as con:
+            _write_manifests(con, data, _fill_owners(con))
+    except DB_ERRORS as error:
+        raise DatabaseUnavailable(f"the database {db_postgres.redact(url)} cannot be used: {error}") from error
+    _READY.add(url)
+    return []
+
+
 def _prepare(path: Path, data: Path) -> tuple[int, int]:
     """Schema, WAL mode, adopt manifest folders, backfill manifests; returns (adopted, backfilled)."""
     con = sqlite3.connect(path, timeout=15.0, isolation_level=None)
     try:
         con.execute("PRAGMA busy_timeout=15000")
         con.execute("PRAGMA journal_mode=WAL")  # persistent in the file: later connections need not set it
-        con.executescript(SCHEMA)
-        _add_columns(con)
-        con.execute("CREATE UNIQUE INDEX IF NOT EXISTS models_model_id ON models (model_id)")
+        db_sqlite.migrate(con)
         con.row_factory = sqlite3.Row
         adopted = adopt(con, data)
         stale = _fill_owners(con)
@@ -291,7 +329,7 @@ def _prepare(path: Path, data: Path) -> tuple[int, int]:
     return adopted, backfilled
 
 
-def _fill_owners(con: sqlite3.Connection) -> set[str]:
+def _fill_owners(con) -> set[str]:
     """Give every model made before issue 15 a merchant-side id, and everything made before any
     account existed (owner '') to the first owner account once there is one. Returns the share
     ids whose manifests must be written again."""
@@ -316,14 +354,7 @@ def claim_orphans(data: Path) -> int:
     the changed models' manifests; returns how many models changed hands or got an id."""
     with connect(data) as con:
         changed = _fill_owners(con)
-        for share_id in changed:
-            row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
-            folder = data / "models" / row["folder"] if row else None
-            if folder is not None and folder.is_dir():
-                try:
-                    write_manifest(folder, dict(row))
-                except OSError:  # a full disk: the next start writes it
-                    pass
+        _write_manifests(con, data, changed)
         first = con.execute("SELECT id FROM users WHERE role = 'owner' ORDER BY created LIMIT 1").fetchone()
     if first is not None:  # the shop of a server from before accounts goes to its first owner too
         from . import shop  # shop imports store
@@ -335,36 +366,19 @@ def claim_orphans(data: Path) -> int:
     return len(changed)
 
 
-def _add_columns(con: sqlite3.Connection) -> None:
-    """Bring a database made by an older Plinth up to the schema (its rows keep their values)."""
-    for table, column, declaration in ADDED_COLUMNS:
-        have = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+def _write_manifests(con, data: Path, share_ids: set[str]) -> None:
+    """Write the manifests of these models again (those whose folder is in this data folder)."""
+    for share_id in share_ids:
+        row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
+        folder = data / "models" / row["folder"] if row else None
+        if folder is not None and folder.is_dir():
+            try:
+                write_manifest(folder, dict(row))
+            except OSError:  # a full disk: the next start writes it
+                pass
 
 
 def column(row, name: str, default: Any) -> Any:
     """`row[name]` of a sqlite3.Row or dict, or `default` when an older database lacks the column
     (read-only connections never upgrade the schema)."""
     return row[name] if name in row.keys() else default
-
-
-def _stamp() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-
-
-@contextmanager
-def _rebuild_lock(data: Path) -> Iterator[None]:
-    """Exclusive between processes while one checks or rebuilds (none on a read-only folder)."""
-    import fcntl
-
-    try:
-        fh = open(data / f"{DB_NAME}.lock", "a")
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-    finally:
-        fh.close()

@@ -60,7 +60,7 @@ def secret_for(data: Path, user_id: str) -> str:
         if row is not None:
             return row["secret"]
         secret = "whsec_" + secrets.token_urlsafe(32)
-        con.execute("INSERT OR IGNORE INTO api_secrets (user_id, secret, created) VALUES (?, ?, ?)",
+        con.execute("INSERT INTO api_secrets (user_id, secret, created) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
                     (user_id, secret, time.time()))
         return con.execute("SELECT secret FROM api_secrets WHERE user_id = ?", (user_id,)).fetchone()["secret"]
 
@@ -86,8 +86,10 @@ def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
 
 def register(data: Path, job_id: str, user_id: str, url: str) -> None:
     with store.connect(settings.data_dir(data)) as con:
-        con.execute("INSERT OR REPLACE INTO api_webhooks (job_id, user_id, url, state, attempts, updated) "
-                    "VALUES (?, ?, ?, 'waiting', 0, ?)", (job_id, user_id, url, time.time()))
+        con.execute("INSERT INTO api_webhooks (job_id, user_id, url, state, attempts, updated) "
+                    "VALUES (?, ?, ?, 'waiting', 0, ?) ON CONFLICT (job_id) DO UPDATE SET user_id = excluded.user_id, "
+                    "url = excluded.url, state = excluded.state, attempts = excluded.attempts, updated = excluded.updated",
+                    (job_id, user_id, url, time.time()))
 
 
 def body_for(job: jobs.Job, data: Path) -> bytes:
