@@ -85,12 +85,11 @@ _NAMES = {"postgres": "PostgreSQL", "redis": "Redis", "s3": "S3 bucket", "folder
 
 
 def _database() -> Check:
-    url = settings.database_url() or ""
-    if not url.startswith(("postgresql://", "postgres://")):
-        return Check(Part.DATABASE, "sqlite", True)  # a file on this machine: nothing to ask
     from . import store
 
-    with store.connect(settings.data_dir()) as con:
+    if store.engine() is store.Engine.SQLITE:
+        return Check(Part.DATABASE, "sqlite", True)  # a file on this machine: nothing to ask
+    with store.connect(settings.data_dir()) as con:  # this process's pool: one SELECT, no new connection
         con.execute("SELECT 1").fetchone()
     return Check(Part.DATABASE, "postgres", True)
 
@@ -159,8 +158,12 @@ def _storage() -> Check:
 def _configured_kind(part: Part) -> str:
     """The kind a part is configured as, for the report of a probe that raised or hung."""
     if part is Part.DATABASE:
-        url = settings.database_url() or ""
-        return "postgres" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
+        from . import store
+
+        try:
+            return store.engine().value
+        except store.DatabaseUnavailable:  # a URL Plinth does not know: say what was configured
+            return "unknown"
     if part is Part.QUEUE:
         return "redis" if settings.queue_url() else "embedded"
     return storage_kind(settings.storage_url())
