@@ -11,7 +11,8 @@ the model folder consistent:
   with os.replace; the old ones are hard-linked aside first, so any failure (a full disk, a
   file that cannot be replaced, the database) puts them back and the merchant reads one line.
 * The row (placement, size, the Adjustment JSON, the backdrop) and manifest.json are updated;
-  the share id never changes.
+  the share id never changes. With shared storage the folder is pulled whole first and pushed
+  (manifest last) before the row changes, so other machines never read the new row with old files.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Iterator
 import pipeline
 from pipeline import Adjustment, PlinthError, atomic_write
 
-from . import disk, library, settings, store
+from . import disk, library, settings, storage, store
 
 #: public file -> (what export_all names it beside model.glb, the kept original)
 FILES = {
@@ -101,6 +102,7 @@ def revision(model: library.Model) -> str:
 
 def preview(model: library.Model, adjustment: Adjustment, size: int = 360) -> pipeline.AdjustPreview:
     """How the model would look and measure with `adjustment` (nothing is written)."""
+    library.local_folder(model)  # shared storage: the original may be on another machine's disk only
     return pipeline.preview_adjustment(source(model), adjustment, size=size)
 
 
@@ -118,6 +120,7 @@ def adjust(share_id: str, adjustment: Adjustment, data_dir: str | os.PathLike | 
         raise AdjustError(f"Unknown background {key!r}; pick one of the list.")
     if adjustment.background != BACKGROUNDS[key].rgb:
         adjustment = replace(adjustment, background=BACKGROUNDS[key].rgb)
+    _fetch(model)
     with _locked(model.folder):
         _keep_original(data, model)
         work = model.folder / f"{WORK_PREFIX}{secrets.token_hex(8)}"
@@ -143,6 +146,7 @@ def reset(share_id: str, data_dir: str | os.PathLike | None = None) -> library.M
     model = library.get_model(share_id, data)
     if model is None:
         raise AdjustError(NOT_FOUND)
+    _fetch(model)
     with _locked(model.folder):
         try:
             kept = json.loads((model.folder / ORIGINAL_ROW).read_text())
@@ -162,6 +166,14 @@ def reset(share_id: str, data_dir: str | os.PathLike | None = None) -> library.M
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return library.get_model(share_id, data) or model
+
+
+def _fetch(model: library.Model) -> None:
+    """With shared storage: every file of the model as stored now, before it is rewritten."""
+    try:
+        library.local_folder(model, fresh=True)
+    except (PlinthError, OSError) as error:  # a StorageError names the storage's problem in plain words
+        raise AdjustError(getattr(error, "message", FAILED)) from error
 
 
 def _keep_original(data: Path, model: library.Model) -> None:
@@ -232,6 +244,11 @@ def _swap_in(data: Path, model: library.Model, new: dict[str, Path], changes: di
             replaced.append(public)
         atomic_write(folder / "report.json", json.dumps(json.loads(changes["report"]), indent=1))
         store.write_manifest(folder, {**old_row, **changes})
+        try:  # new files, then the manifest, before the row: no machine reads the new row with old files
+            storage.push(data, model.rel)
+        except storage.StorageError as error:
+            raise AdjustError(error.message) from error
+        library.mark_fetched(folder, changes["adjustment"])
         with store.connect(data) as con:
             con.execute(f"UPDATE models SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE share_id = ?",
                         (*(changes[c] for c in _COLUMNS), model.share_id))
@@ -240,7 +257,18 @@ def _swap_in(data: Path, model: library.Model, new: dict[str, Path], changes: di
             os.replace(aside / public, folder / public)
         atomic_write(folder / "report.json", json.dumps(json.loads(old_row["report"] or "{}"), indent=1))
         store.write_manifest(folder, old_row)
+        _push_back(data, model, old_row)
         raise
+
+
+def _push_back(data: Path, model: library.Model, old_row: dict) -> None:
+    """After a failed change: the storage gets the old files back (best effort: its failure may be the cause)."""
+    if storage.configured():
+        library.mark_fetched(model.folder, old_row["adjustment"] or "")
+        try:
+            storage.push(data, model.rel)
+        except storage.StorageError:
+            pass
 
 
 @contextmanager

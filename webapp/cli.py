@@ -9,6 +9,8 @@
     plinth backup library.tar                # the whole library, safe while the server runs
     plinth restore library.tar [--force]
     plinth user add EMAIL [--owner] [--name N] [--password-stdin]   # also: user list, remove, passwd
+    plinth worker [--queue gpu|cpu] [--device cuda:0|cpu] [--burst] [--name N]   # with PLINTH_QUEUE=redis://...
+    plinth status [--json]                   # workers, queues, jobs waiting or running
 
 Everything about `make` comes from pipeline/cli.py; only publishing into the library and the
 server live here, because they need the web app (the library must work without it).
@@ -24,7 +26,7 @@ from pathlib import Path
 from pipeline import PlinthError, Result, Verdict, format_size
 from pipeline import cli as pipeline_cli
 
-from . import settings, user_cli
+from . import settings, user_cli, worker_cli
 
 
 def _add_publish(make: argparse.ArgumentParser) -> None:
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true",
                          help="restore into a non-empty data folder (its contents are moved aside, not deleted)")
     user_cli.add_parser(sub)
+    worker_cli.add_parsers(sub)
     return parser
 
 
@@ -127,8 +130,10 @@ def make_on_server(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from . import storage
     from .server import serve
 
+    storage.check()  # $PLINTH_STORAGE: a missing bucket or folder is one plain line now, not a failed upload later
     serve(host=args.host, port=args.port)
     return 0
 
@@ -164,7 +169,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"make": cmd_make, "serve": cmd_serve, "doctor": cmd_doctor, "backup": cmd_backup,
-            "restore": cmd_restore, "user": user_cli.run}
+            "restore": cmd_restore, "user": user_cli.run, "worker": worker_cli.cmd_worker,
+            "status": worker_cli.cmd_status}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,20 @@ LOST = "lost+found"
 STALE_S = 3600.0  # temporary things younger than this may belong to work in progress
 
 
+def _cache_only() -> bool:
+    from .settings import storage_url
+
+    return storage_url() is not None
+
+
+def _has_glb(data: Path, folder: str) -> bool:
+    """With shared storage this data folder is only a cache: a model it lacks is broken only if the storage lacks it too."""
+    from . import storage
+
+    rel = f"models/{folder}/model.glb"
+    return (data / rel).is_file() or (storage.configured() and storage.exists(data, rel))
+
+
 def check(data: Path, repair: bool = False, stale_s: float = STALE_S) -> tuple[list[str], int]:
     """Plain report lines and how many problems are left (0: healthy, or everything was repaired)."""
     data = Path(data)
@@ -78,6 +92,17 @@ def _check(data: Path, repair: bool, stale_s: float) -> tuple[list[str], int]:
             continue
         row = store.read_manifest(folder)
         (loose if row is not None and (folder / "model.glb").is_file() else unknown).append(folder)
+    if _cache_only():  # shared storage: a local folder without a row is a copy of a model deleted elsewhere
+        copies = [f for f in loose + unknown if now - f.stat().st_mtime > stale_s]  # younger: maybe a publish
+        loose, unknown = [], []
+        if copies:
+            if repair:
+                repaired += 1
+                for folder in copies:
+                    shutil.rmtree(folder, ignore_errors=True)
+            lines.append(f"Cached copies of models deleted on another machine: {len(copies)} "
+                         + ("(deleted)." if repair else "(--repair deletes them; the storage has no such model)."))
+            left += 0 if repair else 1
     if loose:
         if repair:
             repaired += 1
@@ -94,7 +119,7 @@ def _check(data: Path, repair: bool, stale_s: float) -> tuple[list[str], int]:
         left += 1
 
     # rows whose files are gone
-    broken = [row for row in rows if not (data / "models" / row["folder"] / "model.glb").is_file()]
+    broken = [row for row in rows if not _has_glb(data, row["folder"])]
     if broken:
         for row in broken:
             lines.append(f"  missing files: {row['name']!r} (share id {row['share_id']})")

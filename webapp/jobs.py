@@ -11,6 +11,7 @@ the UI, the workers and the child process all read and write jobs the same way.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pipeline
 
-from . import disk, limits, sanitize, settings, store, trash
+from . import disk, jobqueue, limits, sanitize, settings, storage, store, trash
 from .intake import JobRefused, check_files, check_request, check_upload, stored_name
 
 
@@ -49,11 +50,15 @@ ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 _LIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
 RESTART_MESSAGE = "The server restarted while this model was being made. Your photos are kept: press Try again."
 DAMAGED_MESSAGE = "This job's settings could not be read. Your photos are kept: start a new model with them."
+STORAGE_MESSAGE = ("The photos could not be stored ({why}) Nothing was kept; try again in a minute, and if it "
+                   "keeps happening tell whoever runs this server.")
 PHOTOS_DELETED_MESSAGE = ("The photos of this job were deleted after {days} days, as this server keeps them. "
                           "Upload them again to make the model.")
 #: Folders under data/jobs younger than this are never purged: submit writes the photos before the row.
 _ORPHAN_MIN_AGE_S = 3600.0
 
+
+log = logging.getLogger("plinth.jobs")
 
 #: Set when a job is queued, so workers in this process start it at once instead of at their next poll.
 WAKE = threading.Event()
@@ -153,6 +158,10 @@ def retry(job_id: str, data_dir: str | os.PathLike | None = None, remove: Collec
     old = get_job(job_id, data)
     if old is None:
         return None
+    try:  # taken on another machine (or this copy was dropped): the storage has them
+        fetch_photos(data, old)
+    except storage.StorageError as error:
+        raise JobRefused(STORAGE_MESSAGE.format(why=error.message)) from error
     named = old.named_photos
     if not named and old.status is JobStatus.DONE and not old.keeps_photos:
         raise JobRefused("This model is made, and its photos were kept only with it. "
@@ -195,16 +204,47 @@ def _queue(data: Path, name: str, options: pipeline.Options, photos: list[tuple[
             raise JobRefused("The server's disk is full, so it cannot take these photos now. "
                              "Ask whoever runs it to free some space, then try again.") from error
         raise
+    try:  # the storage (when configured) has the photos before the row exists: any worker can pull them
+        storage.push(data, photos_rel(job_id))
+    except storage.StorageError as error:
+        shutil.rmtree(photo_dir.parent, ignore_errors=True)
+        _forget_stored(data, f"jobs/{job_id}")
+        raise JobRefused(STORAGE_MESSAGE.format(why=error.message)) from error
     names = [Path(filename).name[:200] for filename, _ in photos]
     with store.connect(data) as con:
         con.execute(
             "INSERT INTO jobs (id, status, created, name, options, photo_dir, message, photo_names, owner) "
             "VALUES (?,?,?,?,?,?,?,?,?)",
-            (job_id, JobStatus.QUEUED.value, time.time(), name, json.dumps(options.to_dict()), str(photo_dir),
+            (job_id, JobStatus.QUEUED.value, time.time(), name, json.dumps(options.to_dict()), photos_rel(job_id),
              "Waiting to start", json.dumps(names), owner),
         )
-    WAKE.set()
+    jobqueue.dispatch(data, job_id)  # the engine starts it: this process's workers, or RQ
     return job_id
+
+
+def photos_rel(job_id: str) -> str:
+    """Where a job's photos are, relative to a data folder (and in the storage): jobs/<id>/photos.
+    Job rows store this, so each process resolves it against its own data folder."""
+    return f"jobs/{job_id}/photos"
+
+
+def fetch_photos(data: Path, job: Job) -> bool:
+    """With shared storage: pull the job's photos into this data folder unless they are here (a pulled
+    folder appears whole: storage.pull). True when they are here now. StorageError when it cannot answer."""
+    data = settings.data_dir(data)
+    if job.photo_dir.is_dir():
+        return True
+    if not storage.configured() or job.photo_dir != data / photos_rel(job.id):  # an old absolute row: local only
+        return False
+    return storage.pull(data, photos_rel(job.id))
+
+
+def _forget_stored(data: Path, rel: str) -> None:
+    """Remove `rel` in the storage, best effort: a failure here must not hide the one being reported."""
+    try:
+        storage.remove(data, rel)
+    except storage.StorageError as error:
+        log.warning("could not remove %s in the storage: %s", rel, error)
 
 
 def list_jobs(statuses: Collection[JobStatus], data_dir: str | os.PathLike | None = None,
@@ -242,6 +282,7 @@ def discard(job_id: str, data_dir: str | os.PathLike | None = None) -> bool:
     with store.connect(data) as con:
         con.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
     shutil.rmtree(data / "jobs" / job_id, ignore_errors=True)
+    _forget_stored(data, f"jobs/{job_id}")
     return True
 
 
@@ -263,14 +304,36 @@ def get_job(job_id: str, data_dir: str | os.PathLike | None = None) -> Job | Non
         options = options_from_record(row["options"])
     except (pipeline.InputError, ValueError):  # one damaged row fails that job, not the whole queue
         options, damaged = pipeline.Options(), True
-    return Job(
+    job = Job(
         id=row["id"], status=status, created=row["created"], started=row["started"],
         finished=row["finished"], name=row["name"], options=options,
-        photo_dir=Path(row["photo_dir"]), stage=row["stage"], fraction=row["fraction"],
+        photo_dir=_photo_dir(data, row["photo_dir"]), stage=row["stage"], fraction=row["fraction"],
         message=row["message"], error=error, share_id=row["share_id"], position=position, damaged=damaged,
         verdict=verdict, photo_names=_names(store.column(row, "photo_names", "[]")),
         retried_as=store.column(row, "retried_as", None), owner=store.column(row, "owner", "") or "",
     )
+    _fetch_kept_photos(data, job)
+    return job
+
+
+def _fetch_kept_photos(data: Path, job: Job) -> None:
+    """With shared storage: a finished job whose photos are kept for Try again (by the rules purge
+    applies) but that this data folder has no copy of (taken on another web server, or this one's
+    folder is new) gets them pulled, so its page shows them rather than "deleted"."""
+    if (not storage.configured() or not job.keeps_photos or job.photo_dir.is_dir()
+            or (job.finished or 0.0) < time.time() - limits.KEEP_FAILED_DAYS * 86400.0):
+        return
+    try:
+        fetch_photos(data, job)
+    except (storage.StorageError, OSError) as error:  # the page still answers; the next read tries again
+        log.warning("could not fetch the kept photos of job %s: %s", job.id, error)
+
+
+def _photo_dir(data: Path, stored: str) -> Path:
+    """A row's photo_dir: relative ("jobs/<id>/photos", since shared storage) to this process's data
+    folder; rows written before that hold an absolute path, still read as it is."""
+    path = Path(stored)
+    return path if path.is_absolute() else data / path
 
 
 def _read_job(data: Path, job_id: str, readonly: bool):
@@ -303,11 +366,14 @@ def cancel(job_id: str, data_dir: str | os.PathLike | None = None) -> None:
         for old, new in ((JobStatus.QUEUED, JobStatus.CANCELLED), (JobStatus.RUNNING, JobStatus.CANCELLING)):
             con.execute("UPDATE jobs SET status=?, finished=? WHERE id=? AND status=?",
                         (new.value, time.time(), job_id, old.value))
+    jobqueue.cancelled(data, job_id)  # RQ: a queued job also leaves its queue; a running one stops by its row
 
 
 def recover(data_dir: str | os.PathLike | None = None) -> int:
     """At start-up: jobs left running by a dead server are marked failed (photos kept). Final:
-    a child of the dead server that still runs is stopped, and nothing it writes later counts."""
+    a child of the dead server that still runs is stopped, and nothing it writes later counts.
+    Embedded engine only: with $PLINTH_QUEUE, `plinth worker`s on other machines own the running
+    jobs, and the reaper (rq_engine.reap) settles those whose worker died."""
     data = settings.data_dir(data_dir)
     with store.connect(data) as con:
         rows = con.execute("SELECT id, pid FROM jobs WHERE status IN (?, ?)", _LIVE).fetchall()
@@ -387,6 +453,7 @@ def release_photos(data: Path, job_id: str) -> None:
     folder = data / "jobs" / job_id
     shutil.rmtree(folder / "photos", ignore_errors=True)
     shutil.rmtree(folder / ".photos-incoming", ignore_errors=True)
+    _forget_stored(data, f"jobs/{job_id}")
     try:
         folder.rmdir()
     except OSError:
@@ -409,10 +476,12 @@ def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -
         rows = {r["id"]: r for r in con.execute("SELECT id, status, finished, verdict FROM jobs")}
     removed = 0
     jobs_dir = data / "jobs"
-    for folder in sorted(jobs_dir.iterdir()) if jobs_dir.is_dir() else ():
-        row = rows.get(folder.name)
-        if row is None:
-            gone = now - _mtime(folder) > _ORPHAN_MIN_AGE_S
+    local = {folder.name for folder in jobs_dir.iterdir()} if jobs_dir.is_dir() else set()
+    for name in sorted(local | _stored_jobs(data)):
+        folder = jobs_dir / name
+        row = rows.get(name)
+        if row is None:  # only a local folder has an age we can read (submit writes photos before the row)
+            gone = name in local and now - _mtime(folder) > _ORPHAN_MIN_AGE_S
         elif row["status"] == JobStatus.DONE.value and row["verdict"] != pipeline.Verdict.FAILED.value:
             gone = True
         elif row["status"] in (JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value):
@@ -421,6 +490,7 @@ def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -
             gone = False  # queued or running: its photos are in use
         if gone:
             shutil.rmtree(folder, ignore_errors=True)
+            _forget_stored(data, f"jobs/{name}")
             removed += 1
     trash.purge(data, now)  # models in the Trash past their 30 days (their count is not photos)
     staging = data / "staging"
@@ -429,6 +499,17 @@ def purge(data_dir: str | os.PathLike | None = None, now: float | None = None) -
         if (row is None or row["status"] not in _LIVE) and now - _mtime(folder) > _ORPHAN_MIN_AGE_S:
             shutil.rmtree(folder, ignore_errors=True)
     return removed
+
+
+def _stored_jobs(data: Path) -> set[str]:
+    """Job folders in the storage (none without one): photos another machine took are purged here too."""
+    if not storage.configured():
+        return set()
+    try:
+        return set(storage.children(data, "jobs"))
+    except storage.StorageError as error:  # the local clean-up still runs; the next round tries again
+        log.warning("could not list the jobs in the storage: %s", error)
+        return set()
 
 
 def _mtime(path: Path) -> float:

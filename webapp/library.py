@@ -10,6 +10,11 @@ Layout (private; the web server maps share ids to folders through the database o
     data/models/<random folder>/manifest.json   the model's database row, so the row can be rebuilt
     data/models/<random folder>/photos/...   originals without location metadata, never served
 
+With shared storage ($PLINTH_STORAGE, webapp/storage) the data folder is this process's cache of
+it: add_model pushes the finished folder before the row exists, every later write pushes what it
+changed, and `Model.file` / `local_folder` pull on demand (again after the model was adjusted on
+another machine: the hidden .revision / .pulled marks hold the revision the local copy has).
+
 The database is not the only truth (store.open_library rebuilds it from the manifests), and reads
 never write: get_model and list_models open it read-only and, if it cannot answer, read the
 manifests, so share links keep working on a full, read-only or damaged disk.
@@ -17,6 +22,7 @@ manifests, so share links keep working on a full, read-only or damaged disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -32,7 +38,8 @@ from typing import Any, Sequence
 
 from pipeline import PlinthError, Result, Verdict, atomic_write
 
-from . import disk, sanitize, settings, store, verdicts
+from . import disk, sanitize, settings, storage, store, verdicts
+from .storage import cache
 
 #: Public file name -> (file in the model folder, content type). Only these are ever served.
 PUBLIC_FILES: dict[str, tuple[str, str]] = {
@@ -110,7 +117,53 @@ class Model:
         if entry is None:
             return None
         path = self.folder / entry[0]
+        if storage.configured():
+            # The storage is the truth and this data folder a cache: fetch the file on first use, and
+            # again once the model was adjusted on another machine (its revision moved on).
+            cache.drop_if_stale(self.folder, revision_tag(self.adjustment), (name for name, _ in PUBLIC_FILES.values()))
+            if not path.is_file():
+                storage.pull(self.data, f"{self.rel}/{entry[0]}")
         return path if path.is_file() else None
+
+    def has_file(self, public_name: str) -> bool:
+        """Whether the model has this public file, without fetching it (listings, the API): with shared
+        storage every model has all of PUBLIC_FILES (add_model writes each), else the local file says."""
+        if public_name not in PUBLIC_FILES:
+            return False
+        return storage.configured() or (self.folder / PUBLIC_FILES[public_name][0]).is_file()
+
+    @property
+    def data(self) -> Path:
+        """The data folder this model was read from (its folder is data/models/<name>)."""
+        return self.folder.parent.parent
+
+    @property
+    def rel(self) -> str:
+        """The model folder relative to a data folder, and its key in the storage: models/<name>."""
+        return f"models/{self.folder.name}"
+
+
+def revision_tag(adjustment: str) -> str:
+    """What a model's files follow: its stored adjustment JSON ("" as made). Equal tags, equal files."""
+    return hashlib.sha256(adjustment.encode()).hexdigest()[:16] if adjustment else ""
+
+
+def local_folder(model: Model, fresh: bool = False) -> Path:
+    """The model's folder with every file in it (originals, report, manifest), for code that reads or
+    rewrites more than the public files (webapp/adjust.py). With shared storage it is pulled whole
+    unless this copy already has the model's current revision (`fresh`: pulled anyway, before a write)."""
+    if storage.configured() and (fresh or not cache.whole(model.folder, revision_tag(model.adjustment))):
+        if not storage.pull(model.data, model.rel):
+            raise LibraryError("This model's files are missing from the shared storage.")
+        mark_fetched(model.folder, model.adjustment)
+    return model.folder
+
+
+def mark_fetched(folder: Path, adjustment: str) -> None:
+    """With shared storage: the local `folder` now holds all files of the model with this adjustment
+    (pulled whole, or rewritten here)."""
+    if storage.configured():
+        cache.set_marks(folder, revision_tag(adjustment))
 
 
 def new_share_id() -> str:
@@ -199,11 +252,18 @@ def add_model(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        try:  # in the storage before the row exists, manifest last (storage.push): like the rename above
+            storage.push(data, f"models/{folder_name}")
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            _forget_stored(data, f"models/{folder_name}")
+            raise
         try:
             with store.connect(data) as con:
                 store.register(con, row)
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)  # no row, no folder: nothing half-published
+            _forget_stored(data, f"models/{folder_name}")
             raise
     except (OSError, sqlite3.OperationalError) as error:
         if disk.is_full(error, data):
@@ -373,8 +433,14 @@ def _update(share_id: str, column: str, value: Any, data_dir: str | os.PathLike 
     with store.connect(data) as con:
         cur = con.execute(f"UPDATE models SET {column} = ? WHERE share_id = ?", (value, share_id))
         row = con.execute("SELECT * FROM models WHERE share_id = ?", (share_id,)).fetchone()
-    if row is not None and (data / "models" / row["folder"]).is_dir():
-        store.write_manifest(data / "models" / row["folder"], dict(row))
+    folder = data / "models" / row["folder"] if row is not None else None
+    if folder is not None and (folder.is_dir() or storage.configured()):
+        folder.mkdir(parents=True, exist_ok=True)  # with storage: a model made elsewhere may have no local copy
+        store.write_manifest(folder, dict(row))
+        try:
+            storage.push(data, f"models/{row['folder']}/{store.MANIFEST}")
+        except storage.StorageError as error:  # the row (the truth for reads) has it; the mirror is for rebuilds
+            log.warning("could not update a model's manifest in the storage: %s", error)
     return cur.rowcount > 0
 
 
@@ -403,9 +469,19 @@ def delete_model(share_id: str, data_dir: str | os.PathLike | None = None, with_
         if job_id:
             con.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
     shutil.rmtree(trash, ignore_errors=True)
+    _forget_stored(data, f"models/{row['folder']}")
     if job_id and _JOB_ID.match(job_id):
         shutil.rmtree(data / "jobs" / job_id, ignore_errors=True)
+        _forget_stored(data, f"jobs/{job_id}")
     return True
+
+
+def _forget_stored(data: Path, rel: str) -> None:
+    """Remove `rel` in the storage, best effort (the row is gone already, so nothing serves it)."""
+    try:
+        storage.remove(data, rel)
+    except storage.StorageError as error:
+        log.warning("could not remove %s in the storage: %s", rel, error)
 
 
 def remove_orphans(data_dir: str | os.PathLike | None = None, min_age_s: float = 3600.0) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from pathlib import Path
 
@@ -15,11 +17,12 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from . import accounts, ar_page, library, settings, shop
+from . import accounts, ar_page, library, settings, shop, storage
 from .ar_page import LinkState
 from .upload_guard import UploadGuard
 
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS"}
+log = logging.getLogger("plinth.routes")
 _ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9]+)+$")
 _ASSET_TYPES = {
     ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
@@ -48,6 +51,22 @@ def gone(state: LinkState, html: bool, embed: bool = False, owner: str = "") -> 
         **headers, "Content-Security-Policy": ar_page.CSP, "X-Content-Type-Options": "nosniff"})
 
 
+def storage_guard(route):
+    """A route that reads model files: when the shared storage cannot answer, a plain 503 that asks
+    to retry (never a traceback, never a 404 that would tell a shopper the model is gone)."""
+
+    @functools.wraps(route)
+    async def guarded(request: Request) -> Response:
+        try:
+            return await route(request)
+        except storage.StorageError as error:
+            log.warning("storage unavailable for %s: %s", request.url.path, error)
+            return PlainTextResponse("The model's files cannot be read right now. Please try again in a minute.",
+                                     status_code=503, headers={"Cache-Control": "no-store", "Retry-After": "30"})
+
+    return guarded
+
+
 def share_state(share_id: str) -> tuple[library.Model | None, LinkState | None]:
     """The model a share link shows, or why it shows none: in the Trash (restoring it brings the
     same link back), past its expiry date, or unknown (a model that failed its checks is not
@@ -66,6 +85,7 @@ def _base(request: Request) -> str:
     return settings.public_url(seen_at=str(request.url))
 
 
+@storage_guard
 async def ar(request: Request) -> Response:
     embed = request.query_params.get("embed") == "1"
     share_id = request.path_params["share_id"]
@@ -81,6 +101,7 @@ async def ar(request: Request) -> Response:
     })
 
 
+@storage_guard
 async def model_file(request: Request) -> Response:
     if request.method == "OPTIONS":
         return Response(status_code=204, headers={**CORS, "Access-Control-Max-Age": "86400"})
@@ -100,6 +121,7 @@ def _merchants_model(request: Request) -> library.Model | None:
     return model if model is not None and user.can_see(model.owner) else None
 
 
+@storage_guard
 async def preview(request: Request) -> Response:
     """The merchant's own look at any model, shared or not (the Model page's "Look at it anyway"):
     under /preview/, for its merchant only (the sign-in cookie; the owner may see all), never
@@ -113,6 +135,7 @@ async def preview(request: Request) -> Response:
     })
 
 
+@storage_guard
 async def preview_file(request: Request) -> Response:
     model = _merchants_model(request)
     if model is None:
@@ -122,6 +145,10 @@ async def preview_file(request: Request) -> Response:
 
 def _file_response(request: Request, model: library.Model, headers: dict[str, str]) -> Response:
     filename = request.path_params["filename"]
+    # Served from the local copy (Model.file pulls it from the shared storage on first use), not
+    # streamed with storage.open_stream: FileResponse answers Range requests (Quick Look and Scene
+    # Viewer fetch big files in ranges), HEAD, ETag and Last-Modified, and the next view of a popular
+    # model costs no storage round trip.
     path = model.file(filename)
     if path is None:
         return not_found()

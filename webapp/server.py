@@ -3,8 +3,9 @@
     from webapp.server import serve
     serve(host="localhost", port=8501)      # what `plinth serve` calls; blocks
 
-The job workers start with the server (and stop with it). Share links use $PLINTH_PUBLIC_URL when
-set; otherwise the server records its own address in the data folder for `plinth make --publish`.
+The job workers start with the server (and stop with it); with $PLINTH_QUEUE they are `plinth
+worker`s instead (webapp/jobqueue.py). Share links use $PLINTH_PUBLIC_URL when set; otherwise
+the server records its own address in the data folder for `plinth make --publish`.
 One server per data folder (webapp/lock.py): a second one exits before it touches anything; at
 start the library database is checked and, if it is missing or damaged, rebuilt (store.open_library).
 """
@@ -18,7 +19,7 @@ import sqlite3
 import sys
 from contextlib import asynccontextmanager
 
-from . import limits, lock, routes, settings, sso, store, workers
+from . import jobqueue, limits, lock, logs, routes, settings, sso, store
 
 log = logging.getLogger("plinth.server")
 
@@ -49,9 +50,9 @@ def build_app():
     @asynccontextmanager
     async def lifespan(_app):
         data = settings.data_dir()
-        workers.start_workers(data)
+        jobqueue.start(data)  # embedded: the worker threads; $PLINTH_QUEUE: only the reaper
         yield None
-        workers.stop_workers()
+        jobqueue.stop()
         settings.forget_server_url(data)  # uvicorn re-raises SIGTERM after this, so not in serve()
 
     def on_script_error(error: Exception) -> bool:
@@ -70,6 +71,15 @@ def serve(host: str = "localhost", port: int = settings.DEFAULT_PORT) -> None:
     if settings.model_viewer_js() is None:
         print("plinth: model-viewer is missing, so 3D previews will not show. "
               "Run `npm install` in the Plinth folder.", file=sys.stderr)
+    logs.setup("plinth")  # ours only: Streamlit formats its own loggers
+    if jobqueue.engine() is jobqueue.Engine.RQ:
+        from . import rq_engine
+
+        try:
+            rq_engine.connection()
+        except jobqueue.QueueUnavailable as error:
+            print(f"plinth: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
     data = settings.data_dir()
     shown_host = "localhost" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{shown_host}:{port}"

@@ -5,7 +5,8 @@ page shows the shop of the model's owner. DEFAULT is the one shop of a server fr
 accounts: `claim_default` hands it to the first owner account (store.claim_orphans calls it).
 The row lives in the `shops` table; data/shop/<shop_id>/shop.json mirrors it (written first, like
 a model's manifest), so a rebuilt database loses nothing: `get` reads the file when the table has
-no row. No Streamlit import.
+no row. With shared storage (webapp/storage) every write is pushed and the logo pulled on demand.
+No Streamlit import.
 
     shop.save(data, name="Oak & Co", website="https://oak.example")
     shop.set_logo(data, uploaded_bytes)      # re-encoded PNG, no EXIF; ShopError on a bad image
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -23,8 +25,9 @@ from urllib.parse import urlsplit
 
 from pipeline import PlinthError, atomic_write
 
-from . import store
+from . import storage, store
 
+log = logging.getLogger("plinth.shop")
 DEFAULT = "default"
 MAX_NAME = 80
 MAX_URL = 500
@@ -105,8 +108,21 @@ def get(data: Path, shop_id: str = DEFAULT) -> Shop:
         except (OSError, ValueError):
             return Shop(shop_id=shop_id)
     logo = _folder(data, shop_id) / LOGO_FILE if row.get("logo") == LOGO_FILE else None
+    if logo is not None and storage.configured():
+        _fetch_logo(data, shop_id, logo, float(row.get("updated") or 0))
     return Shop(shop_id=shop_id, name=str(row.get("name") or ""), website=str(row.get("website") or ""),
                 logo=logo if logo is not None and logo.is_file() else None, updated=float(row.get("updated") or 0))
+
+
+def _fetch_logo(data: Path, shop_id: str, logo: Path, updated: float) -> None:
+    """Pull the logo when this data folder has none, or one older than the row (changed on another
+    machine; 2 s of slack: the row is written just after the file)."""
+    try:
+        if logo.is_file() and logo.stat().st_mtime >= updated - 2.0:
+            return
+        storage.pull(Path(data), f"shop/{shop_id}/{LOGO_FILE}")
+    except (storage.StorageError, OSError) as error:  # the share page still shows the shop's name
+        log.warning("could not fetch the shop's logo from the storage: %s", error)
 
 
 def save(data: Path, name: str, website: str, shop_id: str = DEFAULT) -> Shop:
@@ -146,6 +162,7 @@ def set_logo(data: Path, content: bytes, shop_id: str = DEFAULT) -> Shop:
     folder = _folder(data, shop_id)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / LOGO_FILE, buf.getvalue())
+    _stored(storage.push, data, f"shop/{shop_id}/{LOGO_FILE}")
     current = get(data, shop_id)
     return _write(data, shop_id, current.name, current.website, LOGO_FILE)
 
@@ -154,6 +171,7 @@ def remove_logo(data: Path, shop_id: str = DEFAULT) -> Shop:
     current = get(data, shop_id)
     shop = _write(data, shop_id, current.name, current.website, "")
     (_folder(data, shop_id) / LOGO_FILE).unlink(missing_ok=True)
+    _stored(storage.remove, data, f"shop/{shop_id}/{LOGO_FILE}")
     return shop
 
 
@@ -169,6 +187,14 @@ def claim_default(data: Path, owner: str) -> bool:
     when it moved. Run after the owner account exists (store.claim_orphans)."""
     data = Path(data)
     old, new = _folder(data, DEFAULT), _folder(data, owner)
+    if storage.configured():  # the shop may have been set on another machine: the storage decides
+        try:
+            if storage.exists(data, f"shop/{owner}"):
+                return False
+            storage.pull(data, f"shop/{DEFAULT}")
+        except storage.StorageError as error:  # the next account change tries again
+            log.warning("could not hand the shop settings over: %s", error)
+            return False
     if new.exists() or not old.is_dir():
         return False
     try:
@@ -178,6 +204,12 @@ def claim_default(data: Path, owner: str) -> bool:
     old.rename(new)  # one step: the logo and the mirror file move together
     if isinstance(mirror, dict):
         atomic_write(new / "shop.json", json.dumps({**mirror, "shop_id": owner}, indent=1))
+    if storage.configured():
+        try:
+            storage.push(data, f"shop/{owner}")
+            storage.remove(data, f"shop/{DEFAULT}")
+        except storage.StorageError as error:
+            log.warning("could not store the handed-over shop settings: %s", error)
     with store.connect(data) as con:
         con.execute("DELETE FROM shops WHERE shop_id = ?", (owner,))
         con.execute("UPDATE shops SET shop_id = ? WHERE shop_id = ?", (owner, DEFAULT))
@@ -191,11 +223,20 @@ def _upright(im):
     return ImageOps.exif_transpose(im)
 
 
+def _stored(action, data: Path, rel: str) -> None:
+    """storage.push or storage.remove, a failure as the ShopError the settings page shows."""
+    try:
+        action(Path(data), rel)
+    except storage.StorageError as error:
+        raise ShopError(f"The shop's settings could not be stored: {error.message}") from error
+
+
 def _write(data: Path, shop_id: str, name: str, website: str, logo: str) -> Shop:
     row = {"shop_id": shop_id, "name": name, "website": website, "logo": logo, "updated": time.time()}
     folder = _folder(data, shop_id)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / "shop.json", json.dumps(row, indent=1))  # first, like a model's manifest
+    _stored(storage.push, data, f"shop/{shop_id}/shop.json")
     with store.connect(Path(data)) as con:
         con.execute("INSERT INTO shops (shop_id, name, website, logo, updated) VALUES (:shop_id, :name, "
                     ":website, :logo, :updated) ON CONFLICT(shop_id) DO UPDATE SET name = excluded.name, "

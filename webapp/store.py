@@ -220,9 +220,11 @@ def register(con, row: dict[str, Any]) -> bool:
 def adopt(con, data: Path) -> int:
     """Register every model folder with a valid manifest and a model.glb but no row; returns how many.
 
-    Never in Postgres: there the data folder is one machine's working copy, and a folder it still
-    holds of a model deleted elsewhere must not bring that model back."""
-    if engine() is Engine.POSTGRES:
+    Never in Postgres or with shared storage: there the data folder is one machine's working copy
+    (a cache), and a folder it still holds of a model deleted elsewhere must not bring that model back."""
+    from .settings import storage_url
+
+    if engine() is Engine.POSTGRES or storage_url():
         return 0
     known = {r[0] for r in con.execute("SELECT folder FROM models")}
     adopted = 0

@@ -11,7 +11,7 @@ import streamlit as st
 
 import pipeline
 
-from . import accounts, limits, qr, settings, workers
+from . import accounts, jobqueue, limits, qr, settings
 
 VIEWS = Path(__file__).resolve().parent / "views"
 CREATE, MODEL, LIBRARY, SHOP = (str(VIEWS / n) for n in ("create.py", "model.py", "library_page.py", "shop_page.py"))
@@ -39,7 +39,7 @@ def data_dir() -> Path:
 @st.cache_resource(show_spinner=False)
 def workers_started(data: str) -> bool:
     """Start the job workers once per process (the server's lifespan usually did already)."""
-    workers.start_workers(data)
+    jobqueue.start(Path(data))
     return True
 
 

@@ -9,6 +9,8 @@ Safety: the child dies with the server (parent-death signal), a job's first verd
 (jobs.finish), Stop, the per-job time limit (limits.job_time_limit_s) and shutdown SIGKILL the
 child's process group (SIGTERM makes pycolmap print a native stack trace), and the worker then
 removes data/staging/<job>. A full disk fails the job with DISK_FULL_MESSAGE, leaving no folder.
+`supervise` (one claimed job's child, watched to its verdict) is shared with `plinth worker`
+(webapp/rq_worker.py), so a job behaves the same in either job engine (webapp/jobqueue.py).
 
     start_workers()                       # idempotent; the server calls it at start-up
     stop_workers()
@@ -25,12 +27,13 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pipeline
 
-from . import disk, jobs, limits, settings
+from . import disk, jobs, limits, logs, settings, storage
 from .jobs import JobStatus
 
 log = logging.getLogger("plinth.jobs")
@@ -41,6 +44,8 @@ BUG_MESSAGE = ("Something went wrong while making the model. Your photos are kep
                "If it keeps happening, try other photos.")
 DISK_FULL_MESSAGE = ("The server's disk is full, so this model could not be saved. Your earlier models are safe; "
                      "free some space and press Try again.")
+PHOTOS_MISSING_MESSAGE = ("This job's photos could not be found in the shared storage, so the model could not be "
+                          "made. Upload the photos again.")
 TIME_LIMIT_MESSAGE = ("This model took longer than the {limit} limit for {photos}. Your photos are kept: "
                       "try the Quick detail level or fewer photos.")
 #: After Stop, the child may finish its current step this long; then it is killed (SIGKILL, as SIGTERM
@@ -119,6 +124,10 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
             return False
 
     try:
+        # Taken on another machine: with shared storage the photos come from there into this data folder.
+        if storage.configured() and not jobs.fetch_photos(data, job):
+            verdict(JobStatus.FAILED, error=PHOTOS_MISSING_MESSAGE)
+            return
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         options = replace(job.options, name=job.name)
@@ -135,6 +144,7 @@ def run_job(data_dir: str, job_id: str, device: str | None) -> None:
                    message="Your model is made" if quality is pipeline.Verdict.FAILED else "Your model is ready"):
             if quality is not pipeline.Verdict.FAILED:
                 jobs.release_photos(data, job_id)  # the model folder has its own copy
+            storage.evict(data, f"models/{model.folder.name}")  # pushed by add_model: servers pull it on demand
         else:  # failed by a restart while publishing: that verdict stands, so the model goes
             library.delete_model(model.share_id, data, with_job=False)  # keep the failed job's photos for Try again
     except _Superseded:
@@ -205,35 +215,53 @@ class Worker(threading.Thread):
                 jobs.WAKE.clear()
                 continue
             try:
-                self._run_child(job_id)
+                with logs.job_context(job_id):
+                    self._run_child(job_id)
             except Exception:  # never leave a job "running" forever because the worker tripped
                 log.exception("job %s could not be run", job_id)
                 jobs.finish(self.data, job_id, JobStatus.FAILED, error=BUG_MESSAGE)
 
     def _run_child(self, job_id: str) -> None:
-        job = jobs.get_job(job_id, self.data)
-        if job is None:
-            return
-        limit_s = limits.job_time_limit_s(len(job.photos), job.options.quality)
-        # A fresh interpreter (not fork): no server threads or sockets are copied into the child.
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(settings.ROOT), env.get("PYTHONPATH", "")) if p)
-        env[_PARENT_ENV] = str(os.getpid())
-        cmd = [sys.executable, "-m", "webapp.workers", str(self.data), job_id, self.device or ""]
-        # Its own process group, so one SIGKILL stops it and anything it started.
-        group = {"process_group": 0} if os.name == "posix" else {}
-        child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, **group)
-        jobs.update(self.data, job_id, pid=child.pid)
-        started, cancel_seen, verdict = time.monotonic(), None, None
+        supervise(self.data, job_id, self.device, self.stop.is_set)
+
+
+def supervise(data: Path, job_id: str, device: str | None, stopping: Callable[[], bool],
+              worker: str = "") -> None:
+    """Run one claimed job in a fresh child process and watch it until it has a verdict.
+
+    Both job engines use this (the in-process Worker threads and `plinth worker`'s RQ jobs), so a
+    job behaves the same wherever it runs: Stop is seen within _POLL_S and the child killed after
+    CANCEL_GRACE_S, the time limit (limits.job_time_limit_s), a child that dies without a word
+    (crash, out of memory, full disk). `stopping()` true: this process is shutting down, the job
+    fails with the restart message. `worker` names the `plinth worker` for the child's logs.
+    Any exception here (RQ's own timeout, a shutdown) kills the child before it goes on up."""
+    job = jobs.get_job(job_id, data)
+    if job is None:
+        return
+    # From the row: on a `plinth worker` machine the photos may arrive only in the child (storage).
+    photos = len(job.photo_names) or len(job.photos)
+    limit_s = limits.job_time_limit_s(photos, job.options.quality)
+    # A fresh interpreter (not fork): no server threads or sockets are copied into the child.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(settings.ROOT), env.get("PYTHONPATH", "")) if p)
+    env[_PARENT_ENV] = str(os.getpid())
+    env[logs.WORKER_ENV] = worker
+    cmd = [sys.executable, "-m", "webapp.workers", str(data), job_id, device or ""]
+    # Its own process group, so one SIGKILL stops it and anything it started.
+    group = {"process_group": 0} if os.name == "posix" else {}
+    child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, **group)
+    jobs.update(data, job_id, pid=child.pid)
+    started, cancel_seen, verdict = time.monotonic(), None, None
+    try:
         while child.poll() is None:
             try:
                 child.wait(_POLL_S)
                 break
             except subprocess.TimeoutExpired:
                 pass
-            status = jobs.get_job(job_id, self.data)
+            status = jobs.get_job(job_id, data)
             status = status.status if status is not None else None
-            if self.stop.is_set():  # the server is stopping: the next start fails the job (recover)
+            if stopping():  # the server is stopping: the next start fails the job (recover)
                 verdict = (JobStatus.FAILED, jobs.RESTART_MESSAGE)
             elif status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
                 # A verdict is in: the child's own (it is tidying up, give it a moment) or one given
@@ -245,7 +273,7 @@ class Worker(threading.Thread):
                     pass
             elif time.monotonic() - started > limit_s:
                 verdict = (JobStatus.FAILED, TIME_LIMIT_MESSAGE.format(limit=_duration_words(limit_s),
-                                                                        photos=_photo_words(len(job.photos))))
+                                                                        photos=_photo_words(photos)))
             elif status is JobStatus.CANCELLING:
                 cancel_seen = cancel_seen or time.monotonic()
                 if time.monotonic() - cancel_seen > CANCEL_GRACE_S:
@@ -253,22 +281,27 @@ class Worker(threading.Thread):
             if verdict is not None:
                 _kill(child)
                 break
+    except BaseException:  # RQ's job timeout or a cold shutdown of `plinth worker`: never orphan the child
+        _kill(child)
         child.wait()
-        shutil.rmtree(self.data / "staging" / job_id, ignore_errors=True)
-        if verdict:
-            status, error = verdict
-            extra = {"error": error} if error else {"message": "Stopped"}
-            jobs.finish(self.data, job_id, status, **extra)
-        elif verdict is None:  # the child ended by itself; without a verdict it died without a word
-            current = jobs.get_job(job_id, self.data)
-            if current is not None and current.status is JobStatus.CANCELLING:
-                jobs.finish(self.data, job_id, JobStatus.CANCELLED, message="Stopped")
-            elif current is not None and current.status is JobStatus.RUNNING:
-                why = " (it probably ran out of memory)" if child.returncode in (-9, 137) else ""
-                if _disk_nearly_full(self.data):
-                    jobs.finish(self.data, job_id, JobStatus.FAILED, error=DISK_FULL_MESSAGE)
-                else:
-                    jobs.finish(self.data, job_id, JobStatus.FAILED, error=CRASH_MESSAGE.format(why=why))
+        shutil.rmtree(data / "staging" / job_id, ignore_errors=True)
+        raise
+    child.wait()
+    shutil.rmtree(data / "staging" / job_id, ignore_errors=True)
+    if verdict:
+        status, error = verdict
+        extra = {"error": error} if error else {"message": "Stopped"}
+        jobs.finish(data, job_id, status, **extra)
+    elif verdict is None:  # the child ended by itself; without a verdict it died without a word
+        current = jobs.get_job(job_id, data)
+        if current is not None and current.status is JobStatus.CANCELLING:
+            jobs.finish(data, job_id, JobStatus.CANCELLED, message="Stopped")
+        elif current is not None and current.status is JobStatus.RUNNING:
+            why = " (it probably ran out of memory)" if child.returncode in (-9, 137) else ""
+            if _disk_nearly_full(data):
+                jobs.finish(data, job_id, JobStatus.FAILED, error=DISK_FULL_MESSAGE)
+            else:
+                jobs.finish(data, job_id, JobStatus.FAILED, error=CRASH_MESSAGE.format(why=why))
 
 
 def _disk_nearly_full(data: Path) -> bool:
@@ -346,5 +379,6 @@ def stop_workers() -> None:
 
 if __name__ == "__main__":  # the child process: python -m webapp.workers DATA_DIR JOB_ID [DEVICE]
     die_with_parent()
-    logging.basicConfig(level=logging.INFO)
-    run_job(sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "") or None)
+    logs.setup(worker=os.environ.get(logs.WORKER_ENV, ""))
+    with logs.job_context(sys.argv[2]):
+        run_job(sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "") or None)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pipeline
 
-from .. import library
+from .. import jobqueue, library
 from ..jobs import Job, JobStatus
 
 API = "/api/v1"
@@ -17,7 +17,7 @@ def model_json(model: library.Model, base: str) -> dict[str, Any]:
     judgement = model.judgement
     files = {key: f"{base}/models/{model.share_id}/{name}" for key, name in (
         ("glb", "model.glb"), ("usdz", "model.usdz"), ("obj_zip", "model.obj.zip"), ("poster", "poster.png"))
-        if model.file(name) is not None} if model.shared else {}
+        if model.has_file(name)} if model.shared else {}  # has_file: no download from shared storage
     width, height, depth = model.dimensions_m
     return {
         "id": model.model_id,
@@ -45,6 +45,8 @@ def job_json(job: Job, base: str, model: library.Model | None) -> dict[str, Any]
     stage = job.stage if job.stage in pipeline.STAGE_WORDS else ""
     if job.status is JobStatus.QUEUED:
         words = "Waiting to start" if job.position <= 1 else f"Waiting: {job.position - 1} ahead in line"
+        if jobqueue.no_machine_running():
+            words = "Waiting: no machine is making models right now; it starts as soon as one is running"
     elif job.status is JobStatus.DONE:
         words = "Done"
     elif job.status is JobStatus.CANCELLING:

@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 import pipeline
-from webapp import accounts, eta, jobs, library, limits, ui
+from webapp import accounts, eta, jobqueue, jobs, library, limits, ui
 from webapp.jobs import JobStatus
 
 #: Seconds between two looks at the job record.
@@ -110,6 +110,9 @@ def _panel(job: jobs.Job, job_id: str, data: Path) -> bool:
         ahead = job.position - 1
         wait = ("Your model is next in line." if ahead == 0 else
                 f"Waiting for {ahead} other model{'s' if ahead != 1 else ''} to finish first.")
+        if jobqueue.no_machine_running():  # models are made on worker machines, and none is up
+            wait = ("No machine is making models on this Plinth right now, so yours is waiting. It is kept, "
+                    "and starts by itself as soon as one is running.")
         st.info(wait + " You can leave this page: the work continues, and this link brings you back.",
                 icon=":material/hourglass_top:")
         st.button("Cancel", on_click=jobs.cancel, args=(job_id, data))

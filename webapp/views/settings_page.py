@@ -1,10 +1,10 @@
 """Settings: your account (name, password), your team (the owner only: invite and remove
-merchants), and the API tokens section (added by the API work)."""
+merchants), the API tokens section, and (the owner only) the machines that make the models."""
 
 import streamlit as st
 
 from webapp import accounts, signin, team, ui
-from webapp.views import api_tokens
+from webapp.views import api_tokens, machines
 
 REMOVE = "settings_remove_member"  # the member whose Remove was clicked, until Yes or Keep
 
@@ -91,3 +91,6 @@ if user.is_owner:
 
 # API access (tokens for shop back-ends, the webhook secret): webapp/views/api_tokens.py
 api_tokens.render(user)
+
+if user.is_owner:  # where models are made: webapp/views/machines.py
+    machines.render()
