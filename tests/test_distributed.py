@@ -62,6 +62,18 @@ def kill_a_worker_mid_job(cluster: Cluster, job_ids: list[str], timeout: float =
     raise AssertionError(f"no job ran on a worker within {timeout:.0f} s: {cluster.shared.job_rows()}")
 
 
+def healthz_workers(cluster: Cluster, expected: int, timeout: float = 10) -> int:
+    """What /healthz says about the workers once it says `expected` (or at `timeout`: what it says then)."""
+    end = time.monotonic() + timeout
+    while True:
+        body = httpx.get(f"{cluster.base}/healthz", timeout=5).json()
+        assert body["ok"] and (body["database"], body["queue"]) == ("postgres", "redis"), body
+        assert body["storage"] == cluster.shared.storage_kind, body
+        if body["workers"] == expected or time.monotonic() > end:
+            return body["workers"]
+        time.sleep(0.5)
+
+
 def check_served(cluster: Cluster, answers: dict[str, dict]) -> None:
     """Each done job's share page and GLB, from the web server (pulled from the storage on demand)."""
     for job_id, job in answers.items():
@@ -95,6 +107,7 @@ def run_flow(tmp: Path, storage: str, jobs_count: int, retries: int, photo: Path
         try:
             cluster.start_worker("w1")
             cluster.start_worker("w2")
+            assert healthz_workers(cluster, 2) == 2  # /healthz counts the live workers
             job_ids = [cluster.submit(token, photo, f"Chair {i + 1}") for i in range(jobs_count)]
             killed_job, killed_worker = kill_a_worker_mid_job(cluster, job_ids)
             if retries:  # run again, on the worker still alive, under the same job id
@@ -110,6 +123,7 @@ def run_flow(tmp: Path, storage: str, jobs_count: int, retries: int, photo: Path
                 assert again and again != "None", again
                 answers = cluster.wait(token, [j for j in job_ids if j != killed_job] + [again])
             check_served(cluster, answers)
+            assert healthz_workers(cluster, 1) == 1  # the killed one's heartbeat has lapsed
             # both workers ran jobs (a job run again names the worker of its last run)
             assert {w for _, w, _ in shared.job_rows().values()} | {killed_worker} == {"w1", "w2"}
             assert not (cluster.folder("web") / "staging").exists()  # the web server made no model itself

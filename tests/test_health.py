@@ -68,10 +68,11 @@ def test_redis_counts_live_workers_only_and_a_shared_folder_is_storage(clean_env
 
         client = redis.Redis.from_url(url)
         assert look().body()["workers"] == 0
-        # what an RQ worker registers: its key (with a heartbeat TTL) and its name in the set
-        client.sadd("rq:workers", "rq:worker:alive", "rq:worker:dead")
-        client.hset("rq:worker:alive", "state", "busy")
-        client.expire("rq:worker:alive", 60)
+        # a live `plinth worker`'s heartbeat (rq_worker.Heartbeat), and RQ's own record of a killed one,
+        # whose key outlives it by minutes: only the heartbeat counts
+        client.set("plinth:worker:alive", '{"name": "alive"}', px=60_000)
+        client.sadd("rq:workers", "rq:worker:dead-1a2b3c")
+        client.hset("rq:worker:dead-1a2b3c", "state", "busy")
         state = look()
         assert state.ok and state.body() == {"ok": True, "status": "ok", "database": "sqlite", "queue": "redis",
                                              "workers": 1, "storage": "folder"}
@@ -126,8 +127,7 @@ def test_one_answer_serves_every_caller_for_two_seconds(clean_env, tmp_path):
         import redis
 
         client = redis.Redis.from_url(url)
-        client.sadd("rq:workers", "rq:worker:new")
-        client.set("rq:worker:new", "1")
+        client.set("plinth:worker:new", "{}", px=60_000)
         assert asyncio.run(health.current()) is first  # cached: no second look
         time.sleep(health.CACHE_S + 0.1)
         assert asyncio.run(health.current()).body()["workers"] == 1

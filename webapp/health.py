@@ -94,13 +94,15 @@ def _database() -> Check:
     return Check(Part.DATABASE, "postgres", True)
 
 
-# Counts the registered RQ workers whose key still exists (each key expires when its worker's
-# heartbeats stop), in one round trip: a SIGKILLed worker stops counting within its heartbeat TTL.
+# Counts the workers whose heartbeat key (rq_engine: plinth:worker:<name>, expiring after
+# PLINTH_HEARTBEAT_TTL_S without a beat) exists, in one round trip: the same "live" as plinth status.
 _LIVE_WORKERS = """
-local n = 0
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', key) == 1 then n = n + 1 end
-end
+local n, cursor = 0, '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = page[1]
+  n = n + #page[2]
+until cursor == '0'
 return n
 """
 
@@ -118,7 +120,9 @@ def _queue() -> Check:
         from . import workers
 
         return Check(Part.QUEUE, "embedded", True, workers=len(workers.devices()))
-    live = int(_redis(url).eval(_LIVE_WORKERS, 1, "rq:workers"))
+    from . import rq_engine
+
+    live = int(_redis(url).eval(_LIVE_WORKERS, 0, rq_engine._KEY + "*"))
     return Check(Part.QUEUE, "redis", True, workers=live)
 
 
