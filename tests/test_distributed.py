@@ -117,7 +117,7 @@ def run_flow(tmp: Path, storage: str, jobs_count: int, retries: int, photo: Path
                 assert row[2] == 2 and row[1] != killed_worker, row
             else:  # failed in plain words, the photos still in the storage, and Try again makes it
                 killed = cluster.wait(token, [killed_job], timeout=60)[killed_job]
-                assert killed["status"] == "failed" and "photos are kept" in killed["error"], killed
+                assert killed["status"] == "failed" and "photos are kept" in killed["error"]["message"], killed
                 assert shared.stored_photos(killed_job), f"the photos of {killed_job} are gone from the storage"
                 again = cluster.python("retrier", RETRY_CODE, killed_job)
                 assert again and again != "None", again
