@@ -316,7 +316,13 @@ def middleware() -> list:
 
 
 async def health(_request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    """/healthz for load balancers and `docker compose`: 200 with what this server uses (database,
+    queue and live workers, storage), 503 with plain words when one of them does not answer
+    (webapp/health.py: at most one round trip each, cached 2 s)."""
+    from . import health as checks
+
+    state = await checks.current()
+    return JSONResponse(state.body(), status_code=200 if state.ok else 503, headers={"Cache-Control": "no-store"})
 
 
 def routes() -> list[Route]:

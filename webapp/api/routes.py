@@ -12,6 +12,7 @@ import json
 import logging
 import time
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -87,7 +88,10 @@ async def create_model(request: Request, token: tokens.Token, user: accounts.Use
         raise ApiError(429, "rate_limited", ratelimit.message(limit, wait), {"Retry-After": str(wait)})
     new = await uploads.read(request)
     data = settings.data_dir()
-    job_id = jobs.submit(list(new.files), new.name, new.options, data_dir=data, owner=user.id)
+    # In a thread: storing the photos (location stripped, pushed to the shared storage) takes a while,
+    # and on the event loop twenty uploads at once held every page of this server for seconds.
+    job_id = await run_in_threadpool(jobs.submit, list(new.files), new.name, new.options, data_dir=data,
+                                     owner=user.id)
     WINDOW.hit(token.id, limit)
     if new.webhook_url:
         webhooks.register(data, job_id, user.id, new.webhook_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -90,7 +91,8 @@ async def read(request: Request) -> NewModel:
         if not content:
             raise unprocessable(f"The photo '{filename[:80]}' is empty (0 bytes). Add it again or pick another one.",
                                 "empty_photo")
-        check = photo_check.check_upload(filename, content)
+        # In a thread: decoding and checking a photo is CPU work that would hold every page of the server.
+        check = await run_in_threadpool(photo_check.check_upload, filename, content)
         if check.error:  # the Create page marks it and leaves it out; a program is told at once
             raise unprocessable(check.error, "unusable_photo")
         warnings += [f"{filename[:80]}: {w}" for w in check.warnings]
