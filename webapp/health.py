@@ -122,7 +122,7 @@ def _queue() -> Check:
         return Check(Part.QUEUE, "embedded", True, workers=len(workers.devices()))
     from . import rq_engine
 
-    live = int(_redis(url).eval(_LIVE_WORKERS, 0, rq_engine._KEY + "*"))
+    live = int(_redis(url).eval(_LIVE_WORKERS, 0, rq_engine.HEARTBEAT_KEY + "*"))
     return Check(Part.QUEUE, "redis", True, workers=live)
 
 

@@ -53,12 +53,16 @@ def gone(state: LinkState, html: bool, embed: bool = False, owner: str = "") -> 
 
 def storage_guard(route):
     """A route that reads model files: when the shared storage cannot answer, a plain 503 that asks
-    to retry (never a traceback, never a 404 that would tell a shopper the model is gone)."""
+    to retry (never a traceback, never a 404 that would tell a shopper the model is gone).
+
+    These routes are plain functions, not coroutines, so Starlette runs them in its thread pool: a
+    database round trip (Postgres) or a model's first download from the shared storage never holds
+    the event loop that every other page and the health check share."""
 
     @functools.wraps(route)
-    async def guarded(request: Request) -> Response:
+    def guarded(request: Request) -> Response:
         try:
-            return await route(request)
+            return route(request)
         except storage.StorageError as error:
             log.warning("storage unavailable for %s: %s", request.url.path, error)
             return PlainTextResponse("The model's files cannot be read right now. Please try again in a minute.",
@@ -86,7 +90,7 @@ def _base(request: Request) -> str:
 
 
 @storage_guard
-async def ar(request: Request) -> Response:
+def ar(request: Request) -> Response:
     embed = request.query_params.get("embed") == "1"
     share_id = request.path_params["share_id"]
     model, state = share_state(share_id)
@@ -102,7 +106,7 @@ async def ar(request: Request) -> Response:
 
 
 @storage_guard
-async def model_file(request: Request) -> Response:
+def model_file(request: Request) -> Response:
     if request.method == "OPTIONS":
         return Response(status_code=204, headers={**CORS, "Access-Control-Max-Age": "86400"})
     model, state = share_state(request.path_params["share_id"])
@@ -122,7 +126,7 @@ def _merchants_model(request: Request) -> library.Model | None:
 
 
 @storage_guard
-async def preview(request: Request) -> Response:
+def preview(request: Request) -> Response:
     """The merchant's own look at any model, shared or not (the Model page's "Look at it anyway"):
     under /preview/, for its merchant only (the sign-in cookie; the owner may see all), never
     cached, not embeddable by other sites, and without AR."""
@@ -136,7 +140,7 @@ async def preview(request: Request) -> Response:
 
 
 @storage_guard
-async def preview_file(request: Request) -> Response:
+def preview_file(request: Request) -> Response:
     model = _merchants_model(request)
     if model is None:
         return not_found()
@@ -164,7 +168,7 @@ def download_name(name: str, public_name: str) -> str:
     return f"{slug}{public_name[public_name.index('.'):]}" if public_name.startswith("model.") else f"{slug}-{public_name}"
 
 
-async def shop_logo(request: Request) -> Response:
+def shop_logo(request: Request) -> Response:
     """The shop's logo (re-encoded without metadata when uploaded: shop.set_logo)."""
     try:
         logo = shop.get(settings.data_dir(), request.path_params["shop_id"]).logo

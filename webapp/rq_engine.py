@@ -39,7 +39,7 @@ FAILURE_TTL_S = 600
 RESEND_AFTER_S = 30.0
 REAP_EVERY_S = 5.0
 PURGE_EVERY_S = 3600.0
-_KEY = "plinth:worker:"
+HEARTBEAT_KEY = "plinth:worker:"
 _FUNC = "webapp.rq_worker.perform"
 
 
@@ -117,7 +117,7 @@ def redis_trouble() -> Iterator[None]:
 def live_workers() -> list[WorkerInfo]:
     con = connection()
     with redis_trouble():
-        keys = sorted(con.scan_iter(match=_KEY + "*", count=500))
+        keys = sorted(con.scan_iter(match=HEARTBEAT_KEY + "*", count=500))
         raws = con.mget(keys) if keys else []
     found = []
     for raw in raws:

@@ -20,7 +20,7 @@ from . import job_runs, jobs, limits, logs, settings, store
 from .jobqueue import QueueName
 from .jobs import JobStatus
 from .rq_engine import (
-    _KEY,
+    HEARTBEAT_KEY,
     REAP_EVERY_S,
     _redis_errors,
     _settle_lost,
@@ -62,7 +62,7 @@ class Heartbeat(threading.Thread):
         with self._lock:
             body = {"name": self.me.name, "queue": self.me.queue.value, "device": self.me.device,
                     "host": self.me.host, "pid": self.me.pid, "job_id": self._job, "at": time.time()}
-            connection().set(_KEY + self.me.name, json.dumps(body), px=int(heartbeat_ttl_s() * 1000))
+            connection().set(HEARTBEAT_KEY + self.me.name, json.dumps(body), px=int(heartbeat_ttl_s() * 1000))
 
     def set_job(self, job_id: str) -> None:
         """Written at once: a job row names this worker only while its heartbeat names the job."""
@@ -92,7 +92,7 @@ class Heartbeat(threading.Thread):
         if self.reaper.is_alive():
             self.reaper.join(timeout=5)
         try:
-            connection().delete(_KEY + self.me.name)
+            connection().delete(HEARTBEAT_KEY + self.me.name)
         except _redis_errors():
             pass
 
