@@ -22,6 +22,7 @@ import pytest
 import pipeline
 from tests.polling import wait_for
 from tests.services import redis_server
+from tests.test_job_safety import _alive
 from webapp import (
     accounts,
     jobqueue,
@@ -94,14 +95,6 @@ def _running_child(data: Path, job_id: str, worker: str, timeout: float = 60) ->
     wait_for(lambda: (r := _row(data, job_id))["worker"] == worker and r["pid"] and r["stage"], timeout,
              f"{worker} to run job {job_id}")
     return _row(data, job_id)["pid"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 def _rq_job(job_id: str, attempts: int = 0):
