@@ -111,7 +111,9 @@ def test_poster_blends_into_the_stage_and_the_model_takes_its_place(size, site, 
     page.route("**/model.glb", lambda route: held.append(route))  # the poster stays until we let go
     page.goto(f"{base}/ar/{model.share_id}")
     viewer = page.locator("model-viewer")
-    wait_for(lambda: held, 30, "the model request")
+    # Playwright's sync API runs the route handler only inside its own calls, so the wait must make
+    # one (a bare sleep never lets the request through when it starts after the page's load event).
+    wait_for(lambda: held or page.wait_for_timeout(100), 30, "the model request")
     page.wait_for_timeout(800)
     poster_png = viewer.screenshot()
     (artifacts / f"share_poster_{size}.png").write_bytes(poster_png)
