@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from tests.services import free_port
+from tests.services import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Settings of the caller's environment that would change what these processes do.
@@ -270,15 +270,9 @@ print(tokens.create(data, user.id, "distributed test")[0])
             time.sleep(every)
 
     def stop(self) -> None:
-        for name, proc in [*self.workers.items(), ("web", self.web)]:
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for proc in [*self.workers.values(), self.web]:
+            if proc is not None:
+                stop_process(proc, grace_s=20)
 
     def __enter__(self) -> Self:
         return self

@@ -33,7 +33,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout: float = 30.0) -> None:
+def wait_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout: float = 30.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -46,11 +46,12 @@ def _wait_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout:
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace_s` seconds."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(grace_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -74,10 +75,10 @@ def redis_server(folder: Path) -> Iterator[str]:
         proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                  "--appendonly", "no", "--dir", str(folder)], stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_port(port, proc, "redis-server", log)
+        wait_port(port, proc, "redis-server", log)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def _pg_bin(name: str) -> str:
@@ -117,7 +118,7 @@ def postgres_server(folder: Path) -> Iterator[str]:
             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
             "-c", "full_page_writes=off", "-c", "max_connections=200"]), stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_port(port, proc, "postgres", log)
+        wait_port(port, proc, "postgres", log)
         psql = [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
         for _ in range(50):  # listening is not yet accepting: retry the first statement briefly
             done = subprocess.run([*psql, "-c", "CREATE ROLE plinth LOGIN"], capture_output=True, text=True)
@@ -129,7 +130,7 @@ def postgres_server(folder: Path) -> Iterator[str]:
         subprocess.run([*psql, "-c", "CREATE DATABASE plinth OWNER plinth"], check=True, capture_output=True)
         yield f"postgresql://plinth@127.0.0.1:{port}/plinth"
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -154,7 +155,7 @@ def s3_server(folder: Path, bucket: str = "plinth-test") -> Iterator[S3Server]:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_port(port, proc, "moto S3 server", log)
+        wait_port(port, proc, "moto S3 server", log)
         server = S3Server(f"http://127.0.0.1:{port}", bucket)
         import boto3
 
@@ -162,4 +163,4 @@ def s3_server(folder: Path, bucket: str = "plinth-test") -> Iterator[S3Server]:
                      region_name="us-east-1").create_bucket(Bucket=bucket)
         yield server
     finally:
-        _stop(proc)
+        stop_process(proc)

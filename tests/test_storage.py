@@ -12,10 +12,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,7 +21,7 @@ import pytest
 from PIL import Image
 
 import pipeline
-from tests.services import free_port, s3_server
+from tests.services import free_port, s3_server, wait_port
 from tests.test_webapp_http import ROOT, running_server
 from webapp import adjust, doctor, job_photos, job_runs, jobs, library, model_folders, shop, storage, store, trash
 from webapp.jobs import JobStatus
@@ -176,17 +174,6 @@ def test_a_missing_bucket_or_unreachable_endpoint_is_one_plain_line(s3, monkeypa
         storage.pull(tmp_path, "models/x/model.glb")
 
 
-def _wait_listening(port: int, proc: subprocess.Popen, log: Path) -> None:
-    end = time.monotonic() + 30
-    while time.monotonic() < end and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"moto's S3 server did not start: {log.read_text(errors='replace')[-2000:]}")
-
-
 def test_refused_credentials_are_one_plain_line(tmp_path, monkeypatch):
     """An S3 server that checks credentials (moto with authentication on) refuses unknown keys."""
     port = free_port()
@@ -196,7 +183,7 @@ def test_refused_credentials_are_one_plain_line(tmp_path, monkeypatch):
                                 env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}, stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
-        _wait_listening(port, proc, log)
+        wait_port(port, proc, "moto's S3 server", log)
         denied = _problem(monkeypatch, PLINTH_STORAGE="s3://shop-bucket/p", PLINTH_S3_ENDPOINT=f"http://127.0.0.1:{port}",
                           AWS_ACCESS_KEY_ID="AKIDNOBODY", AWS_SECRET_ACCESS_KEY="not-the-secret",
                           AWS_DEFAULT_REGION="us-east-1")
