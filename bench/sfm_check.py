@@ -203,6 +203,21 @@ def cases(root: Path, wanted: list[str], variants: list[str]):
         yield "banana x80", paths, None
 
 
+def with_overrides(cfg, items: list[str]):
+    """`cfg` with FIELD=VALUE overrides, each value parsed as the field's current type."""
+    from dataclasses import fields, replace
+
+    types = {f.name: type(getattr(cfg, f.name)) for f in fields(cfg)}
+    changes = {}
+    for item in items:
+        key, _, raw = item.partition("=")
+        if key not in types:
+            raise SystemExit(f"unknown SfmConfig field {key!r}; fields: {', '.join(types)}")
+        kind = types[key]
+        changes[key] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
+    return replace(cfg, **changes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quality", default="balanced")
@@ -212,6 +227,8 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print where the time went")
     ap.add_argument("--no-xfeat", action="store_true", help="SIFT only (as without the weights)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="override SfmConfig fields, e.g. --set affine_shape=False max_features=2048")
     ap.add_argument("cases", nargs="*", default=[*OBJECTS, "intruders", "monstree", "hard"])
     args = ap.parse_args()
     cfg = sfm.PRESETS[args.quality]
@@ -223,6 +240,7 @@ def main() -> None:
         from dataclasses import replace
 
         cfg = replace(cfg, mapper=args.mapper)
+    cfg = with_overrides(cfg, args.set)
     head = (f"{'case':24s} {'placed':>8s} {'rot deg':>14s} {'ctr rel':>13s} {'f err':>6s} {'reproj':>6s} "
             f"{'wall s':>7s} {'cpu s':>6s} {'peak GB':>7s}")
     print(head)

@@ -28,7 +28,7 @@ def test_subsets_rings_and_order(bench, tmp_path):
     photos = vr.case_photos(case)
     assert len(photos) == 36 and photos[0].name == "000.jpg"
     counts = {v: len(vr.derive(case, v, tmp_path)) for v in vr.VARIANTS
-              if v not in ("blur3", "exposure", "jpeg60", "one_spot")}
+              if v not in ("blur3", "exposure", "jpeg60", "one_spot", "x80")}
     assert counts == {"all": 36, "two_thirds": 24, "every_other": 18, "every_third": 12, "ring_low": 12,
                       "ring_mid": 12, "ring_high": 12, "two_rings": 24, "shuffled": 36, "mixed": 36}
 
@@ -84,6 +84,11 @@ def test_pixel_variants_write_changed_photos(bench, tmp_path):
     photo = ingest.load_photos([reenc[5]], ingest.PRESETS["balanced"]).photos[0]
     fx = json.loads((case / "cameras.json").read_text())["frames"][5]["K"][0][0]
     assert abs(photo.focal_px / max(photo.size) - fx / 1024) < 1e-3
+
+    # 80 photos for the memory check: the originals, then their re-encodings, then some exposed ones
+    many = vr.derive(case, "x80", tmp_path)
+    assert len(many) == 80 and many[:36] == photos and many[36:72] == reenc
+    assert many[72:] == exposed[:vr.X80_EXPOSED]
 
 
 def test_real_sets_get_the_variants_that_need_no_cameras(bench, tmp_path):
