@@ -43,9 +43,14 @@ fitPoster();
 new ResizeObserver(fitPoster).observe(viewer);
 
 // The poster is a background layer of the stage (ar.css): drop it once the model is drawn.
+// The "drag to turn" wiggle redraws the model every frame for as long as nobody touches it: after
+// a few rounds a shopper has seen it, and a page left open should not keep a phone's GPU busy.
+const PROMPT_MS = 12000;
+
 viewer.addEventListener("model-visibility", (event) => {
   if (!event.detail.visible) return;
   viewer.classList.add("model-shown");
+  setTimeout(() => { viewer.interactionPrompt = "none"; }, PROMPT_MS);
   // The view the model first appears in, for checking it against the poster's (tests read it).
   const o = viewer.getCameraOrbit();
   viewer.dataset.shownView = [o.theta, o.phi].map((r) => (r * 180 / Math.PI).toFixed(2)).concat(
