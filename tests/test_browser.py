@@ -49,6 +49,21 @@ def model_pixels(png: bytes) -> float:
     return float(np.mean((chroma > 25) | (img.mean(axis=2) < 170)))
 
 
+def cut_out(png: bytes, box: dict, scroll: tuple[float, float] = (0.0, 0.0)) -> bytes:
+    """The part of a screenshot (device scale 1) inside `box` (CSS px, as bounding_box gives them,
+    relative to the viewport; `scroll`: the page's scrollX, scrollY for a full-page screenshot).
+    Every screenshot of a page with a live viewer waits for a fresh frame drawn in software (many
+    seconds on a loaded 2-core machine): one screenshot, cut up, replaces several of the same pixels."""
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    x0, y0 = max(0, round(box["x"] + scroll[0])), max(0, round(box["y"] + scroll[1]))
+    x1 = min(img.shape[1], round(box["x"] + scroll[0] + box["width"]))
+    y1 = min(img.shape[0], round(box["y"] + scroll[1] + box["height"]))
+    assert x1 - x0 > 10 and y1 - y0 > 10, (box, scroll, img.shape)  # the element is in the shot
+    return cv2.imencode(".png", img[y0:y1, x0:x1])[1].tobytes()
+
+
 def decode_qr(png: bytes) -> str:
     """OpenCV's detector is picky about scale and quiet zone: try the shot as is, then padded and 2x."""
     import cv2
@@ -174,9 +189,9 @@ def test_upload_to_result_and_share_page(size, server, browser, bench, artifacts
     ar.goto(share_url)
     wait_viewer_loaded(ar.main_frame, f"share page ({size})")
     ar.wait_for_timeout(500)
-    viewer = ar.locator("model-viewer")
-    assert model_pixels(viewer.screenshot()) > 0.03, "the share page viewer looks empty"
-    ar.screenshot(path=artifacts / f"webapp_ar_{size}.png", full_page=True)
+    box, scroll = ar.locator("model-viewer").bounding_box(), ar.evaluate("[scrollX, scrollY]")
+    whole = ar.screenshot(path=artifacts / f"webapp_ar_{size}.png", full_page=True)
+    assert model_pixels(cut_out(whole, box, scroll)) > 0.03, "the share page viewer looks empty"
     assert errors == [], errors
     assert "cm" in ar.locator(".facts").inner_text() and "in)" in ar.locator(".facts").inner_text()
     assert outside == [], f"requests left the server: {outside}"

@@ -155,7 +155,12 @@ def test_the_progress_page_always_moves_on_to_the_result(site, browser, bench, a
                 shot(tab, artifacts / f"pages_progress_lost_{size}.png")  # what the tab showed instead
                 raise
             tab.close()
-        other.wait_for_url(re.compile(r"/model\?id="), timeout=60_000)
+            if tab is tabs[0][0]:
+                # The second tab on the first job moves on too. Checked (and closed) now, not after
+                # the second job: on the Model page its viewer draws in software all the while, about
+                # one core of a 2-core CI machine taken from the job still running.
+                other.wait_for_url(re.compile(r"/model\?id="), timeout=60_000)
+                other.close()
         page.wait_for_url(re.compile(r"/model\?id="), timeout=60_000)  # the submitting tab, too
     page.get_by_role("heading", name=re.compile("Chair 0-1")).wait_for()
     frame_loaded = page.locator("iframe[src*='/ar/']").first
