@@ -176,28 +176,3 @@ def test_feature_regions_follow_the_object_mask():
     with pytest.raises(InputError):
         sfm_stage._regions(photos, [None], 0.5)
 
-
-def test_a_candidate_model_the_first_one_already_explains_is_not_grown():
-    """place._explains: a candidate whose pairs the first model agrees with (all but 2%) is the same
-    model and is skipped; one with a tenth of its pairs against the model is grown."""
-    from pipeline.sfm import colmap, models, place
-
-    rec = _synthetic("PINHOLE", [900.0, 880.0, 500.0, 390.0], frames=16)
-    for i, img in enumerate(sorted(rec.images.values(), key=lambda im: im.name)):
-        img.name = colmap.image_name(i)
-    world = models.world_rotations(rec)
-    assert len(world) == 16
-    pairs = [(i, j) for i in range(16) for j in range(i + 1, 16)]  # 120 pairs
-    truth = {(i, j): world[j] @ world[i].T for i, j in pairs}
-    c, s = np.cos(np.radians(10.0)), np.sin(np.radians(10.0))
-    turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # 10 degrees about y
-
-    def with_wrong(k: int) -> dict:
-        return {p: (turn @ r if n < k else r) for n, (p, r) in enumerate(truth.items())}
-
-    keep = set(pairs)
-    assert place._explains(rec, keep, truth)
-    assert place._explains(rec, keep, with_wrong(2))  # 2 of 120 off: outvoted, the same model
-    assert not place._explains(rec, keep, with_wrong(12))  # 12 of 120: a different model may grow
-    # only the candidate's own pairs count: the wrong ones outside it do not stop the skip
-    assert place._explains(rec, set(pairs[12:]), with_wrong(12))

@@ -69,8 +69,6 @@ def place(db_path: Path, image_dir: Path, ws: Path, n: int, cfg: "SfmConfig", on
         # A pair set that drops none of the trusted pairs, or one already tried, grows the same model.
         if keep is not None and (keep >= set(rotations) or any(keep == t for t in tried)):
             continue
-        if keep is not None and candidates and _explains(candidates[0][0], keep, rotations):
-            continue
         tried.append(keep if keep is not None else set(rotations))
         db = db_path if keep is None else models.filtered_copy(db_path, ws / f"{name}.db", _among(keep))
         rec = grow(db, name, start, on_image if name == "all" else lambda: None)
@@ -101,19 +99,6 @@ def place(db_path: Path, image_dir: Path, ws: Path, n: int, cfg: "SfmConfig", on
     # The model whose rotations most image pairs confirm: a bent one loses true pairs.
     best, db = max(candidates, key=lambda c: _support(rotations, c[0]))
     return _add_missing(best, db, image_dir, ws, n, cfg, rotations, cancel), rotations
-
-
-#: A candidate whose pairs the first model already agrees with, all but this share, is not grown.
-_EXPLAINED_SHARE = 0.98
-
-
-def _explains(rec, keep: set[tuple[int, int]], rotations) -> bool:
-    """Does `rec` already agree with (nearly) every pair of `keep`? Then a model grown from only
-    those pairs is the same model, its few other pairs outvoted in bundle adjustment, and growing
-    it would only cost time: 5-15 s of mapper (and its clean re-run) at 36 photos."""
-    world = models.world_rotations(rec)
-    kept = {p: r for p, r in rotations.items() if p in keep}
-    return len(filt.rotation_consistent(kept, world)) >= _EXPLAINED_SHARE * len(kept)
 
 
 def _support(rotations, rec) -> int:
