@@ -1,7 +1,7 @@
 """Plinth spread over processes as docs/deploy.md spreads it over machines: one `plinth serve`
 and N `plinth worker`s, each with its own working folder, sharing only the queue (Redis), the
 database (PostgreSQL, or one SQLite file on one machine) and the storage (an S3 bucket or a
-shared folder). For tests/test_distributed.py and bench/queue.py; nothing here is a mock.
+shared folder). For tests/test_distributed.py and bench/queue_speed.py; nothing here is a mock.
 
     shared = Shared(queue=redis_url, database=pg_url, storage=s3.env())
     with Cluster(tmp / "cluster", shared, device="cpu") as cluster:

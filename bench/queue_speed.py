@@ -2,9 +2,9 @@
 and with 2 `plinth worker` processes, on this machine (tests/cluster.py: a real redis-server,
 PostgreSQL or one shared SQLite file, and moto's S3 server or a shared folder).
 
-    .venv/bin/python -m bench.queue                         # 20 jobs, Postgres + S3, 1 then 2 workers
-    .venv/bin/python -m bench.queue --jobs 6 --database sqlite --storage folder
-    .venv/bin/python -m bench.queue --workers 1,2,3 --device cpu
+    .venv/bin/python -m bench.queue_speed                         # 20 jobs, Postgres + S3, 1 then 2 workers
+    .venv/bin/python -m bench.queue_speed --jobs 6 --database sqlite --storage folder
+    .venv/bin/python -m bench.queue_speed --workers 1,2,3 --device cpu
 
 Prints one table: jobs per minute (first submit to last done), the median and 95th-percentile
 seconds from submit to share URL, and the web server's response time (median, p95, max of GET
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# `python bench/queue.py` puts bench/ first on the path, where this file would hide the standard
+# `python bench/queue_speed.py` puts bench/ first on the path, where this file would hide the standard
 # `queue` module from everything imported below: the project root goes there instead.
 if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
@@ -137,7 +137,7 @@ def table(runs: list[Run], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.queue", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bench.queue_speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=20, help="jobs submitted at once per run (default 20)")
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma list (default 1,2)")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres",
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jobs and --workers need at least 1")
     photo = bench_root() / "single" / "chair" / "image.jpg"
     if not photo.is_file():
-        print(f"bench.queue: the bench photo {photo} is missing; set PLINTH_BENCH", file=sys.stderr)
+        print(f"bench.queue_speed: the bench photo {photo} is missing; set PLINTH_BENCH", file=sys.stderr)
         return 2
     runs = []
     for n in counts:
