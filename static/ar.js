@@ -42,11 +42,11 @@ function fitPoster() {
 fitPoster();
 new ResizeObserver(fitPoster).observe(viewer);
 
-// The poster is a background layer of the stage (ar.css): drop it once the model is drawn.
 // The "drag to turn" wiggle redraws the model every frame for as long as nobody touches it: after
 // a few rounds a shopper has seen it, and a page left open should not keep a phone's GPU busy.
 const PROMPT_MS = 12000;
 
+// The poster is a background layer of the stage (ar.css): drop it once the model is drawn.
 viewer.addEventListener("model-visibility", (event) => {
   if (!event.detail.visible) return;
   viewer.classList.add("model-shown");

@@ -175,4 +175,3 @@ def test_feature_regions_follow_the_object_mask():
     assert sfm_stage._regions(photos, None, 0.5) is None
     with pytest.raises(InputError):
         sfm_stage._regions(photos, [None], 0.5)
-
