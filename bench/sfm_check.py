@@ -199,7 +199,7 @@ def cases(root: Path, wanted: list[str], variants: list[str]):
         d = root / "multiview" / "banana"
         gt = json.loads((d / "cameras.json").read_text())["frames"]
         work = ROOT / "bench" / "output" / "sfm_check" / "banana"
-        paths = [d / f["file"] for f in gt] + derive(d, "jpeg60", work) + derive(d, "exposure", work)[:8]
+        paths = derive(d, "x80", work)
         yield "banana x80", paths, None
 
 
@@ -231,16 +231,8 @@ def main() -> None:
                     help="override SfmConfig fields, e.g. --set affine_shape=False max_features=2048")
     ap.add_argument("cases", nargs="*", default=[*OBJECTS, "intruders", "monstree", "hard"])
     args = ap.parse_args()
-    cfg = sfm.PRESETS[args.quality]
-    if args.no_xfeat:
-        from dataclasses import replace
-
-        cfg = replace(cfg, xfeat=False)
-    if args.mapper:
-        from dataclasses import replace
-
-        cfg = replace(cfg, mapper=args.mapper)
-    cfg = with_overrides(cfg, args.set)
+    extra = ["xfeat=False"] * args.no_xfeat + ([f"mapper={args.mapper}"] if args.mapper else [])
+    cfg = with_overrides(sfm.PRESETS[args.quality], extra + args.set)
     head = (f"{'case':24s} {'placed':>8s} {'rot deg':>14s} {'ctr rel':>13s} {'f err':>6s} {'reproj':>6s} "
             f"{'wall s':>7s} {'cpu s':>6s} {'peak GB':>7s}")
     print(head)
