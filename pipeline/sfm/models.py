@@ -6,6 +6,7 @@ Only `pipeline.sfm.place` imports this module. Photo indices travel in image nam
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -26,34 +27,37 @@ def save(rec: "pycolmap.Reconstruction", folder: Path) -> Path:
 _POSE_MATCHES = 200  # matches per pair the relative rotation is re-estimated from
 
 
-def pair_poses(db_path: Path) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+def pair_poses(db_path: Path, threads: int = 1) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
     """Per verified pair of photo indices (i < j), the relative pose camera i -> camera j
     (R (3, 3), unit t (3,)), re-estimated from its inlier matches with a 5-point essential matrix."""
     import pycolmap
 
     from .filter import relative_pose
 
-    out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     with pycolmap.Database.open(db_path) as db:
         images = {img.image_id: img for img in db.read_all_images()}
         Ks = {c.camera_id: np.asarray(c.calibration_matrix(), float) for c in db.read_all_cameras()}
         keypoints = {i: db.read_keypoints(i)[:, :2] for i in images}
         pair_ids, geometries = db.read_two_view_geometries()
-    for pid, geom in zip(pair_ids, geometries):
+    def one(pid, geom):
         a, b = pycolmap.pair_id_to_image_pair(pid)
         m = np.asarray(geom.inlier_matches)
         if len(m) < 15:
-            continue
+            return None
         if len(m) > _POSE_MATCHES:  # verified inliers: a spread-out few hundred fix the rotation as well
             m = m[np.linspace(0, len(m) - 1, _POSE_MATCHES).astype(int)]
         pose = relative_pose(
             keypoints[a][m[:, 0]], keypoints[b][m[:, 1]], Ks[images[a].camera_id], Ks[images[b].camera_id]
         )
         if pose is None:
-            continue
+            return None
         R, t = pose
         i, j = index_from_name(images[a].name), index_from_name(images[b].name)
-        out[(i, j) if i < j else (j, i)] = (R, t) if i < j else (R.T, -R.T @ t)
+        return ((i, j), (R, t)) if i < j else ((j, i), (R.T, -R.T @ t))
+
+    # OpenCV's RANSAC lets go of the GIL: one thread per core (36 photos, ~300 pairs: 7.2 s alone).
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        out = dict(found for found in pool.map(one, pair_ids, geometries) if found is not None)
     return out
 
 
