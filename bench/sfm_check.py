@@ -148,7 +148,7 @@ def run_case(name: str, paths: list[Path], gt: list[dict] | None, cfg, masks: st
             f_gt = gt[0]["K"][0][0]
             fs = [c.K[0, 0] for c in poses.cameras if c is not None]
             row["focal_err"] = float(np.median(fs) / f_gt - 1)
-        row["failures"] = list(poses.failures)
+        row["failures"] = [left.message for left in poses.failures]
     except CaptureError as err:
         row.update(placed=0, error=str(err))
     c1 = os.times()

@@ -293,7 +293,7 @@ def reconstruct(
 
     stages.start("report", "Checking the result")
     judgement = quality.judge(photo_list, cutouts, finished, textured, quality.PRESETS[options.quality],
-                              device=device, multiview=multiview)
+                              device=device, multiview=multiview, left_out=poses.failures if poses else ())
     checked = report.make_report(
         photos=photo_list,
         masks=tuple(masks),

@@ -76,7 +76,7 @@ def make_report(
     placed = poses.placed if poses is not None else len(photos)
     reproj = float(poses.reprojection_error_px) if poses is not None else None
     if poses is not None:
-        warn += list(poses.failures)
+        warn += [left.message for left in poses.failures]
         if reproj is not None and reproj > HIGH_REPROJECTION_PX:
             advice.append("Some photos did not line up well: hold the phone steady and avoid zooming between photos.")
 

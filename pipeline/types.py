@@ -94,6 +94,24 @@ class Camera:
         return self.R[2].copy()
 
 
+class Unplaced(str, Enum):
+    """Why the SfM stage could not place a photo."""
+
+    NO_DETAIL = "no_detail"  # too blurry, dark or plain: few features found in it
+    OTHER_SCENE = "other_scene"  # (almost) nothing in common with any other photo
+    OTHER_GROUP = "other_group"  # matches only photos that were left out too: maybe another item
+    LITTLE_OVERLAP = "little_overlap"  # shares details with placed photos, too few to place it
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A photo the SfM stage could not place."""
+
+    index: int  # into the job's photos
+    reason: Unplaced
+    message: str  # plain words, naming the merchant's file
+
+
 @dataclass(frozen=True)
 class Poses:
     """Structure-from-motion result, converted from pycolmap at the SfM boundary."""
@@ -103,7 +121,7 @@ class Poses:
     point_colors: np.ndarray  # (N, 3) uint8
     point_views: tuple[np.ndarray, ...]  # per point, int32 indices of the photos that saw it
     reprojection_error_px: float  # mean over all observations
-    failures: tuple[str, ...] = ()  # plain words per photo that was not placed
+    failures: tuple[LeftOut, ...] = ()  # one per photo that was not placed
     # (3,) unit viewing direction of photo 0, reconstruction frame, when photo 0 itself could not
     # be placed but its rotation follows from its pairs (it still decides where the front is).
     first_view_axis: np.ndarray | None = None

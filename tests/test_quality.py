@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import quality
 from pipeline.errors import InputError
-from pipeline.types import Mesh, ScaleSource, TexturedMesh, Verdict
+from pipeline.types import LeftOut, Mesh, ScaleSource, TexturedMesh, Unplaced, Verdict
 from tests.scenes import RADIUS, look_at_camera, mask, orbit_eye, photo, ring_cameras, sphere
 
 CFG = quality.PRESETS["balanced"]
@@ -146,6 +146,23 @@ def test_an_upload_of_two_items_fails_when_the_first_photo_is_left_out(device):
     most = tuple(None if i in (0, 3, 6) else c for i, c in enumerate(mesh.views))  # 13 of 16, photo 0 out
     placed = _by_check(_judge(photos, masks, replace(mesh, views=most), device))["placed"]
     assert placed.outcome is Verdict.GOOD and placed.photos == ("IMG_000.jpg", "IMG_003.jpg", "IMG_006.jpg")
+
+
+def test_a_first_photo_too_dark_to_place_is_a_bad_photo_not_another_item(device):
+    photos, masks, mesh = _capture(RING)
+    out = (0, 3, 6, 9, 12)  # 11 of 16 placed: with the first photo out, two items are suspected...
+    views = tuple(None if i in out else c for i, c in enumerate(mesh.views))
+    left = tuple(LeftOut(i, Unplaced.OTHER_GROUP, f"{photos[i].name} matches only other left-out photos.") for i in out)
+    judge = functools.partial(quality.judge, photos, masks, replace(mesh, views=views), _textured(mesh), CFG,
+                              device=device)
+    placed = _by_check(judge(left_out=left))["placed"]
+    assert placed.outcome is Verdict.FAILED and "may show another item" in placed.message
+    # ... but a first photo too dark to find details in says nothing about which item it shows
+    dark = (LeftOut(0, Unplaced.NO_DETAIL, f"{photos[0].name} is too blurry, dark or plain."),) + left[1:]
+    placed = _by_check(judge(left_out=dark))["placed"]
+    assert placed.outcome is Verdict.WARNINGS and "another item" not in placed.message
+    assert f"Your first photo ({photos[0].name}) is too blurry, dark or plain to place" in placed.message
+    assert placed.photos == tuple(photos[i].name for i in out)
 
 
 def test_unseen_surface_and_photometric_error_warn_then_fail(device):

@@ -17,11 +17,13 @@ from pipeline.types import (
     Evidence,
     Exports,
     Judgement,
+    LeftOut,
     Mesh,
     Poses,
     ScaleSource,
     Shape,
     TexturedMesh,
+    Unplaced,
     Verdict,
 )
 from tests.scenes import intrinsics, mask, photo
@@ -49,8 +51,9 @@ def _inputs(photos: int = 24, placed: int | None = None, single: bool = False, *
     masks = [mask(np.ones((48, 64), bool), c) for c in confidences]
     masks[0] = replace(masks[0], warnings=tuple(mask_warnings))
     cams = tuple(_camera() if i < placed else None for i in range(photos))
+    left = tuple(LeftOut(placed + k, Unplaced.LITTLE_OVERLAP, words) for k, words in enumerate(failures))
     poses = None if single else Poses(cams, np.zeros((0, 3)), np.zeros((0, 3), np.uint8), (), reprojection,
-                                      failures=failures)
+                                      failures=left)
     box = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], float)
     faces = np.array([[0, 1, 2]], np.int64)
     shape = Shape(box, faces, cams, np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0]), kind,

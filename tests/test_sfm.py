@@ -18,7 +18,7 @@ import pytest
 from pipeline import geom, sfm
 from pipeline.errors import CaptureError, InputError
 from pipeline.sfm import stage as sfm_stage
-from pipeline.types import Photo
+from pipeline.types import Photo, Unplaced
 from tests.scenes import photo
 
 
@@ -131,11 +131,15 @@ def test_why_unplaced_wording():
         keypoints={0: 3000, 1: 3000, 2: 40, 3: 2900, 4: 3100},
         inliers={(0, 1): 400, (0, 3): 5, (1, 4): 45},
     )
-    lines = sfm_stage._why_unplaced(photos, {0, 1}, stats)
-    assert len(lines) == 3
+    left = sfm_stage._why_unplaced(photos, {0, 1}, stats)
+    assert [(x.index, x.reason) for x in left] == [
+        (2, Unplaced.NO_DETAIL), (3, Unplaced.OTHER_SCENE), (4, Unplaced.LITTLE_OVERLAP)]
+    lines = [x.message for x in left]
     assert lines[0].startswith("IMG_0002.jpg ") and "blurry" in lines[0]
     assert "different object" in lines[1]
     assert "overlaps too little" in lines[2]
+    stats = MatchStats(keypoints={i: 3000 for i in range(5)}, inliers={(0, 1): 400, (2, 3): 300, (3, 4): 250})
+    assert {x.reason for x in sfm_stage._why_unplaced(photos, {0, 1}, stats)} == {Unplaced.OTHER_GROUP}
 
 
 @pytest.mark.slow

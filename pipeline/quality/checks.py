@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..types import Camera, Evidence, Mask, Mesh, Photo, Verdict
+from ..types import Camera, Evidence, LeftOut, Mask, Mesh, Photo, Unplaced, Verdict
 from .config import GateConfig
 
 
@@ -29,26 +29,37 @@ def file_list(names: Sequence[str], most: int = 4) -> str:
     return ", ".join(names[:most]) + f" and {len(names) - most} more"
 
 
-def placed_share(photos: Sequence[Photo], views: Sequence[Camera | None], cfg: GateConfig) -> Evidence:
+def placed_share(photos: Sequence[Photo], views: Sequence[Camera | None], cfg: GateConfig,
+                 left_out: Sequence[LeftOut] = ()) -> Evidence:
     """Share of the photos placed in 3D; half or fewer fails, and so does a model that leaves out
     the first photo (the merchant's front view) along with a quarter of the others: two items
-    in one upload give a model of whichever matched more."""
+    in one upload give a model of whichever matched more. `left_out`: the SfM stage's reason per
+    unplaced photo; a first photo too dark or blurry to place is a bad photo, not another item."""
     placed = [v is not None for v in views]
     share = sum(placed) / max(1, len(photos))
     outcome = Verdict.FAILED if share <= cfg.placed_fail else grade(share, cfg.placed_warn, cfg.placed_fail, True)
-    left_out = tuple(p.name for p, ok in zip(photos, placed) if not ok)
-    other_item = bool(photos) and not placed[0] and share <= cfg.placed_without_first
+    left_names = tuple(p.name for p, ok in zip(photos, placed) if not ok)
+    first_out = bool(photos) and not placed[0]
+    # A first photo too dark or blurry to place says nothing about which item it shows; one that
+    # overlaps a little may share only the table with the placed photos of another item.
+    dark_first = first_out and any(x.index == 0 and x.reason is Unplaced.NO_DETAIL for x in left_out)
+    other_item = first_out and not dark_first and share <= cfg.placed_without_first
     if other_item:
         outcome = Verdict.FAILED
+    elif dark_first and outcome is Verdict.GOOD:
+        outcome = Verdict.WARNINGS  # the model's front follows the first photo
     message = ""
     if outcome is not Verdict.GOOD:
         message = (f"Only {sum(placed)} of {len(photos)} photos could be placed in 3D"
                    + (", too few for a faithful model" if share <= cfg.placed_fail else "")
-                   + f". Not used: {file_list(left_out)}.")
+                   + f". Not used: {file_list(left_names)}.")
     if other_item:
         message += (f" Your first photo ({photos[0].name}) is among them, so the model may show another item: "
                     "upload the photos of one item at a time.")
-    return Evidence("placed", round(share, 3), "share", cfg.placed_warn, cfg.placed_fail, outcome, message, left_out)
+    elif dark_first:
+        message += (f" Your first photo ({photos[0].name}) is too blurry, dark or plain to place, so the model's "
+                    "front was worked out from the others: re-shoot it sharp and well lit, from the front.")
+    return Evidence("placed", round(share, 3), "share", cfg.placed_warn, cfg.placed_fail, outcome, message, left_names)
 
 
 def silhouettes(mesh: Mesh, cams: Sequence[Camera], side: int, device: str) -> list[np.ndarray]:

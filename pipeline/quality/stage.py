@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import InputError
-from ..types import Evidence, Judgement, Mask, Mesh, Photo, TexturedMesh, Verdict
+from ..types import Evidence, Judgement, LeftOut, Mask, Mesh, Photo, TexturedMesh, Verdict
 from . import checks
 from .config import PRESETS, STAGE, GateConfig
 
@@ -25,15 +25,17 @@ def judge(
     cfg: GateConfig = PRESETS["balanced"],
     device: str = "cpu",
     multiview: bool = True,
+    left_out: Sequence[LeftOut] = (),
 ) -> Judgement:
-    """The verdict and every measurement behind it (see checks.py for each one)."""
+    """The verdict and every measurement behind it (see checks.py for each one). `left_out`: the
+    SfM stage's reasons for the photos it could not place."""
     if len(masks) != len(photos) or len(mesh.views) != len(photos):
         raise InputError(STAGE, f"Got {len(photos)} photos, {len(masks)} masks and {len(mesh.views)} views.")
     if len(mesh.faces) == 0:
         raise InputError(STAGE, "The model to check has no triangles.")
     evidence: list[Evidence] = []
     if multiview:
-        evidence.append(checks.placed_share(photos, mesh.views, cfg))
+        evidence.append(checks.placed_share(photos, mesh.views, cfg, left_out))
     evidence.append(checks.outline_agreement(photos, masks, mesh, cfg, device))
     if multiview:
         evidence += [checks.view_spread(mesh, cfg), checks.ring_size(mesh, cfg), checks.aim(mesh, cfg),

@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import CaptureError, InputError
-from ..types import Camera, Mask, Photo, Poses
+from ..types import Camera, LeftOut, Mask, Photo, Poses, Unplaced
 from .config import PRESETS, RESHOOT_ADVICE, STAGE, FeaturePass, SfmConfig
 
 
@@ -260,8 +260,8 @@ _NOTHING_IN_COMMON = 20
 _FEW_KEYPOINTS = 300  # SIFT finds thousands on a sharp textured photo; this few means blur/plainness
 
 
-def _why_unplaced(photos: Sequence[Photo], placed: set[int], stats) -> list[str]:
-    """One plain-words line per photo not in `placed`, from its features and matches."""
+def _why_unplaced(photos: Sequence[Photo], placed: set[int], stats) -> list[LeftOut]:
+    """One reason in plain words per photo not in `placed`, from its features and matches."""
     out = []
     median_kp = float(np.median(list(stats.keypoints.values()) or [0]))
     for p in photos:
@@ -273,11 +273,12 @@ def _why_unplaced(photos: Sequence[Photo], placed: set[int], stats) -> list[str]
         best_placed = max((m for j, m in partners.items() if j in placed), default=0)
         best_any = max(partners.values(), default=0)
         if kp < _FEW_KEYPOINTS or kp < 0.15 * median_kp:
-            out.append(f"{label} is too blurry, dark or plain to find details in.")
+            why, words = Unplaced.NO_DETAIL, "is too blurry, dark or plain to find details in."
         elif best_any < _NOTHING_IN_COMMON:
-            out.append(f"{label} seems to show a different object or scene.")
+            why, words = Unplaced.OTHER_SCENE, "seems to show a different object or scene."
         elif best_placed < _NOTHING_IN_COMMON and placed:
-            out.append(f"{label} matches only other left-out photos; it may show a different object.")
+            why, words = Unplaced.OTHER_GROUP, "matches only other left-out photos; it may show a different object."
         else:
-            out.append(f"{label} overlaps too little with the others.")
+            why, words = Unplaced.LITTLE_OVERLAP, "overlaps too little with the others."
+        out.append(LeftOut(p.index, why, f"{label} {words}"))
     return out
