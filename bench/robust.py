@@ -31,7 +31,7 @@ from bench.variants import VARIANTS, available, derive  # noqa: E402
 
 REAL_CASES = ("monstree", "skull")
 SEEN_TAUS = (0.01, 0.02, 0.05)  # fractions of the gt.ply bbox diagonal
-#: (object, variant): about 28 minutes on 2 cores (1 December 2026). "hard" stands for the first hard/ case.
+#: (object, variant): about 17 minutes on 2 cores (2 December 2026: 1,015 s). "hard" stands for the first hard/ case.
 QUICK = (("avocado", "every_other"), ("chair", "all"), ("waterbottle", "ring_mid"), ("banana", "every_third"),
          ("boombox", "shuffled"), ("avocado", "jpeg60"), ("hard", "all"), ("real/monstree", "all"))
 
@@ -214,7 +214,7 @@ def variant_means(rows: list[dict]) -> list[dict]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Capture-variant benchmark of pipeline.reconstruct on the bench data.")
-    ap.add_argument("--quick", action="store_true", help="the 8 quick cases (about 28 minutes on 2 cores)")
+    ap.add_argument("--quick", action="store_true", help="the 8 quick cases (about 17 minutes on 2 cores)")
     ap.add_argument("--objects", default="", help="comma-separated, e.g. avocado,hard,real/skull (default: all)")
     ap.add_argument("--variants", default="", help=f"comma-separated of {','.join(VARIANTS)} (default: all)")
     ap.add_argument("--device", default="cpu", help="torch device (default cpu)")
