@@ -135,6 +135,7 @@ def table_pixels(
     nbrs_of = choose_neighbours(placed_cams, look_at_point(placed_cams), neighbours)
     grays = {i: cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0 for i in placed}
     k = 2 * radius + 1
+
     def one(a: int, i: int) -> np.ndarray | None:
         if near[i] is None or not near[i].any():
             return None

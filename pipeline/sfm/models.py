@@ -39,6 +39,7 @@ def pair_poses(db_path: Path, threads: int = 1) -> dict[tuple[int, int], tuple[n
         Ks = {c.camera_id: np.asarray(c.calibration_matrix(), float) for c in db.read_all_cameras()}
         keypoints = {i: db.read_keypoints(i)[:, :2] for i in images}
         pair_ids, geometries = db.read_two_view_geometries()
+
     def one(pid, geom):
         a, b = pycolmap.pair_id_to_image_pair(pid)
         m = np.asarray(geom.inlier_matches)
