@@ -21,7 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.data import bench_root
+# Two test workers share the two cores: each worker's native thread pools (torch's OpenMP,
+# OpenCV's) get its share of the cores. Left at one thread per core each, the pools of two
+# workers spin against each other: a 17 s dense test took 103 s beside another torch test.
+# Set before torch or cv2 is imported; subprocesses (the CLI, the app server) inherit it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _SHARE = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"):
+        os.environ.setdefault(_name, _SHARE)
+
+from bench.data import bench_root  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "tests" / "output"  # artifacts (screenshots, sample models); git-ignored

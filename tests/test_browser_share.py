@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -207,7 +208,16 @@ def test_show_sizes_puts_the_real_dimensions_on_the_model(size, site, browser, a
 
     toggle.click()
     page.get_by_role("button", name="Hide sizes").wait_for()
-    page.wait_for_timeout(1500)  # the camera steps back
+    # The camera steps back over about a second, slower on a loaded machine: wait (up to 10 s)
+    # until every shown label is on the stage; the asserts below say what is wrong if none is.
+    try:
+        page.wait_for_function("""() => { const b = document.querySelector('model-viewer').getBoundingClientRect();
+            const shown = [...document.querySelectorAll('model-viewer .dim')].filter(e => e.offsetParent !== null);
+            return shown.length >= 3 && shown.every(e => { const r = e.getBoundingClientRect();
+                return r.left >= b.left - 1 && r.right <= b.right + 1 && r.top >= b.top - 1 && r.bottom <= b.bottom + 1; }); }""",
+                               timeout=10_000)
+    except PlaywrightTimeout:
+        pass
     box = page.locator("model-viewer").bounding_box()
     shown = labels.evaluate_all("""els => els.filter(e => e.offsetParent !== null)
         .map(e => ({text: e.textContent.trim(), box: e.getBoundingClientRect().toJSON()}))""")
