@@ -13,8 +13,7 @@ Method (torch, same code on any device):
    back into every photo as the new, multi-view-consistent masks.
 6. Those masks snapped to each photo's edges (see refine.py; outline pixels whose texture
    lies on the table plane, a contact shadow, are background) and steps 2-5 once more, with a
-   stricter vote in which a single view may also trim the surface by a few pixels. With this
-   second pass, step 4 runs in it only (in the segmenter's own masks, which keep thin parts).
+   stricter vote in which a single view may also trim the surface by a few pixels.
 """
 
 from __future__ import annotations
