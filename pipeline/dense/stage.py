@@ -51,17 +51,13 @@ def reconstruct_dense(
     never a model shaped from the middle of the photos (a heap of table).
     """
     first = _sub(progress, 0.0, 0.6 if cfg.refine else 1.0)
-    # With a second pass, thin parts are looked for there only (in the segmenter's own masks, as
-    # here): the first shape only guides where the outlines are sharpened, and sharpening drops
-    # thin parts whether or not this shape has them (the search costs 3-7 s a pass at 36 photos).
-    rough_cfg = replace(cfg, thin_share=0.0) if cfg.refine else cfg
     item = item_in_3d(masks, poses, cfg)
     # A mask that leaves out the item's points or spills far off its box loses its vote, while
     # most masks agree with the points (else the points are the doubtful ones: the vote decides).
     trusted = item is not None and item.kept >= cfg.locate_trust * item.placed
     voters = item.keep if trusted else None
     try:
-        rough = _one_pass(photos, masks, poses, rough_cfg, device, first, voters=voters)
+        rough = _one_pass(photos, masks, poses, cfg, device, first, voters=voters)
     except OutlinesDisagree:
         _check(photos, masks, poses)
         masks, voters, bound = bounded_by_item(masks, poses, item, cfg)
@@ -175,20 +171,14 @@ def _one_pass(
         tick(0.05, "Finding where the product stands")
         mask_arrays = [fit_mask(masks[i].mask, cams[k]) for k, i in enumerate(placed)]
         vote = _hull_vote(cams, placed, mask_arrays, snap_ok, frame, cfg, device, voters)
-        # Thin parts are looked for in `thin_masks` (the segmenter's own, which still hold them),
-        # so the grid's room for them is measured in those masks too, not in the sharpened ones.
-        thin_vote = vote
-        if cfg.thin_share > 0 and thin_masks is not None:
-            thin_vote = _hull_vote(cams, placed, [fit_mask(thin_masks[i].mask, cams[k]) for k, i in enumerate(placed)],
-                                   None, frame, cfg, device, voters)
-        fine = _object_grid(vote, cams, mask_arrays, frame, cfg, bound, thin_vote)
+        fine = _object_grid(vote, cams, mask_arrays, frame, cfg, bound)
         tick(0.15, "Shaping the product from its outline in every photo")
         field = vote.on_grid(fine, band=True)
         if cfg.photo_consistency:
             field = carve_with_photos(photos, placed, vote.views, fine, field, frame.centre, cfg, device, tick)
         if cfg.thin_share > 0:
             tick(0.82, "Looking for thin parts such as legs and handles")
-            field = _thin_pass(photos, placed, thin_vote, fine, field, frame, cfg, device, tick)
+            field = _thin_pass(photos, placed, thin_masks, vote, fine, field, frame, cfg, device, tick)
         tick(0.9, "Smoothing the shape")
         vertices, faces = _surface(field.cpu().numpy(), fine, cfg.keep_component)
         if len(faces) == 0:
@@ -237,9 +227,9 @@ def _hull_vote(cams, placed: list[int], mask_arrays: list[np.ndarray], snap_ok, 
 
 
 def _object_grid(vote: "HullVote", cams, mask_arrays: list[np.ndarray], frame: CaptureFrame,
-                 cfg: DenseConfig, bound: "ObjectBox | None" = None, thin_vote: "HullVote | None" = None) -> "Grid":
+                 cfg: DenseConfig, bound: "ObjectBox | None" = None) -> "Grid":
     """The fine grid round the item: a coarse search cube (inside `bound` when given) finds its
-    box, grown for thin parts where `thin_vote`'s masks (default `vote`'s) hold more."""
+    box, grown for thin parts."""
     from .hull import make_grid
     from .thin import touching
 
@@ -266,7 +256,7 @@ def _object_grid(vote: "HullVote", cams, mask_arrays: list[np.ndarray], frame: C
     if cfg.thin_share > 0:
         # Room for thin parts that only some masks hold (see thin.py), at the same voxel
         # size, and at most half the item's size further out on each side.
-        loose = touching(occ, (thin_vote or vote).loose(coarse).cpu().numpy() < 0.9 * coarse.voxel)
+        loose = touching(occ, vote.loose(coarse).cpu().numpy() < 0.9 * coarse.voxel)
         l_lo, l_hi = _box(loose, lo, coarse.voxel)
         reach = 0.5 * (c_hi - c_lo)
         c_lo, c_hi = np.minimum(c_lo, np.maximum(l_lo, c_lo - reach)), np.maximum(c_hi, np.minimum(l_hi, c_hi + reach))
@@ -277,19 +267,27 @@ def _object_grid(vote: "HullVote", cams, mask_arrays: list[np.ndarray], frame: C
     return make_grid(c_lo, c_hi, frame.axes, frame.centre, cfg.grid, voxel)
 
 
-def _thin_pass(photos, placed: list[int], vote: "HullVote", fine: "Grid", field,
+def _thin_pass(photos, placed: list[int], thin_masks, vote: "HullVote", fine: "Grid", field,
                frame: CaptureFrame, cfg: DenseConfig, device, tick):
-    """Put back the thin parts the vote dropped where enough of `vote`'s masks hold them (see
-    thin.py). `tick(fraction, message)` every tenth of the colour test: it can run for tens of seconds."""
+    """Put back the thin parts the vote dropped where enough masks hold them (see thin.py).
+    `tick(fraction, message)` every tenth of the colour test: it can run for tens of seconds."""
     import cv2
+    import torch
 
+    from .hull import mask_distance_maps
     from .thin import add_thin_parts
 
+    cams = vote.views.cams
     # Just above the table the table itself passes the colour test: leave that band alone.
     floor = None
     if frame.ground_y is not None:
         floor = frame.ground_y + cfg.table_rise * frame.scale - float((fine.origin - frame.centre) @ frame.up)
     labs = [cv2.cvtColor(photos[i].rgb, cv2.COLOR_RGB2Lab) for i in placed]
+    tdist = vote.dist
+    if thin_masks is not None:
+        tdist = torch.as_tensor(mask_distance_maps([fit_mask(thin_masks[i].mask, cams[k])
+                                                    for k, i in enumerate(placed)], cfg.mask_long_side)[0],
+                                device=device)
     told = [-1]
 
     def on_share(done: float) -> None:
@@ -298,7 +296,7 @@ def _thin_pass(photos, placed: list[int], vote: "HullVote", fine: "Grid", field,
             told[0] = tenth
             tick(0.82 + 0.07 * done, f"Looking for thin parts such as legs and handles: {tenth * 10}% done")
 
-    return add_thin_parts(vote.views, vote.dist, vote.scale, labs, fine, field, floor, cfg.thin_share,
+    return add_thin_parts(vote.views, tdist, vote.scale, labs, fine, field, floor, cfg.thin_share,
                           cfg.thin_agree, cfg.thin_colour_tolerance, cfg.chunk, on_share)
 
 
